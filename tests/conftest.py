@@ -58,7 +58,7 @@ def build_model(directory: Path, corpus: str = CORPUS, train_steps: int = 0, n_p
     )
     model = GPT2LMHeadModel(config)
     if train_steps:
-        _train(model, tokenizer, corpus, train_steps, n_positions)
+        _train(model, tokenizer, corpus, train_steps, block=min(128, n_positions))
     model.save_pretrained(directory)
     return directory
 

@@ -1,0 +1,205 @@
+"""The drafting app, driven with Textual's Pilot on tiny real models."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from arxiv_tui.app import ArxivApp
+from arxiv_tui.config import Config, load_config
+from arxiv_tui.history import History
+
+
+async def wait_for(pilot, condition, timeout: float = 15.0) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def make_app(model, **config) -> ArxivApp:
+    return ArxivApp(config=Config(model=str(model), debounce_s=0.05, precision="fp32", **config))
+
+
+async def type_and_wait(pilot, app, text: str) -> None:
+    await wait_for(pilot, lambda: app.engine is not None)
+    await pilot.press(*text)
+    await wait_for(pilot, lambda: app.status.state == "idle" and not app._stale and all(app.panel.texts()))
+
+
+async def test_type_stream_pick_and_everything_is_stored(trained_model):
+    app = make_app(trained_model, n=3, max_new_tokens=12)
+    async with app.run_test() as pilot:
+        await type_and_wait(pilot, app, "We propose")
+        texts = app.panel.texts()
+        assert len(texts) == 3 and all(texts)
+        assert app.editor.suggestion == texts[0]  # ghost text of the highlighted card
+        await pilot.press("2")
+        assert app.editor.text == "We propose" + texts[1]
+        await pilot.press("ctrl+q")
+    history = History()
+    assert history.latest_draft().text == "We propose" + texts[1]
+    [request] = [r for r in history.requests() if r["choices"]]
+    assert request["prompt"] == "We propose"
+    assert [a["text"] for a in request["alternatives"]] == texts
+    assert request["choices"] == [{"index": 1, "accepted": texts[1], "kind": "whole"}]
+
+
+async def test_cycle_and_tab_accept_the_highlighted(trained_model):
+    app = make_app(trained_model, n=3, max_new_tokens=8)
+    async with app.run_test() as pilot:
+        await type_and_wait(pilot, app, "We")
+        texts = app.panel.texts()
+        await pilot.press("alt+right_square_bracket", "alt+right_square_bracket", "alt+left_square_bracket")
+        assert app.panel.highlighted == 1 and app.editor.suggestion == texts[1]
+        await pilot.press("tab")
+        assert app.editor.text == "We" + texts[1]
+
+
+async def test_digits_type_when_no_alternative_shows(trained_model):
+    app = ArxivApp(config=Config(model=str(trained_model), debounce_s=30))  # no pause, no cards
+    async with app.run_test() as pilot:
+        await wait_for(pilot, lambda: app.engine is not None)
+        await pilot.press(*"in 2019")
+        assert app.editor.text == "in 2019"
+        await pilot.press("tab")  # on demand: alternatives now show, and digits pick
+        await wait_for(pilot, lambda: app.status.state == "idle" and all(app.panel.texts()))
+        await pilot.press("3")
+        assert app.editor.text == "in 2019" + app.history.requests()[0]["choices"][0]["accepted"]
+        await pilot.press("escape", "7")  # Esc hides them: digits type again
+        assert app.editor.text.endswith("7")
+
+
+async def test_accept_word_then_sentence_keeps_the_rest(trained_model):
+    app = make_app(trained_model, n=1, max_new_tokens=40)
+    async with app.run_test() as pilot:
+        await type_and_wait(pilot, app, "We propose")
+        full = app.panel.texts()[0]
+        requests_before = app._request_id
+        await pilot.press("ctrl+right")
+        word = full[: len(full) - len(app.panel.texts()[0])]
+        assert word.strip() and " " not in word.strip() and full.startswith(word)
+        assert app.editor.text == "We propose" + word
+        await pilot.press("ctrl+down")
+        await pilot.pause(0.3)
+        assert app._request_id == requests_before  # no new request for partial accepts
+        accepted = app.editor.text[len("We propose"):]
+        assert full.startswith(accepted) and len(accepted) > len(word)
+        assert accepted.rstrip().endswith((".", "!", "?")) or accepted == full
+    choices = [c for r in History().requests() for c in r["choices"]]
+    assert [c["kind"] for c in choices] == ["word", "sentence"]
+
+
+async def test_escape_cancels_mid_stream(tmp_path):
+    from tests.conftest import SENTENCES, build_model
+
+    # Trained (so it rarely ends by itself) with a long context (so it has far to go).
+    slow = build_model(tmp_path / "long", corpus=" ".join(SENTENCES), train_steps=400, n_positions=1024)
+    app = make_app(slow, n=3, max_new_tokens=900)
+    async with app.run_test() as pilot:
+        await wait_for(pilot, lambda: app.engine is not None)
+        await pilot.press("W")
+        await wait_for(pilot, lambda: any(app.panel.texts()))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: all(card.finish_reason for card in app.panel.cards))
+        reasons = {card.finish_reason for card in app.panel.cards}
+        assert "cancelled" in reasons
+        lengths = [len(t) for t in app.panel.texts()]
+        await pilot.pause(0.3)
+        assert [len(t) for t in app.panel.texts()] == lengths  # nothing arrives after the cancel
+        assert app.editor.suggestion == ""
+        await pilot.press("1")
+        assert app.editor.text == "W1"  # cancelled alternatives are not picked
+
+
+async def test_restart_restores_the_draft(trained_model):
+    app = make_app(trained_model)
+    async with app.run_test() as pilot:
+        await pilot.press(*"Deep nets")
+        await pilot.pause(0.8)  # autosave within a second
+    assert History().latest_draft().text == "Deep nets"
+    app = make_app(trained_model)
+    async with app.run_test() as pilot:
+        assert app.editor.text == "Deep nets"
+        assert app.editor.cursor_location == app.editor.document.end
+
+
+async def test_a_corrupt_history_is_kept_and_reported(trained_model, user_dirs):
+    path = user_dirs / "data" / "arxiv-tui" / "history.db"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"garbage" * 500)
+    app = make_app(trained_model)
+    async with app.run_test() as pilot:
+        await pilot.pause(0.1)
+        assert any("kept as" in n.message for n in app._notifications)
+    assert list(path.parent.glob("history.db.corrupt-*"))
+
+
+async def test_settings_are_saved_and_used(trained_model):
+    app = make_app(trained_model)
+    async with app.run_test() as pilot:
+        await pilot.press("f2")
+        await pilot.pause(0.2)
+        n_input = app.screen.query_one("#set-n")
+        n_input.value = "2"
+        app.screen.query_one("#set-temperature").value = "0.5"
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.2)
+        assert app.config.n == 2
+    saved, warnings = load_config()
+    assert (saved.n, saved.temperature, warnings) == (2, 0.5, [])
+
+
+async def test_invalid_settings_are_refused_in_the_dialog(trained_model):
+    app = make_app(trained_model)
+    async with app.run_test() as pilot:
+        await pilot.press("f2")
+        await pilot.pause(0.2)
+        app.screen.query_one("#set-top_p").value = "3"
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.1)
+        assert "top_p" in str(app.screen.query_one("#settings-error").render())
+        await pilot.press("escape")
+        assert app.config.top_p == 0.9
+
+
+async def test_history_screen_restores_a_draft(trained_model):
+    history = History()
+    old = history.new_draft("An older abstract about robots")
+    app = make_app(trained_model)
+    async with app.run_test() as pilot:
+        await pilot.press("ctrl+h")
+        await pilot.pause(0.2)
+        await pilot.press(*"robots", "enter")
+        await pilot.pause(0.2)
+        assert app.editor.text == "An older abstract about robots"
+        assert app.draft_id == old
+
+
+async def test_a_model_that_fails_to_load_is_a_notice(tmp_path):
+    app = make_app(tmp_path / "missing")
+    async with app.run_test() as pilot:
+        await wait_for(pilot, lambda: app.status.state == "no model")
+        await pilot.press(*"still typing")
+        assert app.editor.text == "still typing"
+        assert any("could not be loaded" in n.message for n in app._notifications)
+
+
+def test_importing_the_app_leaves_torch_out():
+    code = "import sys, arxiv_tui.app, arxiv_tui.cli; print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("content, expected_warning", [("n = 'three'", "n should be"), ("top_p = 7", "top_p"), ("[[", "not read")])
+def test_bad_config_files_fall_back_to_defaults(user_dirs, content, expected_warning):
+    from arxiv_tui.config import config_path
+
+    config_path().parent.mkdir(parents=True)
+    config_path().write_text(content)
+    config, warnings = load_config()
+    assert config == Config()
+    assert any(expected_warning in w for w in warnings)

@@ -78,22 +78,20 @@ def add_sampling_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from arxiv_tui import bench, cli_generate, cli_models
+    from arxiv_tui import bench, cli_generate, cli_history, cli_models
 
     parser = _Parser(prog=PROG, description="Draft arXiv abstracts with a small local language model.")
     add_model_option(parser)
     parser.set_defaults(run=_run_app)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
-    for module in (cli_generate, bench, cli_models):
+    for module in (cli_generate, bench, cli_models, cli_history):
         module.add_command(commands)
     return parser
 
 
 def _run_app(args: argparse.Namespace) -> int:
-    try:
-        from arxiv_tui.app import run_app
-    except ImportError:
-        raise CommandError("the interactive app is not built yet; use `arxiv-tui generate`") from None
+    from arxiv_tui.app import run_app
+
     return run_app(args.model)
 
 

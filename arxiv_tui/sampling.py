@@ -15,17 +15,20 @@ from dataclasses import dataclass
 
 import torch
 
+from arxiv_tui.settings import GenerationDefaults
+
 _NARROW = 1024  # candidates sorted before falling back to the full vocabulary
+_DEFAULTS = GenerationDefaults()
 
 
 @dataclass(frozen=True)
 class SamplingParams:
     """How the next token is chosen. `greedy` (or temperature 0) is argmax."""
 
-    temperature: float = 0.8
-    top_k: int = 50
-    top_p: float = 0.9
-    repetition_penalty: float = 1.0
+    temperature: float = _DEFAULTS.temperature
+    top_k: int = _DEFAULTS.top_k
+    top_p: float = _DEFAULTS.top_p
+    repetition_penalty: float = _DEFAULTS.repetition_penalty
     greedy: bool = False
 
     @property

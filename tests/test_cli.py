@@ -161,3 +161,30 @@ def test_bench_json(capsys, tiny_model):
     assert report["settings"]["n"] == 2 and report["settings"]["max_new_tokens"] == 6
     assert report["engine"]["tokens_per_s"] == pytest.approx(12 / report["engine"]["median_s"], rel=0.02)
     assert 0 <= report["fidelity_vs_fp32"]["kl_mean"] < 0.05
+
+
+def test_history_commands(capsys):
+    from arxiv_tui.history import History
+
+    history = History()
+    draft = history.new_draft("We study robots")
+    request = history.add_request(draft, "m", "We study robots", {"n": 2})
+    history.save_alternatives(request, [(" that walk.", 3, "stop"), (" that fly.", 3, "stop")])
+    history.add_choice(request, 1, " that fly.", "whole")
+    history.save_draft(draft, "We study robots that fly.")
+    history.close()
+
+    code, out, _ = run_cli(capsys, "history", "list")
+    assert code == 0 and out.startswith(f"{draft}\t") and "robots that fly." in out
+    code, out, _ = run_cli(capsys, "history", "show", str(draft))
+    assert "[1] that walk." in out and "[2] that fly.  <- accepted (whole)" in out
+    code, out, _ = run_cli(capsys, "history", "export", str(draft), "--format", "txt")
+    assert out == "We study robots that fly.\n"
+    code, out, _ = run_cli(capsys, "history", "export", str(draft))
+    assert out.startswith(f"# Draft {draft}") and out.rstrip().endswith("We study robots that fly.")
+    code, out, _ = run_cli(capsys, "history", "export", str(draft), "--format", "json")
+    assert json.loads(out)["requests"][0]["choices"][0]["accepted"] == " that fly."
+    code, out, _ = run_cli(capsys, "history", "search", "walk")
+    assert out.startswith("alternative\t")
+    code, _, err = run_cli(capsys, "history", "show", "999")
+    assert_one_line_error(code, err, 2, "no draft with id 999")

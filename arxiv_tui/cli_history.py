@@ -1,0 +1,82 @@
+"""`arxiv-tui history`: drafts and generations from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+
+from arxiv_tui.cli import UsageError, positive_int
+
+
+def add_command(commands) -> None:
+    parser = commands.add_parser("history", help="list, show, export or search past drafts",
+                                 description="Drafts and their generation requests, as the app stored them.")
+    actions = parser.add_subparsers(title="actions", metavar="ACTION", parser_class=type(parser))
+    parser.set_defaults(run=_list)
+    actions.add_parser("list", help="drafts, newest first").set_defaults(run=_list)
+    show = actions.add_parser("show", help="a draft with its requests, alternatives and choices")
+    show.add_argument("id", type=positive_int)
+    show.set_defaults(run=_show)
+    export = actions.add_parser("export", help="a draft as Markdown or plain text")
+    export.add_argument("id", type=positive_int)
+    export.add_argument("--format", choices=["md", "txt", "json"], default="md")
+    export.set_defaults(run=_export)
+    search = actions.add_parser("search", help="drafts and alternatives containing TEXT")
+    search.add_argument("text")
+    search.set_defaults(run=_search)
+
+
+def _when(timestamp: float) -> str:
+    return datetime.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
+
+
+def _open():
+    from arxiv_tui.history import History
+
+    return History()
+
+
+def _draft(history, draft_id: int):
+    draft = history.draft(draft_id)
+    if draft is None:
+        raise UsageError(f"no draft with id {draft_id} (see `arxiv-tui history list`)")
+    return draft
+
+
+def _list(args: argparse.Namespace) -> int:
+    for draft in _open().drafts():
+        print(f"{draft.id}\t{_when(draft.updated_at)}\t{' '.join(draft.text.split())[:80]}")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    history = _open()
+    draft = _draft(history, args.id)
+    print(f"draft {draft.id}, saved {_when(draft.updated_at)}\n\n{draft.text}\n")
+    for request in reversed(history.requests(draft.id)):
+        print(f"request {request['id']} at {_when(request['created_at'])}, prompt ending …{request['prompt'][-40:]!r}")
+        picked = {c["index"]: c["kind"] for c in request["choices"]}
+        for alt in request["alternatives"]:
+            mark = f"  <- accepted ({picked[alt['index']]})" if alt["index"] in picked else ""
+            print(f"  [{alt['index'] + 1}] {alt['text'].strip()}{mark}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    history = _open()
+    draft = _draft(history, args.id)
+    if args.format == "json":
+        print(json.dumps({"id": draft.id, "updated_at": draft.updated_at, "text": draft.text,
+                          "requests": list(reversed(history.requests(draft.id)))}, ensure_ascii=False, indent=2))
+    elif args.format == "md":
+        print(f"# Draft {draft.id}\n\n_Saved {_when(draft.updated_at)} by arxiv-tui._\n\n{draft.text}")
+    else:
+        print(draft.text)
+    return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    for hit in _open().search(args.text):
+        print(f"{hit.kind}\t{hit.ref}\t{hit.snippet}")
+    return 0

@@ -233,6 +233,7 @@ class ArxivApp(App):
     def _show_suggestion(self) -> None:
         card = self.panel.card(self.panel.highlighted)
         self.editor.suggestion = card.text if card and not self._stale else ""
+        self.refresh_bindings()  # the footer shows the picking keys only while they work
 
     # Typing -----------------------------------------------------------------------------------
     @on(TextArea.Changed, "#editor")
@@ -244,6 +245,7 @@ class ArxivApp(App):
         self._cancel.set()
         self._stale = True
         self.panel.add_class("-stale")
+        self.refresh_bindings()
         self.schedule_generation()
 
     def _schedule_autosave(self) -> None:
@@ -317,7 +319,7 @@ class ArxivApp(App):
         """Esc: stop generating and hide the alternatives."""
         self._cancel.set()
         self._stale = True
-        self.editor.suggestion = ""
+        self._show_suggestion()
         self.panel.add_class("-stale")
         self.status.state = "idle" if self.engine else self.status.state
 

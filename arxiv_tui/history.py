@@ -132,10 +132,14 @@ class History:
         return draft
 
     def save_draft(self, draft: int, text: str) -> None:
+        """Store the draft's text; an unchanged text keeps its time (and costs no index update)."""
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("UPDATE drafts SET text = ?, updated_at = ? WHERE id = ?", (text, time.time(), draft))
-            self._db.execute("UPDATE search SET text = ? WHERE kind = 'draft' AND ref = ?", (text, draft))
+            changed = self._db.execute(
+                "UPDATE drafts SET text = ?, updated_at = ? WHERE id = ? AND text != ?", (text, time.time(), draft, text)
+            ).rowcount
+            if changed:
+                self._db.execute("UPDATE search SET text = ? WHERE kind = 'draft' AND ref = ?", (text, draft))
 
     def draft(self, draft: int) -> Draft | None:
         rows = self._read("SELECT id, updated_at, text FROM drafts WHERE id = ?", (draft,))

@@ -23,7 +23,7 @@ WIDE_CHARS = "中文 é ≤ ∑ 😀 naïve café ≥ 數據"
 CORPUS = " ".join(SENTENCES) + " " + WIDE_CHARS
 
 
-def build_tokenizer(directory: Path, corpus: str, vocab_size: int = 300):
+def build_tokenizer(directory: Path, corpus: str, vocab_size: int = 300, with_eos: bool = True):
     """Train a GPT-2-style byte-level BPE tokenizer on `corpus` and save it in `directory`."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
@@ -38,22 +38,28 @@ def build_tokenizer(directory: Path, corpus: str, vocab_size: int = 300):
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
     tokenizer.train_from_iterator([corpus] * 20, trainer)
-    eos = "<|endoftext|>"
+    eos = "<|endoftext|>" if with_eos else None
     fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token=eos, eos_token=eos, unk_token=eos)
     fast.save_pretrained(directory)
     return fast
 
 
-def build_model(directory: Path, corpus: str = CORPUS, train_steps: int = 0, n_positions: int = 128, seed: int = 0) -> Path:
-    """Save a 2-layer GPT-2 (optionally trained on `corpus` for a few steps) in `directory`."""
+def build_model(
+    directory: Path, corpus: str = CORPUS, train_steps: int = 0, n_positions: int = 128, seed: int = 0,
+    n_embd: int = 32, with_eos: bool = True,
+) -> Path:
+    """Save a 2-layer GPT-2 (optionally trained on `corpus` for a few steps) in `directory`.
+
+    Without `with_eos` the tokenizer has no end token, so text only ends at the length limit.
+    """
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
     directory.mkdir(parents=True, exist_ok=True)
-    tokenizer = build_tokenizer(directory, corpus)
+    tokenizer = build_tokenizer(directory, corpus, with_eos=with_eos)
     torch.manual_seed(seed)
     config = GPT2Config(
-        n_layer=2, n_head=2, n_embd=32, n_positions=n_positions, vocab_size=len(tokenizer),
+        n_layer=2, n_head=2, n_embd=n_embd, n_positions=n_positions, vocab_size=len(tokenizer),
         bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
     )
     model = GPT2LMHeadModel(config)

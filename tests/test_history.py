@@ -28,6 +28,16 @@ def test_drafts_requests_alternatives_and_choices_persist(tmp_path):
     assert [h.ref for h in reopened.search("graph")] == [str(draft)]  # prefix match, updated text
 
 
+def test_saving_an_unchanged_draft_keeps_its_time(tmp_path):
+    history = History(tmp_path / "h.db")
+    draft = history.new_draft("same")
+    before = history.draft(draft).updated_at
+    history.save_draft(draft, "same")
+    assert history.draft(draft).updated_at == before
+    history.save_draft(draft, "changed")
+    assert history.draft(draft).updated_at > before
+
+
 def test_each_migration_step(tmp_path):
     db = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
     assert migrate(db, target=1) == 1

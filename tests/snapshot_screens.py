@@ -1,0 +1,73 @@
+"""Snapshots of the main screen and the history screen (pytest-textual-snapshot).
+
+Run by tests/test_snapshots.py in a fresh interpreter: the SVG's ids hash render state that
+earlier tests in the same process change. Regenerate after an intended change of looks:
+`python -m pytest tests/snapshot_screens.py --snapshot-update`.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from arxiv_tui.app import ArxivApp
+from arxiv_tui.config import Config
+from arxiv_tui.history import History
+
+SIZE = (100, 30)
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch):
+    """The history list shows local times: render them in UTC wherever the tests run."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def _app() -> ArxivApp:
+    # A model that cannot load keeps the screen free of random text and timings.
+    return ArxivApp(config=Config(model="/no-such-model"))
+
+
+async def _settle(pilot) -> None:
+    app = pilot.app
+    for _ in range(200):
+        if app.status.state == "no model":
+            break
+        await pilot.pause(0.02)
+    app.clear_notifications()
+    app.editor.cursor_blink = False  # else the cursor's blink phase decides the picture
+    await pilot.pause(0.1)
+
+
+def _fixed_history() -> None:
+    history = History()
+    for text in ("We study sparse attention for long documents.", "Graph neural networks fail on heterophily."):
+        history.new_draft(text)
+    with history._lock:  # fixed timestamps, so the list renders the same every day
+        history._db.execute("UPDATE drafts SET updated_at = 1700000000 + id * 60")
+    history.close()
+
+
+def test_main_screen(snap_compare):
+    _fixed_history()
+
+    async def run_before(pilot) -> None:
+        await _settle(pilot)
+
+    assert snap_compare(_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_history_screen(snap_compare):
+    _fixed_history()
+
+    async def run_before(pilot) -> None:
+        await _settle(pilot)
+        await pilot.press("ctrl+h")
+        await pilot.pause(0.2)
+
+    assert snap_compare(_app(), terminal_size=SIZE, run_before=run_before)

@@ -84,17 +84,20 @@ class KVCache:
     def capacity(self) -> int:
         return self.keys.shape[3]
 
-    def expanded(self, batch: int, capacity: int) -> KVCache:
-        """A new cache of `batch` rows, each a copy of this one-row cache's filled part."""
+    def _copy(self, batch: int, capacity: int, rows: slice) -> KVCache:
+        """A new cache of `batch` rows and `capacity` positions holding this one's filled part."""
         out = KVCache.__new__(KVCache)
-        n = self.length
-        dims = (*self.keys.shape[:1], batch, *self.keys.shape[2:3], capacity, self.keys.shape[4])
+        dims = (self.keys.shape[0], batch, self.keys.shape[2], capacity, self.keys.shape[4])
         out.keys = torch.empty(dims, dtype=self.keys.dtype)
         out.values = torch.empty(dims, dtype=self.values.dtype)
-        out.keys[:, :, :, :n] = self.keys[:, :1, :, :n]
-        out.values[:, :, :, :n] = self.values[:, :1, :, :n]
-        out.length = n
+        out.keys[:, :, :, : self.length] = self.keys[:, rows, :, : self.length]
+        out.values[:, :, :, : self.length] = self.values[:, rows, :, : self.length]
+        out.length = self.length
         return out
+
+    def expanded(self, batch: int, capacity: int) -> KVCache:
+        """A new cache of `batch` rows, each a copy of this one-row cache's filled part."""
+        return self._copy(batch, capacity, slice(0, 1))  # one row broadcast to all
 
     def keep_rows(self, rows: torch.Tensor) -> None:
         """Drop every batch row not listed in `rows` (finished alternatives stop costing work)."""
@@ -109,14 +112,7 @@ class KVCache:
         """This cache with room for `capacity` positions (a copy only when it must grow)."""
         if capacity <= self.capacity:
             return self
-        bigger = KVCache.__new__(KVCache)
-        dims = (*self.keys.shape[:3], capacity, self.keys.shape[4])
-        bigger.keys = torch.empty(dims, dtype=self.keys.dtype)
-        bigger.values = torch.empty(dims, dtype=self.values.dtype)
-        bigger.keys[:, :, :, : self.length] = self.keys[:, :, :, : self.length]
-        bigger.values[:, :, :, : self.length] = self.values[:, :, :, : self.length]
-        bigger.length = self.length
-        return bigger
+        return self._copy(self.batch, capacity, slice(None))
 
 
 class Block(nn.Module):

@@ -78,13 +78,13 @@ def add_sampling_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from arxiv_tui import bench, cli_generate, cli_history, cli_models
+    from arxiv_tui import bench, cli_generate, cli_history, cli_models, cli_train
 
     parser = _Parser(prog=PROG, description="Draft arXiv abstracts with a small local language model.")
     add_model_option(parser)
     parser.set_defaults(run=_run_app)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
-    for module in (cli_generate, bench, cli_models, cli_history):
+    for module in (cli_generate, bench, cli_models, cli_history, cli_train):
         module.add_command(commands)
     return parser
 

@@ -6,9 +6,14 @@ here, so the real loading code runs end to end and nothing is downloaded.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# huggingface_hub and datasets read this once, at import, and session-scoped fixtures import them
+# before the per-test `user_dirs` fixture runs: without it an offline test waits on DNS retries.
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 SENTENCES = [
     "We propose a new method for graph learning.",
@@ -25,7 +30,14 @@ CORPUS = " ".join(SENTENCES) + " " + WIDE_CHARS
 
 def build_tokenizer(directory: Path, corpus: str, vocab_size: int = 300, with_eos: bool = True):
     """Train a GPT-2-style byte-level BPE tokenizer on `corpus` and save it in `directory`."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
     from transformers import PreTrainedTokenizerFast
 
     tokenizer = Tokenizer(models.BPE())
@@ -46,9 +58,9 @@ def build_tokenizer(directory: Path, corpus: str, vocab_size: int = 300, with_eo
 
 def build_model(
     directory: Path, corpus: str = CORPUS, train_steps: int = 0, n_positions: int = 128, seed: int = 0,
-    n_embd: int = 32, with_eos: bool = True,
+    n_embd: int = 32, with_eos: bool = True, n_layer: int = 2,
 ) -> Path:
-    """Save a 2-layer GPT-2 (optionally trained on `corpus` for a few steps) in `directory`.
+    """Save an `n_layer`-layer GPT-2 (optionally trained on `corpus` for a few steps) in `directory`.
 
     Without `with_eos` the tokenizer has no end token, so text only ends at the length limit.
     """
@@ -59,7 +71,7 @@ def build_model(
     tokenizer = build_tokenizer(directory, corpus, with_eos=with_eos)
     torch.manual_seed(seed)
     config = GPT2Config(
-        n_layer=2, n_head=2, n_embd=n_embd, n_positions=n_positions, vocab_size=len(tokenizer),
+        n_layer=n_layer, n_head=2, n_embd=n_embd, n_positions=n_positions, vocab_size=len(tokenizer),
         bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
     )
     model = GPT2LMHeadModel(config)
@@ -96,6 +108,24 @@ def tiny_model(tmp_path_factory) -> Path:
 def trained_model(tmp_path_factory) -> Path:
     """A tiny GPT-2 trained to repeat SENTENCES: its greedy text has real sentence ends."""
     return build_model(tmp_path_factory.mktemp("tiny-trained"), corpus=" ".join(SENTENCES), train_steps=400)
+
+
+@pytest.fixture(scope="session")
+def four_layer_model(tmp_path_factory) -> Path:
+    """A random-weight 4-layer tiny GPT-2: the recipe's frozen/trained split has both sides."""
+    return build_model(tmp_path_factory.mktemp("tiny-4-layer"), n_layer=4)
+
+
+@pytest.fixture
+def abstracts(tmp_path) -> Path:
+    """A learnable JSONL corpus: 120 abstracts of the tokenizer's own sentences, half cs.AI."""
+    import json
+
+    path = tmp_path / "abstracts.jsonl"
+    rows = [{"abstract": " ".join(SENTENCES[(i + k) % len(SENTENCES)] for k in range(4)) + f" Case {i}.",
+             "categories": "cs.AI" if i % 2 else "math.ST"} for i in range(120)]
+    path.write_text("\n".join(json.dumps(row) for row in rows))
+    return path
 
 
 @pytest.fixture(autouse=True)

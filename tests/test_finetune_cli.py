@@ -1,0 +1,143 @@
+"""`arxiv-tui finetune` and `arxiv-tui eval` as a user runs them: output, errors, Ctrl-C and --resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.test_cli import assert_one_line_error, run_cli
+
+
+def small(base: Path, data: Path, output: Path | str, *extra: str) -> list[str]:
+    return ["finetune", "--base", str(base), "--data", str(data), "--output", str(output), "--steps", "4",
+            "--batch-size", "2", "--max-length", "32", "--eval-samples", "6", "--warmup-steps", "1", *extra]
+
+
+def test_finetune_json_progress_metrics_and_registration(capsys, four_layer_model, abstracts, tmp_path):
+    output = tmp_path / "ai-model"
+    code, out, err = run_cli(capsys, *small(four_layer_model, abstracts, output, "--categories", "cs.AI", "--json"))
+    assert code == 0, err
+    events = [json.loads(line) for line in out.splitlines()]
+    steps = [e for e in events if e["event"] == "step"]
+    assert [e["step"] for e in steps] == [1, 2, 3, 4]
+    assert {"loss", "lr", "steps_per_s", "eta_s"} <= set(steps[0])
+    done = events[-1]
+    assert done["event"] == "done" and done["output"] == str(output)
+    metrics = json.loads((output / "metrics.json").read_text())
+    for key in ("train_loss", "eval_loss", "perplexity", "base_eval_loss", "base_perplexity",
+                "trainable_params", "total_params", "steps", "seconds", "train_seconds"):
+        assert key in metrics and metrics[key] == done[key]
+    assert metrics["train_texts"] == 54  # the 60 cs.AI texts less the 6 held out
+    assert "cs.AI" in (output / "README.md").read_text()
+    code, out, _ = run_cli(capsys, "models", "list")
+    assert f"ai-model\t{output}" in out
+
+
+def test_finetune_prints_a_table_and_eval_matches(capsys, four_layer_model, abstracts, tmp_path):
+    output = tmp_path / "m"
+    code, out, err = run_cli(capsys, *small(four_layer_model, abstracts, output, "--precision", "fp32", "--eval-samples", "8"))
+    assert code == 0, err
+    assert "eval loss" in out and "perplexity" in out and "arxiv-tui --model m" in out
+    metrics = json.loads((output / "metrics.json").read_text())
+    code, out, err = run_cli(capsys, "eval", "--model", "m", "--data", str(abstracts), "--samples", "8",
+                             "--max-length", "32", "--precision", "fp32", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert set(result) == {"eval_loss", "perplexity", "tokens", "samples"}
+    assert result["samples"] == 8  # the held-out texts of the run above...
+    assert result["eval_loss"] == pytest.approx(metrics["eval_loss"], rel=1e-6)  # ...scored the same
+
+
+def test_default_output_goes_to_the_data_dir(capsys, four_layer_model, abstracts, user_dirs):
+    args = small(four_layer_model, abstracts, "unused")
+    args = args[: args.index("--output")] + args[args.index("--output") + 2:]
+    assert run_cli(capsys, *args)[0] == 0
+    assert run_cli(capsys, *args)[0] == 0  # a second run does not clobber the first
+    models = user_dirs / "data" / "arxiv-tui" / "models"
+    assert sorted(p.name for p in models.iterdir()) == [f"{four_layer_model.name}-abstracts", f"{four_layer_model.name}-abstracts-2"]
+
+
+def _write(path: Path, content: bytes) -> Path:
+    path.write_bytes(content)
+    return path
+
+
+@pytest.mark.parametrize(("make_data", "mentions", "exit_code"), [
+    (lambda d: d / "missing.jsonl", "does not exist", 2),
+    (lambda d: _write(d / "blob.txt", bytes(range(256)) * 4), "binary file", 2),
+    (lambda d: _write(d / "bad.jsonl", b'{"abstract": "fine"}\n\n{"abstract": oops}\n'), "bad.jsonl:3: malformed JSON", 2),
+    (lambda d: _write(d / "blank.txt", b"  \n\n\t\n"), "no usable text", 2),
+    (lambda d: _write(d / "cols.csv", b'title,"notes"\n"a","b\nc"\n'), "no 'abstract', 'text' or 'summary' column", 2),
+    (lambda d: _write(d / "refs.bib", b"@article{x, title = {Only a title}}\n"), "no entries with an abstract", 2),
+    (lambda d: _write(d / "few.txt", b"One abstract.\n\nAnother one.\n\nA third.\n"), "one batch needs 2", 2),
+    (lambda d: "hf:ccdv/arxiv-classification", "cannot load hf:ccdv/arxiv-classification", 1),
+])
+def test_bad_data_is_one_line_and_leaves_nothing(capsys, four_layer_model, tmp_path, make_data, mentions, exit_code):
+    output = tmp_path / "out"
+    code, _, err = run_cli(capsys, *small(four_layer_model, make_data(tmp_path), output))
+    assert_one_line_error(code, err, exit_code, mentions)
+    assert not output.exists() and not (tmp_path / ".out.partial").exists()
+
+
+@pytest.mark.parametrize(("extra", "mentions"), [
+    (("--steps", "-5"), "argument --steps: '-5' is not a positive integer"),
+    (("--lr", "0"), "argument --lr"),
+    (("--warmup-steps", "9"), "--warmup-steps must be between 0 and --steps"),
+    (("--train-last-blocks", "7"), "more than the model's 4 blocks"),
+    (("--precision", "int8"), "invalid choice"),
+])
+def test_bad_settings(capsys, four_layer_model, abstracts, tmp_path, extra, mentions):
+    output = tmp_path / "out"
+    code, _, err = run_cli(capsys, *small(four_layer_model, abstracts, output, *extra))
+    assert_one_line_error(code, err, 2, mentions)
+    assert not output.exists() and not (tmp_path / ".out.partial").exists()
+
+
+def test_unwritable_or_existing_output(capsys, four_layer_model, abstracts, tmp_path):
+    blocker = _write(tmp_path / "a-file", b"x")
+    code, _, err = run_cli(capsys, *small(four_layer_model, abstracts, blocker / "model"))
+    assert_one_line_error(code, err, 2, "cannot write to")
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    code, _, err = run_cli(capsys, *small(four_layer_model, abstracts, existing))
+    assert_one_line_error(code, err, 2, "already exists")
+    code, _, err = run_cli(capsys, *small(four_layer_model, abstracts, tmp_path / "never-started", "--resume"))
+    assert_one_line_error(code, err, 2, "nothing to resume")
+
+
+def test_missing_base_model(capsys, abstracts, tmp_path):
+    code, _, err = run_cli(capsys, *small(tmp_path / "no-such-model", abstracts, tmp_path / "out"))
+    assert_one_line_error(code, err, 2, "does not exist")
+
+
+def test_ctrl_c_stops_with_a_checkpoint_and_resume_finishes(four_layer_model, abstracts, tmp_path):
+    output = tmp_path / "run"
+    args = [sys.executable, "-m", "arxiv_tui", *small(four_layer_model, abstracts, output, "--json", "--precision", "fp32")]
+    args[args.index("--steps") + 1] = "400"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    interrupted_at = None
+    for line in process.stdout:
+        event = json.loads(line)
+        if event["event"] == "step" and event["step"] >= 3:
+            process.send_signal(signal.SIGINT)
+            interrupted_at = event["step"]
+            break
+    remaining = process.stdout.read()
+    err = process.stderr.read()
+    assert process.wait(timeout=60) == 130, err
+    last_step = max([interrupted_at] + [json.loads(l)["step"] for l in remaining.splitlines() if '"step"' in l])
+    assert f"interrupted at step {last_step}/400" in err and "--resume" in err and "Traceback" not in err
+    assert not output.exists() and (tmp_path / ".run.partial" / "checkpoint.pt").exists()
+
+    done = subprocess.run(args + ["--resume"], capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    steps = [json.loads(l)["step"] for l in done.stdout.splitlines() if json.loads(l)["event"] == "step"]
+    assert steps[0] == last_step + 1 and steps[-1] == 400
+    assert json.loads((output / "metrics.json").read_text())["steps"] == 400

@@ -1,0 +1,49 @@
+"""Loss and perplexity of a model on held-out abstracts, weighted by token."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+
+from trainer.blocks import IGNORE, Blocks, batches, encode, pad
+from trainer.model import RecipeModel
+
+
+@dataclass
+class EvalResult:
+    eval_loss: float  # mean cross-entropy per predicted token (nats)
+    perplexity: float
+    tokens: int  # predicted tokens scored
+    samples: int  # texts
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def perplexity(loss: float) -> float:
+    """exp(loss), infinite rather than an overflow error."""
+    return math.exp(loss) if loss < 700 else math.inf
+
+
+def eval_blocks(tokenizer, texts: list[str], template: str, max_length: int) -> Blocks:
+    """Each held-out text on its own row (as the app sees an abstract), cut to `max_length`."""
+    return pad(encode(tokenizer, texts, template), max_length, tokenizer.eos_token_id)
+
+
+def evaluate(model: RecipeModel, blocks: Blocks, batch_size: int) -> EvalResult:
+    """Token-weighted mean loss over `blocks` (no dropout, no gradients)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    total, tokens = 0.0, 0
+    with torch.no_grad():
+        for input_ids, labels in batches(blocks, batch_size):
+            count = int((labels[:, 1:] != IGNORE).sum())
+            if count:
+                total += model(input_ids.to(device), labels.to(device)).item() * count
+                tokens += count
+    model.train(was_training)
+    loss = total / max(tokens, 1)
+    return EvalResult(loss, perplexity(loss), tokens, len(blocks))

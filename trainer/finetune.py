@@ -1,0 +1,191 @@
+"""`arxiv-tui finetune` from start to finish: data, base eval, training, eval, card, register.
+
+The model is written to a hidden sibling directory (`.NAME.partial`, which also holds the
+resume checkpoint) and renamed to its final name only when complete, so a half-written model
+never looks finished. Every input problem is found before anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from trainer.blocks import encode, pack, pad
+from trainer.card import render_card
+from trainer.data import load_corpus
+from trainer.errors import TrainerError
+from trainer.evaluate import eval_blocks, evaluate
+from trainer.model import RecipeModel, parameter_counts
+from trainer.recipe import Recipe
+from trainer.train import CHECKPOINT_FILE, StepReport, train
+
+TRAINING_STAGE = "training"  # the stage in which Ctrl-C stops after the step, with a checkpoint
+SAMPLE_PROMPTS = ("We propose", "In this paper, we study", "Deep neural networks")
+
+
+@dataclass
+class Outcome:
+    output: Path
+    metrics: dict | None  # None when interrupted
+    step: int
+
+
+def partial_path(output: Path) -> Path:
+    """Where an unfinished run lives until it is complete."""
+    return output.parent / f".{output.name}.partial"
+
+
+def check_output(output: Path, resume: bool) -> None:
+    """Fail early, before any work, if the output cannot be written or would clobber something."""
+    partial = partial_path(output)
+    if output.exists():
+        raise TrainerError(f"{output} already exists; choose another --output or remove it")
+    if partial.exists() and not resume:
+        raise TrainerError(f"an interrupted run is in {partial}: add --resume to continue it, or delete it to start over")
+    if resume and not partial.exists():
+        raise TrainerError(f"nothing to resume: no interrupted run for {output}")
+    ancestor = output.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        raise TrainerError(f"cannot write to {output}: {ancestor} is not a writable directory")
+
+
+def choose_dtype(precision: str) -> torch.dtype:
+    """bf16 where the device computes it natively (auto), else fp32."""
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp32":
+        return torch.float32
+    if torch.cuda.is_available():
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    from arxiv_tui.loader import cpu_has_native_bf16
+
+    return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
+
+
+def load_base(name: str):
+    """(GPT2LMHeadModel in fp32, tokenizer) for a local dir, registered name or Hub id."""
+    from transformers import AutoTokenizer, GPT2LMHeadModel
+    from transformers.utils import logging as hf_logging
+
+    from arxiv_tui.models import resolve_model
+
+    hf_logging.disable_progress_bar()  # our own display reports progress
+
+    directory = resolve_model(name)
+    lm = GPT2LMHeadModel.from_pretrained(directory, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    if tokenizer.eos_token_id is None:
+        raise TrainerError(f"the tokenizer of {name} has no end-of-text token")
+    return lm, tokenizer
+
+
+def training_blocks(tokenizer, texts: list[str], recipe: Recipe):
+    token_lists = encode(tokenizer, texts, recipe.template)
+    if recipe.pack:
+        blocks = pack(token_lists, recipe.max_length)
+    else:
+        blocks = pad(token_lists, recipe.max_length, tokenizer.eos_token_id)
+    if len(blocks) < recipe.batch_size:
+        tokens = sum(len(t) for t in token_lists)
+        raise TrainerError(f"too little text: {len(texts)} texts, {tokens} tokens, make {len(blocks)} rows of "
+                           f"{recipe.max_length} tokens; one batch needs {recipe.batch_size}")
+    return blocks
+
+
+def sample_continuations(lm, tokenizer, template: str, seed: int) -> list[tuple[str, str]]:
+    """A continuation of each sample prompt, sampled as the app does (T 0.8, top-p 0.9, top-k 50)."""
+    torch.manual_seed(seed)
+    lm.eval()
+    samples = []
+    for prompt in SAMPLE_PROMPTS:
+        ids = tokenizer(template + prompt, return_tensors="pt").input_ids.to(lm.device)
+        with torch.no_grad():
+            out = lm.generate(ids, do_sample=True, temperature=0.8, top_p=0.9, top_k=50, max_new_tokens=40,
+                              pad_token_id=tokenizer.eos_token_id)
+        samples.append((prompt, tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)))
+    return samples
+
+
+def finetune(recipe: Recipe, output: Path, *, precision: str = "auto", resume: bool = False, save_every: int = 50,
+             stage: Callable[[str], None] = lambda _: None, report: Callable[[StepReport], None] = lambda _: None,
+             stop_requested: Callable[[], bool] = lambda: False) -> Outcome:
+    """Run the whole recipe; see the module docstring."""
+    started = time.perf_counter()
+    try:
+        recipe.validate()
+    except ValueError as exc:
+        raise TrainerError(str(exc)) from None
+    output = output.expanduser().absolute()
+    check_output(output, resume)
+    stage(f"reading {recipe.data}")
+    corpus = load_corpus(recipe.data, train_samples=recipe.samples, eval_samples=recipe.eval_samples,
+                         seed=recipe.seed, categories=recipe.effective_categories())
+    if len(corpus.train) < recipe.batch_size:
+        raise TrainerError(f"{recipe.data} has {len(corpus.train)} usable training texts; one batch needs {recipe.batch_size}")
+    stage(f"loading {recipe.base}")
+    lm, tokenizer = load_base(recipe.base)
+    blocks = training_blocks(tokenizer, corpus.train, recipe)
+    held_out = eval_blocks(tokenizer, corpus.eval, recipe.template, recipe.max_length)
+    try:
+        model = RecipeModel(lm, recipe.train_last_blocks, choose_dtype(precision), recipe.untie_lm_head)
+    except ValueError as exc:
+        raise TrainerError(str(exc)) from None
+    partial = partial_path(output)
+    try:
+        partial.mkdir(parents=True, exist_ok=resume)
+    except OSError as exc:
+        raise TrainerError(f"cannot write to {output}: {exc.strerror or exc}") from None
+
+    try:
+        stage("evaluating the base model")
+        base = evaluate(model, held_out, recipe.batch_size)
+        stage(TRAINING_STAGE)
+        result = train(model, blocks, recipe, partial, resume=resume, save_every=save_every,
+                       report=report, stop_requested=stop_requested)
+    except BaseException:
+        if not (partial / CHECKPOINT_FILE).exists():  # nothing worth resuming: leave no trace
+            shutil.rmtree(partial, ignore_errors=True)
+        raise
+    if result.interrupted:
+        return Outcome(output, None, result.step)
+    stage("evaluating the fine-tuned model")
+    tuned = evaluate(model, held_out, recipe.batch_size)
+    trainable, total = parameter_counts(lm)
+    metrics = {
+        "train_loss": result.train_loss, "eval_loss": tuned.eval_loss, "perplexity": tuned.perplexity,
+        "base_eval_loss": base.eval_loss, "base_perplexity": base.perplexity,
+        "trainable_params": trainable, "total_params": total, "total_blocks": len(lm.transformer.h),
+        "steps": result.step, "train_seconds": result.seconds,
+        "train_tokens_per_s": result.step * recipe.batch_size * recipe.max_length / max(result.seconds, 1e-9),
+        "eval_tokens": tuned.tokens, "eval_samples": tuned.samples, "train_texts": len(corpus.train),
+        "train_rows": len(blocks), "precision": "bf16" if model.compute_dtype == torch.bfloat16 else "fp32",
+        "device": str(lm.device), "recipe": recipe.to_dict(),
+    }
+    stage("writing the model")
+    samples = sample_continuations(lm, tokenizer, recipe.template, recipe.seed)
+    lm.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    (partial / CHECKPOINT_FILE).unlink(missing_ok=True)
+    metrics["seconds"] = time.perf_counter() - started
+    (partial / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (partial / "README.md").write_text(render_card(output.name, recipe, corpus, metrics, samples))
+    if output.exists():  # appeared while training
+        raise TrainerError(f"{output} appeared while training; the model is in {partial}")
+    os.replace(partial, output)
+    _register(output)
+    return Outcome(output, metrics, result.step)
+
+
+def _register(output: Path) -> None:
+    from arxiv_tui.models import register_model
+
+    register_model(output.name, output)

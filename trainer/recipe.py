@@ -1,0 +1,65 @@
+"""The published fine-tuning recipe as a dataclass: its defaults are the card's numbers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from arxiv_tui.settings import DEFAULT_TEMPLATE
+
+# ccdv/arxiv-classification stores labels as ints; these are its names, in order.
+ARXIV_CLASSIFICATION_LABELS = (
+    "math.AC", "cs.CV", "cs.AI", "cs.SY", "math.GR", "cs.CE",
+    "cs.PL", "cs.IT", "cs.DS", "cs.NE", "math.ST",
+)
+RECIPE_CATEGORIES = ("cs.CV", "cs.AI", "cs.SY", "cs.CE", "cs.PL", "cs.IT", "cs.DS", "cs.NE")
+DEFAULT_DATA = "hf:ccdv/arxiv-classification"
+
+
+@dataclass
+class Recipe:
+    """Everything that decides what a fine-tuning run computes (and so what resume must match)."""
+
+    base: str = "distilgpt2"
+    data: str = DEFAULT_DATA
+    categories: tuple[str, ...] | None = None  # None: the recipe's 8 CS labels for the default data
+    samples: int = 2000
+    eval_samples: int = 200
+    max_length: int = 128
+    batch_size: int = 8
+    steps: int = 100
+    lr: float = 3e-4
+    warmup_steps: int = 10
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0  # transformers' Trainer default, which the published run used
+    train_last_blocks: int = 2
+    untie_lm_head: bool = False
+    pack: bool = True
+    seed: int = 42
+    template: str = DEFAULT_TEMPLATE
+
+    def effective_categories(self) -> tuple[str, ...] | None:
+        """The category filter: the recipe's CS labels when training on the recipe's data."""
+        if self.categories is None and self.data == DEFAULT_DATA:
+            return RECIPE_CATEGORIES
+        return self.categories
+
+    def validate(self) -> None:
+        """Raise ValueError with a one-line message for settings that cannot run."""
+        for name in ("samples", "eval_samples", "max_length", "batch_size", "steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, not {getattr(self, name)}")
+        if self.max_length < 2:
+            raise ValueError("--max-length must be at least 2 tokens")
+        if self.warmup_steps < 0 or self.warmup_steps > self.steps:
+            raise ValueError(f"--warmup-steps must be between 0 and --steps ({self.steps})")
+        if self.lr <= 0:
+            raise ValueError(f"--lr must be above 0, not {self.lr}")
+        if self.weight_decay < 0:
+            raise ValueError(f"--weight-decay must be 0 or more, not {self.weight_decay}")
+        if self.train_last_blocks < 0:
+            raise ValueError("--train-last-blocks must be 0 or more")
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["categories"] = list(self.effective_categories() or []) or None
+        return data

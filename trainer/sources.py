@@ -1,0 +1,242 @@
+"""Read abstracts out of the file formats and data sets arXiv writers have at hand.
+
+Each reader yields `Record`s (raw text plus categories where the source knows them) and raises
+`DataError` with a one-line message for input it cannot read. Cleaning, filtering and the
+train/eval split live in `trainer.data`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from trainer.errors import TrainerError
+from trainer.recipe import ARXIV_CLASSIFICATION_LABELS
+
+TEXT_FIELDS = ("abstract", "text", "summary")
+CATEGORY_FIELDS = ("categories", "category", "label", "labels", "terms")
+PAPER_LENGTH = 4000  # characters: a "text" longer than this is a whole paper, not an abstract
+FORMATS = ".txt, .jsonl, .json, .csv, .bib or hf:NAME[:CONFIG]"
+
+
+class DataError(TrainerError):
+    """Training data that cannot be read or used."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """One text from a source, before cleaning."""
+
+    text: str
+    categories: tuple[str, ...] | None = None  # None where the source does not say
+    is_paper: bool = False  # a whole paper: the abstract must be found in it
+
+
+def read_records(source: str) -> Iterator[Record]:
+    """Records of `source`: `hf:NAME[:CONFIG]` or a local file chosen by its extension."""
+    if source.startswith("hf:"):
+        return _hub_records(source[3:])
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise DataError(f"data file {source} does not exist")
+    if path.is_dir():
+        raise DataError(f"{source} is a directory; give a data file ({FORMATS})")
+    readers = {".txt": _txt_records, ".jsonl": _json_lines_records, ".json": _json_records,
+               ".csv": _csv_records, ".bib": _bib_records}
+    reader = readers.get(path.suffix.lower())
+    if reader is None:
+        raise DataError(f"cannot read {path.name}: unsupported file type (use {FORMATS})")
+    _check_text_file(path)
+    return reader(path)
+
+
+def _check_text_file(path: Path) -> None:
+    with open(path, "rb") as handle:
+        head = handle.read(8192)
+    if b"\x00" in head:
+        raise DataError(f"{path} is a binary file, not text")
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # a character cut at the 8 KiB boundary is fine
+            raise DataError(f"{path} is not UTF-8 text (bad byte at offset {exc.start})") from None
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not UTF-8 text (bad byte at offset {exc.start})") from None
+
+
+def _txt_records(path: Path) -> Iterator[Record]:
+    for paragraph in re.split(r"\n\s*\n", _read_text(path)):
+        yield Record(paragraph)
+
+
+def _categories(value) -> tuple[str, ...] | None:
+    """Categories from a field: "cs.AI cs.LG", "['cs.AI', 'cs.LG']", a list, or one label."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (list, tuple)):
+        return tuple(str(v) for v in value)
+    return tuple(part for part in re.split(r"[\s,;'\"\[\]]+", str(value)) if part)
+
+
+def _from_mapping(row: dict) -> Record | None:
+    """A Record from a JSON object or CSV row; None if it has no text field."""
+    for field in TEXT_FIELDS:
+        value = row.get(field)
+        if isinstance(value, str) and value.strip():
+            categories = next((_categories(row[f]) for f in CATEGORY_FIELDS if row.get(f) not in (None, "")), None)
+            return Record(value, categories, is_paper=field == "text" and len(value) > PAPER_LENGTH)
+    return None
+
+
+def _require_text(records: Iterator[Record | None], path: Path) -> Iterator[Record]:
+    seen_text = False
+    for record in records:
+        if record is not None:
+            seen_text = True
+            yield record
+    if not seen_text:
+        raise DataError(f"{path} has no {', '.join(repr(f) for f in TEXT_FIELDS)} field with text")
+
+
+def _json_lines_records(path: Path) -> Iterator[Record]:
+    def parse() -> Iterator[Record | None]:
+        with open(path, encoding="utf-8", errors="strict") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except ValueError as exc:
+                    raise DataError(f"{path}:{number}: malformed JSON ({getattr(exc, 'msg', exc)})") from None
+                if not isinstance(row, dict):
+                    raise DataError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
+                yield _from_mapping(row)
+
+    return _require_text(_decode_errors(parse(), path), path)
+
+
+def _decode_errors(records: Iterator[Record | None], path: Path) -> Iterator[Record | None]:
+    try:
+        yield from records
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not UTF-8 text (bad byte at offset {exc.start})") from None
+
+
+def _json_records(path: Path) -> Iterator[Record]:
+    """A JSON array of objects, or JSON lines under a .json name (the Kaggle arXiv snapshot)."""
+    with open(path, "rb") as handle:
+        first = handle.read(4096).lstrip()[:1]
+    if first != b"[":
+        return _json_lines_records(path)
+    try:
+        rows = json.loads(_read_text(path))
+    except ValueError as exc:
+        raise DataError(f"{path}: malformed JSON ({getattr(exc, 'msg', exc)})") from None
+    return _require_text((_from_mapping(row) if isinstance(row, dict) else None for row in rows), path)
+
+
+def _csv_records(path: Path) -> Iterator[Record]:
+    csv.field_size_limit(sys.maxsize)  # whole papers in one field exceed the 128 KiB default
+    with open(path, encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        header = [name.strip().lower() for name in reader.fieldnames or []]
+        if not any(field in header for field in TEXT_FIELDS):
+            raise DataError(f"{path} has no 'abstract', 'text' or 'summary' column (columns: {', '.join(header) or 'none'})")
+    return _require_text(_decode_errors(_csv_rows(path), path), path)
+
+
+def _csv_rows(path: Path) -> Iterator[Record | None]:
+    with open(path, encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        try:
+            for row in reader:
+                yield _from_mapping({(k or "").strip().lower(): v for k, v in row.items()})
+        except csv.Error as exc:
+            raise DataError(f"{path}:{reader.line_num}: malformed CSV ({exc})") from None
+
+
+_BIB_ABSTRACT = re.compile(r"(?<![\w-])abstract\s*=\s*", re.IGNORECASE)
+_LATEX_ESCAPE = re.compile(r"\\([%&$#_{}])")
+_LATEX_COMMAND = re.compile(r"\\(?:emph|textit|textbf|textrm|texttt|textsc|mathrm|mathit)\s*")
+
+
+def _bib_records(path: Path) -> Iterator[Record]:
+    text = _read_text(path)
+    found = False
+    for match in _BIB_ABSTRACT.finditer(text):
+        value = _bib_value(text, match.end())
+        if value is not None:
+            found = True
+            yield Record(_clean_latex(value))
+    if not found:
+        raise DataError(f"{path} has no entries with an abstract field")
+
+
+def _bib_value(text: str, start: int) -> str | None:
+    """The value of a BibTeX field starting at `start`: {balanced braces} or "quoted"."""
+    if start >= len(text) or text[start] not in "{\"":
+        return None
+    opener, depth, index = text[start], 0, start
+    while index + 1 < len(text):
+        index += 1
+        char = text[index]
+        if char == "\\":
+            index += 1  # an escaped character closes nothing
+        elif char == "{":
+            depth += 1
+        elif char == "}":
+            if depth == 0 and opener == "{":
+                return text[start + 1:index]
+            depth -= 1
+        elif char == '"' and opener == '"' and depth == 0:
+            return text[start + 1:index]
+    return None
+
+
+def _clean_latex(value: str) -> str:
+    value = _LATEX_COMMAND.sub("", value)
+    value = _LATEX_ESCAPE.sub(lambda m: "\0" + m.group(1), value)  # protect escaped braces
+    value = value.replace("{", "").replace("}", "").replace("~", " ").replace("\0", "")
+    return value
+
+
+def _hub_records(spec: str) -> Iterator[Record]:
+    """Records of a Hub data set's train split; whole papers are marked for abstract extraction."""
+    name, _, config = spec.partition(":")
+    if not name:
+        raise DataError("hf: needs a data set name, as in hf:ccdv/arxiv-classification")
+    try:
+        import datasets
+    except ImportError:
+        raise DataError("hf: sources need the `datasets` package: pip install 'arxiv-tui[train]'", exit_code=1) from None
+    datasets.disable_progress_bars()
+    try:
+        table = datasets.load_dataset(name, config or None, split="train")
+    except Exception as exc:  # noqa: BLE001 - datasets raises many types for offline, not found, gated
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"cannot load hf:{spec} from the Hugging Face Hub: {first_line}", exit_code=1) from None
+    label_names = _label_names(table, name)
+    for row in table:
+        if label_names is not None and isinstance(row.get("label"), int):
+            row = {**row, "label": label_names[row["label"]]}
+        record = _from_mapping(row)
+        if record is not None:
+            yield record
+
+
+def _label_names(table, name: str) -> tuple[str, ...] | None:
+    feature = getattr(table, "features", {}).get("label")
+    names = getattr(feature, "names", None)
+    if names:
+        return tuple(names)
+    return ARXIV_CLASSIFICATION_LABELS if name == "ccdv/arxiv-classification" else None

@@ -8,7 +8,6 @@ messages batched every ~40 ms, tagged with the request id so a superseded reques
 from __future__ import annotations
 
 import asyncio
-import re
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -20,6 +19,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, TextArea
 
+from arxiv_tui.accepting import AcceptingMixin
 from arxiv_tui.config import Config, load_config, save_config
 from arxiv_tui.history import History
 from arxiv_tui.widgets.alternatives import AlternativesPanel
@@ -47,16 +47,17 @@ class ModelFailed(Message):
 
 
 class Progress(Message):
-    """Deltas of request `request_id`; `done` on the last one, with the request's figures."""
+    """Deltas of request `request_id`, with (tokens, ms) of the alternatives that finished;
+    `done` on the last one, with the request's figures."""
 
-    def __init__(self, request_id: int, deltas: list[Delta], done: bool = False,
+    def __init__(self, request_id: int, deltas: list[Delta], costs: dict[int, tuple[int, float]], done: bool = False,
                  tokens: list[int] | None = None, ttft_s: float | None = None, tokens_per_s: float | None = None) -> None:
         super().__init__()
-        self.request_id, self.deltas, self.done = request_id, deltas, done
+        self.request_id, self.deltas, self.costs, self.done = request_id, deltas, costs, done
         self.tokens, self.ttft_s, self.tokens_per_s = tokens, ttft_s, tokens_per_s
 
 
-class ArxivApp(App):
+class ArxivApp(AcceptingMixin, App):
     """arxiv-tui's drafting screen."""
 
     CSS_PATH = "app.tcss"
@@ -71,8 +72,10 @@ class ArxivApp(App):
         Binding("ctrl+down", "accept_sentence", "Sentence", id="accept_sentence", priority=True),
         Binding("escape", "dismiss_alternatives", "Cancel", id="cancel"),
         Binding("ctrl+r", "regenerate", "Regenerate", id="regenerate"),
+        Binding("ctrl+z", "undo", "Undo", id="undo", show=False, priority=True),
+        Binding("ctrl+t", "tree", "Tree", id="tree"),
         Binding("ctrl+h", "history", "History", id="history"),
-        Binding("f2", "settings", "Settings", id="settings"),
+        Binding("f3", "settings", "Settings", id="settings"),
         Binding("f1", "help", "Help", id="help"),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
     ]
@@ -90,6 +93,7 @@ class ArxivApp(App):
         self._stale = True  # cards no longer continue the text at the cursor
         self._own_edits = 0  # editor changes we make ourselves (accepting): no new request
         self._autosave = None
+        self._init_choices()
 
     def compose(self) -> ComposeResult:
         yield DraftEditor(self._acceptable, id="editor")
@@ -117,11 +121,10 @@ class ArxivApp(App):
         if self.history.notice:
             self.notify(self.history.notice, severity="error", timeout=15)
         draft = self.history.latest_draft()
-        self.draft_id = draft.id if draft else self.history.new_draft("")
-        if draft and draft.text:
-            self._own_edits += 1
-            self.editor.load_text(draft.text)
-            self.editor.move_cursor(self.editor.document.end)
+        if draft is None:
+            self._open_draft(self.history.new_draft(""), "")
+        else:
+            self._open_draft(draft.id, draft.text)
         self.status.model = self.config.model
         self.editor.focus()
         self.load_model()
@@ -185,7 +188,9 @@ class ArxivApp(App):
             self.draft_id, self.config.model, prompt,
             {"n": settings.n, "max_new_tokens": settings.max_new_tokens, "temperature": self.config.temperature,
              "top_p": self.config.top_p, "top_k": self.config.top_k, "stop_at_sentence": self.config.stop_at_sentence},
+            draft_text=self.editor.text, cursor=self._cursor_offset(), parent_choice=self._parent_choice,
         )
+        self._node_parent = self._parent_choice
         self._stale = False
         self.editor.suggestion = ""
         self.panel.remove_class("-stale")
@@ -199,17 +204,20 @@ class ArxivApp(App):
 
         alternatives = [Alternative(i) for i in range(settings.n)]
         started = last_post = time.perf_counter()
-        ttft, pending = None, []
+        ttft, pending, costs = None, [], {}
         for deltas in self.engine.stream(prompt, settings, cancel=cancel, alternatives=alternatives):
             now = time.perf_counter()
             ttft = ttft if ttft is not None else now - started
             pending.extend(deltas)
+            for delta in deltas:
+                if delta.finish_reason is not None:
+                    costs[delta.index] = (len(alternatives[delta.index].tokens), (now - started) * 1000)
             if now - last_post >= BATCH_S:
-                self.post_message(Progress(request_id, pending))
-                pending, last_post = [], now
+                self.post_message(Progress(request_id, pending, costs))
+                pending, costs, last_post = [], {}, now
         total = time.perf_counter() - started
         tokens = [len(a.tokens) for a in alternatives]
-        self.post_message(Progress(request_id, pending, done=True, tokens=tokens, ttft_s=ttft,
+        self.post_message(Progress(request_id, pending, costs, done=True, tokens=tokens, ttft_s=ttft,
                                    tokens_per_s=sum(tokens) / total if total else None))
 
     def on_progress(self, message: Progress) -> None:
@@ -219,6 +227,9 @@ class ArxivApp(App):
             if (card := self.panel.card(delta.index)) is not None:
                 card.text += delta.text
                 card.finish_reason = delta.finish_reason
+        for index, cost in message.costs.items():
+            if (card := self.panel.card(index)) is not None:
+                card.cost = cost
         self._show_suggestion()
         if message.done:
             self.status.state = "idle"
@@ -257,64 +268,6 @@ class ArxivApp(App):
         if self.history is not None and self.draft_id is not None:
             self.history.save_draft(self.draft_id, self.editor.text)
 
-    # Accepting ------------------------------------------------------------------------------
-    def _acceptable(self, index: int | None = None) -> bool:
-        """Whether alternative `index` (default: the highlighted one) can be accepted now."""
-        if len(self.screen_stack) > 1:
-            return False  # a dialog is open: its inputs get the keys
-        index = self.panel.highlighted if index is None else index
-        card = self.panel.card(index)
-        return not self._stale and card is not None and bool(card.text)
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "accept" and len(self.screen_stack) > 1:
-            return False  # a dialog is open: Tab moves between its inputs
-        if action == "accept_index":
-            return self._acceptable(int(parameters[0]))
-        if action in ("accept_word", "accept_sentence", "cycle"):
-            return self._acceptable()
-        return True
-
-    def _insert(self, text: str, index: int, kind: str) -> None:
-        self.editor.insert(text)
-        self.history.add_choice(self._request_db_id, index, text, kind)
-
-    def action_accept(self) -> None:
-        """Tab: accept the highlighted alternative, or ask for alternatives if none shows."""
-        if self._acceptable():
-            self.action_accept_index(self.panel.highlighted)
-        else:
-            self.start_generation()
-
-    def action_accept_index(self, index: int) -> None:
-        card = self.panel.card(index)
-        self._cancel.set()
-        self._insert(card.text, index, "whole")  # the change then asks for the next ones
-
-    def action_cycle(self, step: int) -> None:
-        self.panel.cycle(step)
-        self._show_suggestion()
-
-    def _accept_part(self, part: str, kind: str) -> None:
-        """Insert the start of the highlighted alternative and keep its rest, without a new request."""
-        index = self.panel.highlighted
-        self._own_edits += 1
-        self._insert(part, index, kind)
-        for card in self.panel.cards:
-            card.text = card.text[len(part):] if card.text.startswith(part) else ""
-        self._show_suggestion()
-
-    def action_accept_word(self) -> None:
-        text = self.panel.card(self.panel.highlighted).text
-        self._accept_part(re.match(r"\s*\S*", text).group(), "word")
-
-    def action_accept_sentence(self) -> None:
-        from arxiv_tui.sentences import sentence_end
-
-        text = self.panel.card(self.panel.highlighted).text
-        end = sentence_end(text + " A") or len(text)  # a finished last sentence counts too
-        self._accept_part(text[: min(end, len(text))], "sentence")
-
     def action_dismiss_alternatives(self) -> None:
         """Esc: stop generating and hide the alternatives."""
         self._cancel.set()
@@ -339,12 +292,14 @@ class ArxivApp(App):
         kind, value = choice
         if kind == "draft":
             draft = self.history.draft(int(value))
-            self.draft_id = draft.id
-            self._own_edits += 1
-            self.editor.load_text(draft.text)
-            self.editor.move_cursor(self.editor.document.end)
+            self._open_draft(draft.id, draft.text)
         else:
             self.editor.insert(value)
+
+    def action_tree(self) -> None:
+        from arxiv_tui.screens.tree import TreeScreen
+
+        self.push_screen(TreeScreen(self.history, self.draft_id), self.jump_to_node)
 
     def action_settings(self) -> None:
         from arxiv_tui.screens.settings import SettingsScreen
@@ -373,14 +328,23 @@ class ArxivApp(App):
 
     def action_new_draft(self) -> None:
         self.save_draft()
-        self.draft_id = self.history.new_draft("")
-        self._own_edits += 1
-        self.editor.load_text("")
+        self._open_draft(self.history.new_draft(""), "")
+
+    def _open_draft(self, draft_id: int, text: str) -> None:
+        """Edit draft `draft_id`; its next request follows its last acceptance."""
+        self.draft_id = draft_id
+        self._accepted.clear()
+        self._parent_choice = self._node_parent = self.history.latest_choice(draft_id)
+        if text != self.editor.text:
+            self._own_edits += 1
+            self.editor.load_text(text)
+        self.editor.move_cursor(self.editor.document.end)
 
     def get_system_commands(self, screen: Screen):
         yield from super().get_system_commands(screen)
         yield SystemCommand("Settings", "Alternatives, temperature, top-p, length, debounce, model", self.action_settings)
         yield SystemCommand("History", "Past drafts and alternatives, with search", self.action_history)
+        yield SystemCommand("Tree of choices", "This draft's branches: jump to any request", self.action_tree)
         yield SystemCommand("New draft", "Start an empty draft (the current one stays in history)", self.action_new_draft)
         yield SystemCommand("Regenerate", "New alternatives for the text before the cursor", self.action_regenerate)
         toggled = not self.config.stop_at_sentence

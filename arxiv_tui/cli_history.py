@@ -18,7 +18,7 @@ def add_command(commands) -> None:
     show = actions.add_parser("show", help="a draft with its requests, alternatives and choices")
     show.add_argument("id", type=positive_int)
     show.set_defaults(run=_show)
-    export = actions.add_parser("export", help="a draft as Markdown or plain text")
+    export = actions.add_parser("export", help="a draft as Markdown, plain text, or JSON with its tree of choices")
     export.add_argument("id", type=positive_int)
     export.add_argument("--format", choices=["md", "txt", "json"], default="md")
     export.set_defaults(run=_export)
@@ -68,7 +68,7 @@ def _export(args: argparse.Namespace) -> int:
     draft = _draft(history, args.id)
     if args.format == "json":
         print(json.dumps({"id": draft.id, "updated_at": draft.updated_at, "text": draft.text,
-                          "requests": list(reversed(history.requests(draft.id)))}, ensure_ascii=False, indent=2))
+                          "tree": history.tree(draft.id)}, ensure_ascii=False, indent=2))
     elif args.format == "md":
         print(f"# Draft {draft.id}\n\n_Saved {_when(draft.updated_at)} by arxiv-tui._\n\n{draft.text}")
     else:

@@ -120,8 +120,13 @@ def default_output(recipe) -> Path:
     from arxiv_tui.settings import data_dir
     from trainer.finetune import partial_path
 
-    data = recipe.data[3:] if recipe.data.startswith("hf:") else Path(recipe.data).stem
-    stem = f"{Path(recipe.base).name}-{Path(data.split(':')[0]).name}"
+    if recipe.data.startswith("hf:"):
+        label = recipe.data[3:].split(":")[0]
+    elif recipe.data.startswith("history:"):
+        label = "history"
+    else:
+        label = Path(recipe.data).stem
+    stem = f"{Path(recipe.base).name}-{Path(label).name}"
     models = data_dir() / "models"
     candidate, number = models / stem, 1
     while candidate.exists() and not partial_path(candidate).exists():

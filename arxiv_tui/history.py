@@ -47,6 +47,14 @@ MIGRATIONS: list[str] = [
     INSERT INTO search (kind, ref, text)
         SELECT 'alternative', request_id || ':' || idx, text FROM alternatives;
     """,
+    # The tree of choices: each request remembers the whole draft and the cursor it was made at,
+    # and the acceptance it follows (NULL: a root). Older requests only knew their prompt.
+    """
+    ALTER TABLE requests ADD COLUMN parent_choice_id INTEGER REFERENCES choices(id);
+    ALTER TABLE requests ADD COLUMN draft_text TEXT;
+    ALTER TABLE requests ADD COLUMN cursor INTEGER;
+    UPDATE requests SET draft_text = prompt, cursor = length(prompt);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -154,10 +162,16 @@ class History:
         return [Draft(*row) for row in rows]
 
     # Requests, alternatives, choices -----------------------------------------------------------
-    def add_request(self, draft: int | None, model: str, prompt: str, settings: dict) -> int:
+    def add_request(self, draft: int | None, model: str, prompt: str, settings: dict,
+                    draft_text: str | None = None, cursor: int | None = None, parent_choice: int | None = None) -> int:
+        """A new node of the draft's tree: `prompt` is the text before `cursor` in `draft_text`;
+        `parent_choice` the acceptance it follows (None: a root)."""
+        draft_text = prompt if draft_text is None else draft_text
         return self._write(
-            "INSERT INTO requests (draft_id, created_at, model, prompt, settings) VALUES (?, ?, ?, ?, ?)",
-            (draft, time.time(), model, prompt, json.dumps(settings, sort_keys=True)),
+            "INSERT INTO requests (draft_id, created_at, model, prompt, settings, draft_text, cursor, parent_choice_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (draft, time.time(), model, prompt, json.dumps(settings, sort_keys=True), draft_text,
+             len(prompt) if cursor is None else cursor, parent_choice),
         )
 
     def save_alternatives(self, request: int, alternatives: list[tuple[str, int, str | None]]) -> None:
@@ -175,9 +189,9 @@ class History:
                     "INSERT INTO search (kind, ref, text) VALUES ('alternative', ?, ?)", (f"{request}:{idx}", text)
                 )
 
-    def add_choice(self, request: int, idx: int, accepted: str, kind: str) -> None:
+    def add_choice(self, request: int, idx: int, accepted: str, kind: str) -> int:
         """Record that (part of) alternative `idx` was accepted; kind: whole, word or sentence."""
-        self._write(
+        return self._write(
             "INSERT INTO choices (request_id, idx, accepted, kind, created_at) VALUES (?, ?, ?, ?, ?)",
             (request, idx, accepted, kind, time.time()),
         )
@@ -185,26 +199,53 @@ class History:
     def requests(self, draft: int | None = None, limit: int = 100) -> list[dict]:
         where, args = ("WHERE draft_id = ?", (draft,)) if draft is not None else ("", ())
         rows = self._read(
-            f"SELECT id, draft_id, created_at, model, prompt, settings FROM requests {where} ORDER BY id DESC LIMIT ?",
+            f"SELECT id FROM requests {where} ORDER BY id DESC LIMIT ?",
             (*args, limit),
         )
         return [self.request(row[0]) for row in rows]
 
     def request(self, request: int) -> dict | None:
-        rows = self._read("SELECT id, draft_id, created_at, model, prompt, settings FROM requests WHERE id = ?", (request,))
+        rows = self._read(
+            "SELECT id, draft_id, created_at, model, prompt, settings, draft_text, cursor, parent_choice_id "
+            "FROM requests WHERE id = ?", (request,))
         if not rows:
             return None
-        rid, draft, created, model, prompt, settings = rows[0]
+        rid, draft, created, model, prompt, settings, draft_text, cursor, parent = rows[0]
         alternatives = self._read(
             "SELECT idx, text, tokens, finish_reason FROM alternatives WHERE request_id = ? ORDER BY idx", (rid,)
         )
-        choices = self._read("SELECT idx, accepted, kind FROM choices WHERE request_id = ? ORDER BY id", (rid,))
+        choices = self._read("SELECT id, idx, accepted, kind FROM choices WHERE request_id = ? ORDER BY id", (rid,))
         return {
             "id": rid, "draft_id": draft, "created_at": created, "model": model, "prompt": prompt,
-            "settings": json.loads(settings),
+            "settings": json.loads(settings), "draft_text": draft_text, "cursor": cursor, "parent_choice_id": parent,
             "alternatives": [{"index": i, "text": t, "tokens": n, "finish_reason": r} for i, t, n, r in alternatives],
-            "choices": [{"index": i, "accepted": a, "kind": k} for i, a, k in choices],
+            "choices": [{"id": c, "index": i, "accepted": a, "kind": k} for c, i, a, k in choices],
         }
+
+    def is_node_text(self, draft: int, text: str) -> bool:
+        """Whether some request of the draft was made on exactly this text."""
+        return bool(self._read("SELECT 1 FROM requests WHERE draft_id = ? AND draft_text = ? LIMIT 1", (draft, text)))
+
+    def latest_choice(self, draft: int) -> int | None:
+        """The draft's last acceptance: what its next request follows."""
+        rows = self._read("SELECT c.id FROM choices c JOIN requests r ON r.id = c.request_id "
+                          "WHERE r.draft_id = ? ORDER BY c.id DESC LIMIT 1", (draft,))
+        return rows[0][0] if rows else None
+
+    def tree(self, draft: int) -> list[dict]:
+        """The draft's tree of choices: root requests, each alternative holding `children`, the
+        requests made after it was accepted. Requests that never showed alternatives are left out."""
+        requests = [r for r in reversed(self.requests(draft, limit=1_000_000)) if r["alternatives"]]
+        by_choice: dict[int, list[dict]] = {}
+        for request in requests:
+            by_choice.setdefault(request["parent_choice_id"], []).append(request)
+        for request in requests:
+            for alternative in request["alternatives"]:
+                choices = [c for c in request["choices"] if c["index"] == alternative["index"]]
+                alternative["accepted"] = [{"text": c["accepted"], "kind": c["kind"]} for c in choices]
+                alternative["children"] = [child for c in choices for child in by_choice.get(c["id"], [])]
+        known = {c["id"] for r in requests for c in r["choices"]}
+        return [r for r in requests if r["parent_choice_id"] is None or r["parent_choice_id"] not in known]
 
     def search(self, text: str, limit: int = 50) -> list[Hit]:
         """Drafts and alternatives containing `text` (FTS5, each word as a prefix)."""
@@ -218,3 +259,24 @@ class History:
             (query, limit),
         )
         return [Hit(kind, str(ref), snippet) for kind, ref, snippet in rows]
+
+
+def training_texts(path: Path | None = None) -> list[str]:
+    """The writer's own text as training data: every non-empty draft, and every prompt with the
+    continuation (whole or to a sentence end) accepted there. Read-only; the file is not touched.
+
+    Raises FileNotFoundError when there is no history, sqlite3.DatabaseError when it is unreadable.
+    """
+    path = path or data_dir() / "history.db"
+    if not path.is_file():
+        raise FileNotFoundError(path)
+    db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    try:
+        drafts = db.execute("SELECT text FROM drafts WHERE trim(text) != '' ORDER BY id").fetchall()
+        accepted = db.execute(
+            "SELECT r.prompt || c.accepted FROM choices c JOIN requests r ON r.id = c.request_id "
+            "WHERE c.kind IN ('whole', 'sentence') ORDER BY c.id"
+        ).fetchall()
+    finally:
+        db.close()
+    return [text for (text,) in drafts + accepted]

@@ -170,7 +170,9 @@ def test_history_commands(capsys):
     draft = history.new_draft("We study robots")
     request = history.add_request(draft, "m", "We study robots", {"n": 2})
     history.save_alternatives(request, [(" that walk.", 3, "stop"), (" that fly.", 3, "stop")])
-    history.add_choice(request, 1, " that fly.", "whole")
+    choice = history.add_choice(request, 1, " that fly.", "whole")
+    follower = history.add_request(draft, "m", "We study robots that fly.", {"n": 1}, parent_choice=choice)
+    history.save_alternatives(follower, [(" They hover.", 3, "stop")])
     history.save_draft(draft, "We study robots that fly.")
     history.close()
 
@@ -183,7 +185,9 @@ def test_history_commands(capsys):
     code, out, _ = run_cli(capsys, "history", "export", str(draft))
     assert out.startswith(f"# Draft {draft}") and out.rstrip().endswith("We study robots that fly.")
     code, out, _ = run_cli(capsys, "history", "export", str(draft), "--format", "json")
-    assert json.loads(out)["requests"][0]["choices"][0]["accepted"] == " that fly."
+    (root,) = json.loads(out)["tree"]  # one root; the follower hangs under the accepted alternative
+    assert root["alternatives"][1]["accepted"] == [{"text": " that fly.", "kind": "whole"}]
+    assert root["alternatives"][1]["children"][0]["alternatives"][0]["text"] == " They hover."
     code, out, _ = run_cli(capsys, "history", "search", "walk")
     assert out.startswith("alternative\t")
     code, _, err = run_cli(capsys, "history", "show", "999")

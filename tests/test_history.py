@@ -15,7 +15,7 @@ def test_drafts_requests_alternatives_and_choices_persist(tmp_path):
     history.save_draft(draft, "We study graphs")
     request = history.add_request(draft, "m", "We study graphs", {"n": 2})
     history.save_alternatives(request, [(" with care.", 3, "stop"), (" at scale", 2, "length")])
-    history.add_choice(request, 1, " at", "word")
+    choice = history.add_choice(request, 1, " at", "word")
     history.close()
 
     reopened = History(tmp_path / "h.db")
@@ -23,7 +23,7 @@ def test_drafts_requests_alternatives_and_choices_persist(tmp_path):
     stored = reopened.request(request)
     assert stored["settings"] == {"n": 2} and stored["draft_id"] == draft
     assert [a["text"] for a in stored["alternatives"]] == [" with care.", " at scale"]
-    assert stored["choices"] == [{"index": 1, "accepted": " at", "kind": "word"}]
+    assert stored["choices"] == [{"id": choice, "index": 1, "accepted": " at", "kind": "word"}]
     assert {h.kind for h in reopened.search("scale")} == {"alternative"}
     assert [h.ref for h in reopened.search("graph")] == [str(draft)]  # prefix match, updated text
 
@@ -44,11 +44,49 @@ def test_each_migration_step(tmp_path):
     db.execute("INSERT INTO drafts (created_at, updated_at, text) VALUES (0, 0, 'an old draft')")
     db.execute("INSERT INTO requests (id, created_at, model, prompt, settings) VALUES (1, 0, 'm', 'p', '{}')")
     db.execute("INSERT INTO alternatives VALUES (1, 0, 'an old alternative', 3, 'eos')")
-    assert migrate(db) == SCHEMA_VERSION == len(MIGRATIONS)
+    assert migrate(db, target=2) == 2
     assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert migrate(db) == SCHEMA_VERSION == len(MIGRATIONS) == 3
     db.close()
     history = History(tmp_path / "old.db")  # v2 backfilled the search index from v1's rows
     assert {h.kind for h in history.search("old")} == {"draft", "alternative"}
+    old = history.request(1)  # v3: an old request is a root whose draft was its prompt
+    assert (old["draft_text"], old["cursor"], old["parent_choice_id"]) == ("p", 1, None)
+
+
+def test_tree_of_choices(tmp_path):
+    history = History(tmp_path / "h.db")
+    draft = history.new_draft("We propose")
+    root = history.add_request(draft, "m", "We propose", {}, draft_text="We propose", cursor=10)
+    history.save_alternatives(root, [(" a model.", 3, "stop"), (" a method.", 3, "stop")])
+    first = history.add_choice(root, 0, " a model.", "whole")
+    after_first = history.add_request(draft, "m", "We propose a model.", {}, parent_choice=first)
+    history.save_alternatives(after_first, [(" It works.", 3, "stop")])
+    second = history.add_choice(root, 1, " a method.", "whole")  # undo, then the sibling
+    after_second = history.add_request(draft, "m", "We propose a method.", {}, parent_choice=second)
+    history.save_alternatives(after_second, [(" It is fast.", 4, "stop")])
+    history.add_request(draft, "m", "We propose a meth", {}, parent_choice=second)  # superseded: no node
+    assert history.latest_choice(draft) == second
+    (node,) = history.tree(draft)
+    assert node["id"] == root and node["cursor"] == 10
+    model, method = node["alternatives"]
+    assert [c["id"] for c in model["children"]] == [after_first]
+    assert [c["id"] for c in method["children"]] == [after_second]
+    assert method["accepted"] == [{"text": " a method.", "kind": "whole"}]
+
+
+def test_training_texts_are_drafts_and_accepted_continuations(tmp_path):
+    from arxiv_tui.history import training_texts
+
+    history = History(tmp_path / "h.db")
+    draft = history.new_draft("We propose a model. It works.")
+    history.new_draft("   ")
+    request = history.add_request(draft, "m", "We propose", {})
+    history.save_alternatives(request, [(" a model.", 3, "stop")])
+    history.add_choice(request, 0, " a", "word")
+    history.add_choice(request, 0, " a model.", "whole")
+    history.close()
+    assert training_texts(tmp_path / "h.db") == ["We propose a model. It works.", "We propose a model."]
 
 
 def test_a_newer_schema_is_refused_not_overwritten(tmp_path):

@@ -148,3 +148,19 @@ def test_hub_source_offline_is_a_network_error():
         load_corpus("hf:ccdv/arxiv-classification", train_samples=10, eval_samples=2, seed=0)
     assert "cannot load hf:ccdv/arxiv-classification" in str(error.value)
     assert error.value.exit_code == 1 and "\n" not in str(error.value)
+
+
+def test_history_source_reads_the_writers_own_text(user_dirs):
+    from arxiv_tui.history import History
+
+    with pytest.raises(DataError, match="no history at"):
+        load_corpus("history:", train_samples=10, eval_samples=1, seed=0)
+    history = History()
+    for i in range(12):
+        draft = history.new_draft(f"Draft {i} about graphs.")
+        request = history.add_request(draft, "m", f"Draft {i}", {})
+        history.add_choice(request, 0, " continues here.", "whole")
+    history.close()
+    corpus = load_corpus("history:", train_samples=100, eval_samples=2, seed=0)
+    texts = sorted(corpus.train + corpus.eval)
+    assert texts == sorted([f"Draft {i} about graphs." for i in range(12)] + [f"Draft {i} continues here." for i in range(12)])

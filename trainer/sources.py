@@ -21,7 +21,7 @@ from trainer.recipe import ARXIV_CLASSIFICATION_LABELS
 TEXT_FIELDS = ("abstract", "text", "summary")
 CATEGORY_FIELDS = ("categories", "category", "label", "labels", "terms")
 PAPER_LENGTH = 4000  # characters: a "text" longer than this is a whole paper, not an abstract
-FORMATS = ".txt, .jsonl, .json, .csv, .bib or hf:NAME[:CONFIG]"
+FORMATS = ".txt, .jsonl, .json, .csv, .bib, hf:NAME[:CONFIG] or history:"
 
 
 class DataError(TrainerError):
@@ -41,6 +41,8 @@ def read_records(source: str) -> Iterator[Record]:
     """Records of `source`: `hf:NAME[:CONFIG]` or a local file chosen by its extension."""
     if source.startswith("hf:"):
         return _hub_records(source[3:])
+    if source.startswith("history:"):
+        return _history_records(source[len("history:"):])
     path = Path(source).expanduser()
     if not path.exists():
         raise DataError(f"data file {source} does not exist")
@@ -208,6 +210,24 @@ def _clean_latex(value: str) -> str:
     value = _LATEX_ESCAPE.sub(lambda m: "\0" + m.group(1), value)  # protect escaped braces
     value = value.replace("{", "").replace("}", "").replace("~", " ").replace("\0", "")
     return value
+
+
+def _history_records(spec: str) -> Iterator[Record]:
+    """The writer's drafts and accepted continuations (`history:`, or `history:PATH` to a database)."""
+    import sqlite3
+
+    from arxiv_tui.history import training_texts
+
+    path = Path(spec).expanduser() if spec else None
+    try:
+        texts = training_texts(path)
+    except FileNotFoundError as exc:
+        raise DataError(f"no history at {exc.args[0]}: draft in the app first") from None
+    except sqlite3.DatabaseError as exc:
+        raise DataError(f"cannot read the history database: {exc}") from None
+    if not texts:
+        raise DataError("the history has no drafts or accepted continuations yet")
+    return (Record(text) for text in texts)
 
 
 def _hub_records(spec: str) -> Iterator[Record]:

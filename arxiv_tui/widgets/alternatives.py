@@ -15,6 +15,7 @@ class AlternativeCard(Static):
 
     text: reactive[str] = reactive("", layout=True)
     finish_reason: reactive[str | None] = reactive(None)
+    cost: reactive[tuple[int, float] | None] = reactive(None)  # (tokens, ms) once finished
     highlighted: reactive[bool] = reactive(False)
 
     def __init__(self, index: int) -> None:
@@ -25,8 +26,21 @@ class AlternativeCard(Static):
     def render(self) -> Text:
         return Text(self.text.lstrip("\n") or "…", no_wrap=False)
 
-    def watch_finish_reason(self, reason: str | None) -> None:
-        self.border_subtitle = _FINISH_LABELS.get(reason, "") if reason else "writing…"
+    def watch_finish_reason(self) -> None:
+        self._subtitle()
+
+    def watch_cost(self) -> None:
+        self._subtitle()
+
+    def _subtitle(self) -> None:
+        if self.finish_reason is None:
+            self.border_subtitle = "writing…"
+            return
+        parts = [_FINISH_LABELS.get(self.finish_reason, "")]
+        if self.cost is not None:
+            tokens, ms = self.cost
+            parts.append(f"{tokens} tok · {ms:.0f} ms")
+        self.border_subtitle = " · ".join(part for part in parts if part)
 
     def watch_highlighted(self, highlighted: bool) -> None:
         self.set_class(highlighted, "-highlighted")
@@ -47,7 +61,7 @@ class AlternativesPanel(VerticalScroll, can_focus=False):
             card.remove()
         del self._cards[count:]
         for card in self._cards:
-            card.text, card.finish_reason = "", None
+            card.text, card.finish_reason, card.cost = "", None, None
         new = [AlternativeCard(i) for i in range(len(self._cards), count)]
         self._cards.extend(new)
         if new:

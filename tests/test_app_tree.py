@@ -1,0 +1,94 @@
+"""The tree of choices in the app: accept, undo, pick a sibling, see both branches, jump back."""
+
+from __future__ import annotations
+
+from textual.widgets import Tree
+
+from arxiv_tui.app import ArxivApp
+from arxiv_tui.config import Config
+
+from tests.test_app import make_app, type_and_wait, wait_for
+
+
+def accepted(alternative: dict) -> list[str]:
+    return [a["text"] for a in alternative["accepted"]]
+
+
+async def test_accept_undo_pick_a_sibling_and_the_tree_has_both_branches(trained_model):
+    app = make_app(trained_model, n=3, max_new_tokens=12)
+    async with app.run_test() as pilot:
+        await type_and_wait(pilot, app, "We propose")
+        texts, node = app.panel.texts(), app._request_db_id
+        await pilot.press("1")
+        assert app.editor.text == "We propose" + texts[0]
+        await pilot.press("ctrl+z")  # back to the text before, the same alternatives pickable
+        assert app.editor.text == "We propose" and app.editor.cursor_location == (0, 10)
+        assert app.panel.texts() == texts and not app._stale and app.panel.highlighted == 0
+        await pilot.press("2")
+        assert app.editor.text == "We propose" + texts[1]
+        await wait_for(pilot, lambda: app._request_db_id != node and app.status.state == "idle"
+                       and not app._stale and all(app.panel.texts()))
+        follower = app._request_db_id
+
+        # Requests that finished while "We propose" was typed are roots too; ours is the last.
+        root = app.history.tree(app.draft_id)[-1]
+        assert root["id"] == node and root["draft_text"] == "We propose"
+        assert accepted(root["alternatives"][0]) == [texts[0]]
+        assert accepted(root["alternatives"][1]) == [texts[1]]
+        assert follower in [child["id"] for child in root["alternatives"][1]["children"]]
+
+        await pilot.press("ctrl+t")  # the tree view: both branches, then jump to the root request
+        tree = app.screen.query_one(Tree)
+        (root_node,) = [n for n in tree.root.children if n.data == (node, 0)]
+        shown = [str(n.label) for n in root_node.children]
+        assert "✓" in shown[0] and "✓" in shown[1] and "✓" not in shown[2]
+        tree.move_cursor(root_node)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen is app.screen_stack[0])
+        assert app.editor.text == "We propose" and app.panel.texts() == texts and app._request_db_id == node
+        await pilot.press("3")  # a third branch from the same node
+        assert app.editor.text == "We propose" + texts[2]
+
+
+async def test_jumping_keeps_text_that_no_node_holds(trained_model):
+    app = ArxivApp(config=Config(model=str(trained_model), n=2, max_new_tokens=6, debounce_s=30, precision="fp32"))
+    async with app.run_test() as pilot:
+        await wait_for(pilot, lambda: app.engine is not None)
+        await pilot.press(*"We", "tab")  # no pause long enough: only Tab asks
+        await wait_for(pilot, lambda: app.status.state == "idle" and all(app.panel.texts()))
+        node, draft = app._request_db_id, app.draft_id
+        app.editor.insert(" and more words")  # unsaved in any node
+        await pilot.pause()
+        typed = app.editor.text
+        app.jump_to_node((node, 1))
+        await pilot.pause()
+        assert app.editor.text == "We" and app.panel.highlighted == 1 and not app._stale
+        kept = [d for d in app.history.drafts() if d.id != draft]
+        assert [d.text for d in kept] == [typed]
+
+
+async def test_undo_after_typing_is_the_editors_own(trained_model):
+    app = ArxivApp(config=Config(model=str(trained_model), n=2, max_new_tokens=6, debounce_s=30, precision="fp32"))
+    async with app.run_test() as pilot:
+        await wait_for(pilot, lambda: app.engine is not None)
+        await pilot.press(*"We", "tab")
+        await wait_for(pilot, lambda: app.status.state == "idle" and all(app.panel.texts()))
+        await pilot.press("1", "x")
+        text = app.editor.text
+        await pilot.press("ctrl+z")  # undoes the typing, not the acceptance
+        assert app.editor.text == text[:-1]
+
+
+async def test_cards_show_tokens_and_time_at_sentence_end(trained_model):
+    from arxiv_tui.sentences import sentence_end
+
+    app = make_app(trained_model, n=2, max_new_tokens=60, stop_at_sentence=True, temperature=0.0)
+    async with app.run_test() as pilot:
+        await type_and_wait(pilot, app, "We propose")
+        await wait_for(pilot, lambda: all(card.cost for card in app.panel.cards))
+        for card in app.panel.cards:
+            assert card.finish_reason == "stop"
+            assert sentence_end(card.text + " A") == len(card.text)  # ends exactly at a sentence end
+            tokens, ms = card.cost
+            assert tokens > 0 and ms > 0
+            assert f"{tokens} tok · {ms:.0f} ms" in str(card.border_subtitle)

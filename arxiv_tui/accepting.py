@@ -23,15 +23,19 @@ class AcceptingMixin:
 
     def _acceptable(self, index: int | None = None) -> bool:
         """Whether alternative `index` (default: the highlighted one) can be accepted now."""
-        if len(self.screen_stack) > 1:
-            return False  # a dialog is open: its inputs get the keys
+        if self._keys_belong_elsewhere():
+            return False
         index = self.panel.highlighted if index is None else index
         card = self.panel.card(index)
         return not self._stale and card is not None and bool(card.text)
 
+    def _keys_belong_elsewhere(self) -> bool:
+        """A dialog (its inputs) or the confidence view (its own keys) has the keyboard."""
+        return len(self.screen_stack) > 1 or self.confidence_view.display
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "accept" and len(self.screen_stack) > 1:
-            return False  # a dialog is open: Tab moves between its inputs
+        if action in ("accept", "undo") and self._keys_belong_elsewhere():
+            return False  # Tab moves between a dialog's inputs, or to the next unlikely token
         if action == "accept_index":
             return self._acceptable(int(parameters[0]))
         if action in ("accept_word", "accept_sentence", "cycle"):

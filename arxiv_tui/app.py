@@ -22,6 +22,8 @@ from textual.widgets import Footer, TextArea
 from arxiv_tui.accepting import AcceptingMixin
 from arxiv_tui.config import Config, load_config, save_config
 from arxiv_tui.history import History
+from arxiv_tui.reviewing import ReviewingMixin
+from arxiv_tui.widgets.confidence import ConfidenceView
 from arxiv_tui.widgets.alternatives import AlternativesPanel
 from arxiv_tui.widgets.editor import DraftEditor
 from arxiv_tui.widgets.status import StatusBar
@@ -57,7 +59,7 @@ class Progress(Message):
         self.tokens, self.ttft_s, self.tokens_per_s = tokens, ttft_s, tokens_per_s
 
 
-class ArxivApp(AcceptingMixin, App):
+class ArxivApp(AcceptingMixin, ReviewingMixin, App):
     """arxiv-tui's drafting screen."""
 
     CSS_PATH = "app.tcss"
@@ -74,6 +76,7 @@ class ArxivApp(AcceptingMixin, App):
         Binding("ctrl+r", "regenerate", "Regenerate", id="regenerate"),
         Binding("ctrl+z", "undo", "Undo", id="undo", show=False, priority=True),
         Binding("ctrl+t", "tree", "Tree", id="tree"),
+        Binding("f2", "confidence", "Confidence", id="confidence"),
         Binding("ctrl+h", "history", "History", id="history"),
         Binding("f3", "settings", "Settings", id="settings"),
         Binding("f1", "help", "Help", id="help"),
@@ -97,6 +100,7 @@ class ArxivApp(AcceptingMixin, App):
 
     def compose(self) -> ComposeResult:
         yield DraftEditor(self._acceptable, id="editor")
+        yield ConfidenceView(id="confidence")
         yield AlternativesPanel(id="alternatives")
         yield StatusBar(id="status")
         yield Footer()

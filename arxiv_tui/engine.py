@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from arxiv_tui.confidence import DraftScores, Scorer
 from arxiv_tui.detokenize import ByteLevelTable, Detokenizer
 from arxiv_tui.gpt2 import KVCache
 from arxiv_tui.loader import LoadedModel, load_model
@@ -112,6 +113,7 @@ class Engine:
         self._latest_lock = threading.Lock()
         self._latest_cancel: threading.Event | None = None
         self.last_prefill_tokens = 0  # prompt tokens the last request had to compute
+        self._scorer = Scorer()
 
     @classmethod
     def open(cls, name: str, precision: str = "auto", template: str = DEFAULT_TEMPLATE) -> Engine:
@@ -131,6 +133,36 @@ class Engine:
         return prompt_ids(
             text, self.template, raw, self.context_length - max_new_tokens, self.encode, self._eos
         )
+
+    @property
+    def token_table(self) -> list[bytes]:
+        """Raw bytes of each token id."""
+        return self._table.token_bytes
+
+    def score(self, text: str) -> DraftScores:
+        """Per-token probabilities of a draft (see `arxiv_tui.confidence`); waits for a running request."""
+        with self._run_lock, torch.inference_mode():
+            return self._scorer.score(self, text)
+
+    def forget_scores(self) -> None:
+        """Drop the confidence view's remembered scores (benchmarks start from scratch)."""
+        with self._run_lock:
+            self._scorer = Scorer()
+
+    def cache_for(self, ids: list[int], wanted: int):
+        """A one-row cache holding up to `wanted` leading tokens of `ids`, reused from the
+        prompt cache where it shares them; returns (cache, tokens it holds)."""
+        cached = self._prompt_cache
+        self._prompt_cache = None  # being extended: never reused half-done
+        reuse = min(cached.shared_prefix(ids), wanted) if cached else 0
+        if reuse:
+            cached.cache.truncate(reuse)
+            return cached.cache.grown(len(ids) + _CACHE_SLACK), reuse
+        return self.loaded.model.new_cache(1, len(ids) + _CACHE_SLACK), 0
+
+    def keep_cache(self, ids: list[int], cache: KVCache) -> None:
+        """Make `cache` (holding `ids`) the prompt cache the next request starts from."""
+        self._prompt_cache = _PromptCache(ids, cache)
 
     def forget_prompt(self) -> None:
         """Drop the cached prompt, so the next request prefills from scratch."""
@@ -177,15 +209,7 @@ class Engine:
     def _prefill(self, ids: list[int], cancel: threading.Event) -> torch.Tensor | None:
         """Logits after the prompt [1, vocab], reusing the cached prefix; None if cancelled."""
         model = self.loaded.model
-        cached = self._prompt_cache
-        reuse = min(cached.shared_prefix(ids), len(ids) - 1) if cached else 0
-        if reuse:
-            cache = cached.cache
-            cache.truncate(reuse)
-            cache = cache.grown(len(ids) + _CACHE_SLACK)
-        else:
-            cache = model.new_cache(1, len(ids) + _CACHE_SLACK)
-        self._prompt_cache = None  # half-filled while we work: never reuse it if cancelled
+        cache, reuse = self.cache_for(ids, len(ids) - 1)  # half-filled while we work: not reused if cancelled
         self.last_prefill_tokens = len(ids) - reuse
         logits = None
         for start in range(reuse, len(ids), PREFILL_CHUNK):

@@ -161,6 +161,7 @@ def test_bench_json(capsys, tiny_model):
     assert report["settings"]["n"] == 2 and report["settings"]["max_new_tokens"] == 6
     assert report["engine"]["tokens_per_s"] == pytest.approx(12 / report["engine"]["median_s"], rel=0.02)
     assert 0 <= report["fidelity_vs_fp32"]["kl_mean"] < 0.05
+    assert report["engine"]["confidence_s"] > 0 and report["engine"]["confidence_after_append_s"] > 0
 
 
 def test_history_commands(capsys):

@@ -1,0 +1,83 @@
+"""The confidence view's side of the app (F2): score the draft off the UI thread, show it, and
+replace a word with one of the model's suggestions. A mixin of `ArxivApp`."""
+
+from __future__ import annotations
+
+import time
+
+from textual import work
+from textual.message import Message
+
+from arxiv_tui.confidence import DraftScores
+from arxiv_tui.widgets.confidence import ConfidenceView
+
+
+class Scored(Message):
+    def __init__(self, scores: DraftScores, seconds: float) -> None:
+        super().__init__()
+        self.scores, self.seconds = scores, seconds
+
+
+class ReviewingMixin:
+    """Needs the app's editor, engine, status and `_own_edits` (see ArxivApp)."""
+
+    @property
+    def confidence_view(self) -> ConfidenceView:
+        return self.query_one(ConfidenceView)
+
+    def action_confidence(self) -> None:
+        """F2: show how likely each token is, or go back to editing."""
+        view = self.confidence_view
+        if view.display:
+            self._close_confidence()
+            return
+        if self.engine is None:
+            self.notify("The model is still loading", severity="warning")
+            return
+        self.action_dismiss_alternatives()
+        self._stop_requests()  # no alternatives while reviewing: the editor is hidden
+        view.scores = None
+        self.editor.display = False
+        view.display = True
+        view.focus()
+        self._score(self.editor.text)
+
+    def _close_confidence(self) -> None:
+        self.confidence_view.display = False
+        self.editor.display = True
+        self.editor.focus()
+
+    def on_confidence_view_closed(self) -> None:  # by name: Textual's @on does not see mixins
+        self._close_confidence()
+
+    @work(thread=True, exclusive=True, group="confidence", exit_on_error=False)
+    def _score(self, text: str) -> None:
+        started = time.perf_counter()
+        scores = self.engine.score(text)
+        self.post_message(Scored(scores, time.perf_counter() - started))
+
+    def on_scored(self, message: Scored) -> None:
+        view = self.confidence_view
+        if view.display and message.scores.text == self.editor.text:
+            view.scores = message.scores
+            self.status.state = f"confidence: {len(message.scores.tokens)} tokens in {message.seconds * 1000:.0f} ms"
+
+    def on_confidence_view_replace_requested(self, message: ConfidenceView.ReplaceRequested) -> None:
+        from arxiv_tui.screens.replacements import ReplacementScreen
+
+        table = self.engine.token_table
+        options = [(table[token].decode("utf-8", errors="replace"), prob) for token, prob in message.token.top]
+        word = self.editor.text[message.start:message.end]
+
+        def replace(choice: str | None) -> None:
+            if choice is None:
+                return
+            if not word[:1].isspace():  # the draft's first word: no space before it
+                choice = choice.lstrip()
+            document = self.editor.document
+            self._own_edits += 1
+            self.editor.replace(choice, document.get_location_from_index(message.start),
+                                document.get_location_from_index(message.end))
+            self._score(self.editor.text)
+
+        self.push_screen(ReplacementScreen(word, options), replace)

@@ -139,13 +139,16 @@ async def test_a_corrupt_history_is_kept_and_reported(trained_model, user_dirs):
     assert list(path.parent.glob("history.db.corrupt-*"))
 
 
+async def open_settings(pilot) -> None:
+    await pilot.press("f3")
+    await pilot.pause(0.2)
+
+
 async def test_settings_are_saved_and_used(trained_model):
     app = make_app(trained_model)
     async with app.run_test() as pilot:
-        await pilot.press("f3")
-        await pilot.pause(0.2)
-        n_input = app.screen.query_one("#set-n")
-        n_input.value = "2"
+        await open_settings(pilot)
+        app.screen.query_one("#set-n").value = "2"
         app.screen.query_one("#set-temperature").value = "0.5"
         await pilot.press("ctrl+s")
         await pilot.pause(0.2)
@@ -157,8 +160,7 @@ async def test_settings_are_saved_and_used(trained_model):
 async def test_invalid_settings_are_refused_in_the_dialog(trained_model):
     app = make_app(trained_model)
     async with app.run_test() as pilot:
-        await pilot.press("f3")
-        await pilot.pause(0.2)
+        await open_settings(pilot)
         app.screen.query_one("#set-top_p").value = "3"
         await pilot.press("ctrl+s")
         await pilot.pause(0.1)
@@ -204,3 +206,19 @@ def test_bad_config_files_fall_back_to_defaults(user_dirs, content, expected_war
     config, warnings = load_config()
     assert config == Config()
     assert any(expected_warning in w for w in warnings)
+
+
+async def test_the_model_field_completes_registered_fine_tuned_models(trained_model):
+    from arxiv_tui.models import register_model
+
+    register_model("my-tuned", trained_model)
+    app = make_app(trained_model)
+    async with app.run_test() as pilot:
+        await open_settings(pilot)
+        field = app.screen.query_one("#set-model")
+        field.value = ""
+        field.focus()
+        await pilot.press("m", "y")
+        await wait_for(pilot, lambda: field._suggestion == "my-tuned")
+        await pilot.press("right")  # accepts the completion
+        assert field.value == "my-tuned"

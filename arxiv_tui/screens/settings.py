@@ -8,6 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen
+from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label, Switch
 
 from arxiv_tui.config import Config
@@ -25,6 +26,17 @@ FIELDS = [
 ]
 
 
+def _model_names() -> list[str]:
+    """What the model field completes to: the default, then fine-tuned models (`arxiv-tui finetune`)."""
+    from arxiv_tui.models import ModelError, registered_models
+    from arxiv_tui.settings import DEFAULT_MODEL
+
+    try:
+        return [DEFAULT_MODEL, *registered_models()]
+    except ModelError:
+        return [DEFAULT_MODEL]
+
+
 class SettingsScreen(ModalScreen[Config | None]):
     """Edit the settings; Save returns the new Config, Esc returns None."""
 
@@ -39,7 +51,8 @@ class SettingsScreen(ModalScreen[Config | None]):
             with Grid(id="settings-grid"):
                 for name, label, _ in FIELDS:
                     yield Label(label)
-                    yield Input(str(getattr(self.config, name)), id=f"set-{name}")
+                    suggester = SuggestFromList(_model_names(), case_sensitive=False) if name == "model" else None
+                    yield Input(str(getattr(self.config, name)), id=f"set-{name}", suggester=suggester)
                 yield Label("Stop at sentence end")
                 yield Switch(self.config.stop_at_sentence, id="set-stop_at_sentence")
             yield Label("", id="settings-error")

@@ -31,7 +31,7 @@ class AcceptingMixin:
 
     def _keys_belong_elsewhere(self) -> bool:
         """A dialog (its inputs) or the confidence view (its own keys) has the keyboard."""
-        return len(self.screen_stack) > 1 or self.confidence_view.display
+        return len(self.screen_stack) > 1 or self.reviewing
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("accept", "undo") and self._keys_belong_elsewhere():

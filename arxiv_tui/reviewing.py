@@ -21,14 +21,15 @@ class Scored(Message):
 class ReviewingMixin:
     """Needs the app's editor, engine, status and `_own_edits` (see ArxivApp)."""
 
+    reviewing = False  # the confidence view is up (a flag: bindings ask on every repaint)
+
     @property
     def confidence_view(self) -> ConfidenceView:
         return self.query_one(ConfidenceView)
 
     def action_confidence(self) -> None:
         """F2: show how likely each token is, or go back to editing."""
-        view = self.confidence_view
-        if view.display:
+        if self.reviewing:
             self._close_confidence()
             return
         if self.engine is None:
@@ -36,14 +37,15 @@ class ReviewingMixin:
             return
         self.action_dismiss_alternatives()
         self._stop_requests()  # no alternatives while reviewing: the editor is hidden
+        view = self.confidence_view
         view.scores = None
         self.editor.display = False
-        view.display = True
+        view.display = self.reviewing = True
         view.focus()
         self._score(self.editor.text)
 
     def _close_confidence(self) -> None:
-        self.confidence_view.display = False
+        self.confidence_view.display = self.reviewing = False
         self.editor.display = True
         self.editor.focus()
 
@@ -58,7 +60,7 @@ class ReviewingMixin:
 
     def on_scored(self, message: Scored) -> None:
         view = self.confidence_view
-        if view.display and message.scores.text == self.editor.text:
+        if self.reviewing and message.scores.text == self.editor.text:
             view.scores = message.scores
             self.status.state = f"confidence: {len(message.scores.tokens)} tokens in {message.seconds * 1000:.0f} ms"
 
@@ -72,8 +74,8 @@ class ReviewingMixin:
         def replace(choice: str | None) -> None:
             if choice is None:
                 return
-            if not word[:1].isspace():  # the draft's first word: no space before it
-                choice = choice.lstrip()
+            leading = word[: len(word) - len(word.lstrip())]
+            choice = leading + choice.lstrip()  # a word for a word: the space before it stays as it was
             document = self.editor.document
             self._own_edits += 1
             self.editor.replace(choice, document.get_location_from_index(message.start),

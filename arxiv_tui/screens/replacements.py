@@ -9,6 +9,10 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 
+def _percent(prob: float) -> str:
+    return f"{prob:.1%}" if prob >= 0.001 else "<0.1%"
+
+
 class ReplacementScreen(ModalScreen[str | None]):
     """Returns the chosen replacement text, or None."""
 
@@ -21,7 +25,7 @@ class ReplacementScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         yield Static(f"Replace {self.word.strip()!r} with:", id="replace-title")
-        yield OptionList(*[Option(f"{text.strip() or repr(text)}  [dim]{prob:.0%}[/]", id=str(i))
+        yield OptionList(*[Option(f"{text.strip() or repr(text)}  [dim]{_percent(prob)}[/]", id=str(i))
                            for i, (text, prob) in enumerate(self.options)], id="replace-options")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:

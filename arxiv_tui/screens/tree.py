@@ -77,5 +77,5 @@ class TreeScreen(ModalScreen[tuple[int, int] | None]):
     DEFAULT_CSS = """
     TreeScreen { background: $background 60%; }
     #tree-help { margin: 1 2 0 2; color: $text-muted; }
-    #choices-tree { margin: 0 2 1 2; border: round $panel-lighten-2; }
+    #choices-tree { margin: 0 2 1 2; height: 1fr; border: round $panel-lighten-2; background: $surface; }
     """

@@ -42,6 +42,11 @@ async def _settle(pilot) -> None:
     app.clear_notifications()
     app.editor.cursor_blink = False  # else the cursor's blink phase decides the picture
     await pilot.pause(0.1)
+    # With blink off, TextArea's line cache key ignores whether the cursor is drawn, so a line
+    # cached before focus could be reused without it: clear the cache, then draw.
+    app.editor.notify_style_update()
+    app.editor.refresh()
+    await pilot.pause(0.1)
 
 
 def _fixed_history() -> None:

@@ -77,6 +77,17 @@ def add_sampling_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repetition-penalty", type=positive_float, default=d.repetition_penalty, metavar="X")
 
 
+def add_listing_command(commands, name: str, help: str, description: str, list_help: str,
+                        list_run: Callable[[argparse.Namespace], int]):
+    """A command with actions whose bare form lists (`arxiv-tui NAME` is `arxiv-tui NAME list`);
+    returns the actions, to add the others to."""
+    parser = commands.add_parser(name, help=help, description=description)
+    actions = parser.add_subparsers(title="actions", metavar="ACTION", parser_class=type(parser))
+    parser.set_defaults(run=list_run)
+    actions.add_parser("list", help=list_help).set_defaults(run=list_run)
+    return actions
+
+
 def build_parser() -> argparse.ArgumentParser:
     from arxiv_tui import bench, cli_generate, cli_history, cli_models, cli_train
 
@@ -97,14 +108,14 @@ def _run_app(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
-    from arxiv_tui.models import ModelError
+    from arxiv_tui.errors import ReportedError
 
     try:
         args = build_parser().parse_args(argv)
         return args.run(args) or 0
     except UsageError as exc:
         return _fail(str(exc), 2)
-    except ModelError as exc:
+    except ReportedError as exc:  # a model, data or training problem, with its own exit status
         return _fail(str(exc), exc.exit_code)
     except CommandError as exc:
         return _fail(str(exc), 1)

@@ -6,15 +6,14 @@ import argparse
 import datetime
 import json
 
-from arxiv_tui.cli import UsageError, positive_int
+from arxiv_tui.cli import UsageError, add_listing_command, positive_int
 
 
 def add_command(commands) -> None:
-    parser = commands.add_parser("history", help="list, show, export or search past drafts",
-                                 description="Drafts and their generation requests, as the app stored them.")
-    actions = parser.add_subparsers(title="actions", metavar="ACTION", parser_class=type(parser))
-    parser.set_defaults(run=_list)
-    actions.add_parser("list", help="drafts, newest first").set_defaults(run=_list)
+    actions = add_listing_command(
+        commands, "history", help="list, show, export or search past drafts",
+        description="Drafts and their generation requests, as the app stored them.",
+        list_help="drafts, newest first", list_run=_list)
     show = actions.add_parser("show", help="a draft with its requests, alternatives and choices")
     show.add_argument("id", type=positive_int)
     show.set_defaults(run=_show)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from arxiv_tui.cli import add_listing_command
 from arxiv_tui.settings import DEFAULT_MODEL
 
 
 def add_command(commands) -> None:
-    parser = commands.add_parser("models", help="list, pull or remove models",
-                                 description="List registered models, pull one from the Hub, or remove one.")
-    actions = parser.add_subparsers(title="actions", metavar="ACTION", parser_class=type(parser))
-    parser.set_defaults(run=_list)
-    actions.add_parser("list", help="registered fine-tuned models and the default").set_defaults(run=_list)
+    actions = add_listing_command(
+        commands, "models", help="list, pull or remove models",
+        description="List registered models, pull one from the Hub, or remove one.",
+        list_help="registered fine-tuned models and the default", list_run=_list)
     pull = actions.add_parser("pull", help="download a Hub model into the Hugging Face cache")
     pull.add_argument("name", nargs="?", default=DEFAULT_MODEL)
     pull.set_defaults(run=_pull)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from arxiv_tui.prompts import shared_prefix
+
 TOP_K = 8  # replacements offered for a token
 CHUNK = 256  # positions per forward pass: bounds the logits held at once (256 x 50257 floats)
 
@@ -69,7 +71,7 @@ class Scorer:
         dropped = max(0, len(ids) - engine.context_length)  # a very long draft: its last window
         window = ids[dropped:]
         memo = self._memo if not dropped else None
-        reused = min(_shared(memo.ids, window), len(window)) if memo else 1
+        reused = min(shared_prefix(memo.ids, window), len(window)) if memo else 1
         cache, cached = engine.cache_for(window, max(reused - 1, 0))
         start = max(1, min(reused, cached + 1))  # first token scored in this pass
         probs, top = self._run(engine, window, start, cache)
@@ -118,12 +120,3 @@ def _merge_partial_characters(spans, probs, top) -> list[TokenScore]:
         tokens.append(TokenScore(start, end, probs[j] * pending_prob, pending_top or top[j]))
         pending_prob, pending_top = 1.0, None
     return tokens
-
-
-def _shared(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n

@@ -21,7 +21,7 @@ from arxiv_tui.detokenize import ByteLevelTable, Detokenizer
 from arxiv_tui.gpt2 import KVCache
 from arxiv_tui.loader import LoadedModel, load_model
 from arxiv_tui.models import resolve_model
-from arxiv_tui.prompts import prompt_ids
+from arxiv_tui.prompts import prompt_ids, shared_prefix
 from arxiv_tui.sampling import SamplingParams, make_generators, sample_next
 from arxiv_tui.sentences import sentence_end
 from arxiv_tui.settings import DEFAULT_TEMPLATE
@@ -92,12 +92,7 @@ class _PromptCache:
 
     def shared_prefix(self, ids: list[int]) -> int:
         """How many leading tokens `ids` shares with the cached prompt."""
-        n = 0
-        for a, b in zip(self.ids, ids):
-            if a != b:
-                break
-            n += 1
-        return n
+        return shared_prefix(self.ids, ids)
 
 
 class Engine:

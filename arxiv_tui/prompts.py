@@ -54,3 +54,13 @@ def prompt_ids(
         return [fallback_id]
     head = encode(template.rstrip()) if full.startswith(template) and template else []
     return fit_prompt(ids, head, budget)
+
+
+def shared_prefix(a: list[int], b: list[int]) -> int:
+    """How many leading tokens `a` and `b` have in common (how much of a cache stays valid)."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n

@@ -9,9 +9,8 @@ import sys
 from pathlib import Path
 
 from arxiv_tui.cli import (
-    CommandError,
-    UsageError,
     add_model_option,
+    non_negative_float,
     non_negative_int,
     positive_float,
     positive_int,
@@ -37,7 +36,7 @@ def add_command(commands) -> None:
     ft.add_argument("--max-length", type=positive_int, default=r.max_length, metavar="L", help="tokens per row")
     ft.add_argument("--lr", type=positive_float, default=r.lr, metavar="X")
     ft.add_argument("--warmup-steps", type=non_negative_int, default=r.warmup_steps, metavar="W")
-    ft.add_argument("--weight-decay", type=_non_negative, default=r.weight_decay, metavar="X")
+    ft.add_argument("--weight-decay", type=non_negative_float, default=r.weight_decay, metavar="X")
     ft.add_argument("--train-last-blocks", type=non_negative_int, default=r.train_last_blocks, metavar="K",
                     help=f"blocks trained, counted from the top (default {r.train_last_blocks})")
     ft.add_argument("--untie-lm-head", action="store_true", help="train an LM head of its own (off in the recipe)")
@@ -64,16 +63,6 @@ def add_command(commands) -> None:
     ev.set_defaults(run=_eval)
 
 
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of 0 or more")
-    return value
-
-
 def _add_data_options(parser: argparse.ArgumentParser, r) -> None:
     parser.add_argument("--data", default=r.data, metavar="SRC",
                         help="hf:NAME[:CONFIG], or a .txt/.jsonl/.json/.csv/.bib file (default %(default)s)")
@@ -84,10 +73,6 @@ def _add_data_options(parser: argparse.ArgumentParser, r) -> None:
 
 def _categories(text: str | None) -> tuple[str, ...] | None:
     return tuple(part.strip() for part in text.split(",") if part.strip()) if text else None
-
-
-def _raise_for(exc) -> None:
-    raise (UsageError if exc.exit_code == 2 else CommandError)(str(exc)) from None
 
 
 class _InterruptGate:
@@ -136,7 +121,6 @@ def default_output(recipe) -> Path:
 
 
 def _finetune(args: argparse.Namespace) -> int:
-    from trainer.errors import TrainerError
     from trainer.finetune import finetune
     from trainer.progress import progress_display
     from trainer.recipe import Recipe
@@ -158,8 +142,6 @@ def _finetune(args: argparse.Namespace) -> int:
             outcome = finetune(recipe, output, precision=args.precision, resume=args.resume,
                                save_every=args.save_every, stage=stage, report=display.step,
                                stop_requested=lambda: gate.requested)
-        except TrainerError as exc:
-            _raise_for(exc)
         finally:
             display.close()
     if outcome.metrics is None:
@@ -193,18 +175,14 @@ def _print_summary(outcome) -> None:
 def _eval(args: argparse.Namespace) -> int:
     from arxiv_tui.settings import DEFAULT_MODEL
     from trainer.data import load_corpus
-    from trainer.errors import TrainerError
     from trainer.evaluate import eval_blocks, evaluate
     from trainer.finetune import choose_dtype, load_base
     from trainer.model import RecipeModel
     from trainer.recipe import Recipe
 
     recipe = Recipe(data=args.data, categories=_categories(args.categories), seed=args.seed)
-    try:
-        corpus = load_corpus(recipe.data, train_samples=recipe.samples, eval_samples=args.samples,
-                             seed=recipe.seed, categories=recipe.effective_categories())
-    except TrainerError as exc:
-        _raise_for(exc)
+    corpus = load_corpus(recipe.data, train_samples=recipe.samples, eval_samples=args.samples,
+                         seed=recipe.seed, categories=recipe.effective_categories())
     lm, tokenizer = load_base(args.model or DEFAULT_MODEL)
     model = RecipeModel(lm, 0, choose_dtype(args.precision))
     result = evaluate(model, eval_blocks(tokenizer, corpus.eval, recipe.template, args.max_length), recipe.batch_size)

@@ -14,6 +14,7 @@ import re
 import shutil
 from pathlib import Path
 
+from arxiv_tui.errors import ReportedError
 from arxiv_tui.settings import data_dir
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -32,15 +33,9 @@ _HUB_FILES = [
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 
 
-class ModelError(Exception):
-    """A model that cannot be found or used; the message is one line for the user.
-
-    `exit_code` is 2 when the name or directory is at fault, 1 when the network is.
-    """
-
-    def __init__(self, message: str, exit_code: int = 2) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+class ModelError(ReportedError):
+    """A model that cannot be found or used: exit 2 when the name or directory is at fault,
+    1 when the network is."""
 
 
 def registry_path() -> Path:

@@ -141,3 +141,11 @@ def test_ctrl_c_stops_with_a_checkpoint_and_resume_finishes(four_layer_model, ab
     steps = [json.loads(l)["step"] for l in done.stdout.splitlines() if json.loads(l)["event"] == "step"]
     assert steps[0] == last_step + 1 and steps[-1] == 400
     assert json.loads((output / "metrics.json").read_text())["steps"] == 400
+
+
+def test_eval_of_a_model_without_an_end_token_is_one_line(capsys, abstracts, tmp_path):
+    from tests.conftest import build_model
+
+    model = build_model(tmp_path / "no-eos", with_eos=False)
+    code, _, err = run_cli(capsys, "eval", "--model", str(model), "--data", str(abstracts), "--samples", "4")
+    assert_one_line_error(code, err, 2, "has no end-of-text token")

@@ -50,13 +50,13 @@ class BatchOrder:
 
     def __init__(self, rows: int, batch_size: int, seed: int, rank: int = 0, world: int = 1) -> None:
         self.rows, self.batch_size, self.seed, self.rank, self.world = rows, batch_size, seed, rank, world
-        self._orders: dict[int, torch.Tensor] = {}
+        self._epoch, self._permutation = -1, torch.empty(0, dtype=torch.long)  # the latest epoch's
 
     def _order(self, epoch: int) -> torch.Tensor:
-        if epoch not in self._orders:
+        if epoch != self._epoch:
             generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._orders = {epoch: torch.randperm(self.rows, generator=generator)}
-        return self._orders[epoch]
+            self._epoch, self._permutation = epoch, torch.randperm(self.rows, generator=generator)
+        return self._permutation
 
     def rows_for(self, step: int) -> torch.Tensor:
         """Row indices of (0-based) `step` for this process."""
@@ -133,7 +133,6 @@ def train(model: RecipeModel, blocks: Blocks, recipe: Recipe, checkpoint_dir: Pa
     trainable = [p for p in model.parameters() if p.requires_grad]
     wrapped.train()
     first_step, started = step, time.perf_counter()
-    interrupted = False
     while step < recipe.steps:
         rows = order.rows_for(step)
         input_ids = blocks.input_ids[rows].to(accelerator.device)
@@ -156,8 +155,7 @@ def train(model: RecipeModel, blocks: Blocks, recipe: Recipe, checkpoint_dir: Pa
             save_checkpoint(checkpoint, model, optimizer, scheduler, recipe, step, loss_sum)
         accelerator.wait_for_everyone()
         if stopping:
-            interrupted = True
             break
     seconds = time.perf_counter() - started
     wrapped.eval()
-    return TrainResult(step, loss_sum / max(step, 1), seconds, interrupted)
+    return TrainResult(step, loss_sum / max(step, 1), seconds, interrupted=step < recipe.steps)

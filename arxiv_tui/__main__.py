@@ -4,4 +4,6 @@ import sys
 
 from arxiv_tui.cli import main
 
-sys.exit(main())
+# The guard matters: child processes started with multiprocessing's spawn (bench) import this module again.
+if __name__ == "__main__":
+    sys.exit(main())

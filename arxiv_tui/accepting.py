@@ -64,7 +64,7 @@ class AcceptingMixin:
 
     def action_accept_index(self, index: int) -> None:
         card = self.panel.card(index)
-        self._cancel.set()
+        self.cancel_generation()
         self._insert(card.text, index, "whole")  # the change then asks for the next ones
 
     def action_cycle(self, step: int) -> None:
@@ -109,7 +109,7 @@ class AcceptingMixin:
 
     def _stop_requests(self) -> None:
         """Cancel the running request and any about to start."""
-        self._cancel.set()
+        self.cancel_generation()
         self.workers.cancel_group(self, "debounce")
 
     def show_node(self, request_id: int, parent_choice: int | None, cards: Cards, highlighted: int = 0) -> None:
@@ -121,8 +121,7 @@ class AcceptingMixin:
         for card, (text, reason) in zip(self.panel.cards, cards):
             card.text, card.finish_reason = text, reason
         self.panel.highlighted = min(highlighted, max(len(cards) - 1, 0))
-        self._stale = False
-        self.panel.remove_class("-stale")
+        self._set_stale(False)
         self.status.state = "idle" if self.engine else self.status.state
         self._show_suggestion()
 
@@ -140,7 +139,7 @@ class AcceptingMixin:
         if request["draft_text"] != current:
             if current.strip() and not self.history.is_node_text(self.draft_id, current):
                 kept = self.history.new_draft(current)
-                self.notify(f"The text you had is kept as draft {kept} (Ctrl+H)")
+                self.notify(f"The text you had is kept as draft {kept} (Ctrl+O)")
             self._own_edits += 1
             self.editor.load_text(request["draft_text"])
         self.editor.move_cursor(self.editor.document.get_location_from_index(request["cursor"]))

@@ -1,15 +1,14 @@
 """The drafting app: an editor, N streamed alternatives, keyboard picking, history.
 
-torch and transformers are imported only inside the model-loading worker, so the first screen
-appears before they load. Generation runs in a thread worker; its deltas reach the UI as
-messages batched every ~40 ms, tagged with the request id so a superseded request's are dropped.
+The model runs in a child process (`arxiv_tui.engine_process`): this process never imports
+torch or transformers, the first screen appears at once, and the engine keeps its full speed
+while the UI draws. Its events arrive as `EngineEvent` messages; deltas come batched every
+~40 ms, tagged with the request id so a superseded request's are dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from typing import TYPE_CHECKING
 
 from textual import on, work
@@ -17,8 +16,9 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, TextArea
+from textual.widgets import TextArea
 
+from arxiv_tui import terminal_keys
 from arxiv_tui.accepting import AcceptingMixin
 from arxiv_tui.config import Config, load_config, save_config
 from arxiv_tui.history import History
@@ -26,37 +26,23 @@ from arxiv_tui.reviewing import ReviewingMixin
 from arxiv_tui.widgets.confidence import ConfidenceView
 from arxiv_tui.widgets.alternatives import AlternativesPanel
 from arxiv_tui.widgets.editor import DraftEditor
+from arxiv_tui.widgets.keybar import KeyBar
 from arxiv_tui.widgets.status import StatusBar
 
 if TYPE_CHECKING:
-    from arxiv_tui.engine import Delta, Engine, GenerationSettings
+    from arxiv_tui.engine_process import EngineProcess, Loaded, Progress
+    from arxiv_tui.generation import GenerationSettings
 
-BATCH_S = 0.04  # how often streamed deltas are sent to the UI
 AUTOSAVE_S = 0.5  # a draft is saved this long after the last change
 MAX_ALTERNATIVES = 9
 
 
-class ModelReady(Message):
-    def __init__(self, engine: Engine) -> None:
+class EngineEvent(Message):
+    """An event of the engine's process (see `arxiv_tui.engine_process`), on the UI's queue."""
+
+    def __init__(self, event: object) -> None:
         super().__init__()
-        self.engine = engine
-
-
-class ModelFailed(Message):
-    def __init__(self, error: str) -> None:
-        super().__init__()
-        self.error = error
-
-
-class Progress(Message):
-    """Deltas of request `request_id`, with (tokens, ms) of the alternatives that finished;
-    `done` on the last one, with the request's figures."""
-
-    def __init__(self, request_id: int, deltas: list[Delta], costs: dict[int, tuple[int, float]], done: bool = False,
-                 tokens: list[int] | None = None, ttft_s: float | None = None, tokens_per_s: float | None = None) -> None:
-        super().__init__()
-        self.request_id, self.deltas, self.costs, self.done = request_id, deltas, costs, done
-        self.tokens, self.ttft_s, self.tokens_per_s = tokens, ttft_s, tokens_per_s
+        self.event = event
 
 
 class ArxivApp(AcceptingMixin, ReviewingMixin, App):
@@ -64,6 +50,9 @@ class ArxivApp(AcceptingMixin, ReviewingMixin, App):
 
     CSS_PATH = "app.tcss"
     TITLE = "arxiv-tui"
+    # Defaults that arrive intact from common terminals (xterm, GNOME Terminal, iTerm2, Windows
+    # Terminal, tmux, screen, VS Code): Ctrl+H arrives as Backspace, so History is Ctrl+O; Alt+]
+    # needs `terminal_keys`, and Alt+Down is its fallback. Every id can be remapped in [keymap].
     BINDINGS = [
         Binding("tab", "accept", "Accept", id="accept", priority=True),
         *[Binding(str(i), f"accept_index({i - 1})", "Pick 1‥N" if i == 1 else "", id=f"accept_{i}",
@@ -72,50 +61,45 @@ class ArxivApp(AcceptingMixin, ReviewingMixin, App):
         Binding("alt+left_square_bracket,alt+up", "cycle(-1)", "Previous", id="previous", show=False, priority=True),
         Binding("ctrl+right", "accept_word", "Word", id="accept_word", priority=True),
         Binding("ctrl+down", "accept_sentence", "Sentence", id="accept_sentence", priority=True),
+        Binding("ctrl+z", "undo", "Undo", id="undo", show=False, priority=True),
         Binding("escape", "dismiss_alternatives", "Cancel", id="cancel"),
         Binding("ctrl+r", "regenerate", "Regenerate", id="regenerate"),
-        Binding("ctrl+z", "undo", "Undo", id="undo", show=False, priority=True),
         Binding("ctrl+t", "tree", "Tree", id="tree"),
         Binding("f2", "confidence", "Confidence", id="confidence"),
-        Binding("ctrl+h", "history", "History", id="history"),
+        Binding("ctrl+o", "history", "History", id="history"),
         Binding("f3", "settings", "Settings", id="settings"),
-        Binding("f1", "help", "Help", id="help"),
+        Binding("f1,ctrl+g", "help", "Help", id="help"),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
     ]
 
     def __init__(self, model: str | None = None, config: Config | None = None, history: History | None = None) -> None:
         super().__init__()
+        terminal_keys.install()
         loaded, self._config_warnings = (config, []) if config else load_config()
         self.config = loaded if model is None else Config(**{**loaded.__dict__, "model": model})
         self.history = history
-        self.engine: Engine | None = None
+        self.engine: EngineProcess | None = None  # set once the model has loaded
+        self._engine_process: EngineProcess | None = None  # loading, or loaded
         self.draft_id: int | None = None
         self._request_id = 0
         self._request_db_id: int | None = None
-        self._cancel = threading.Event()
-        self._stale = True  # cards no longer continue the text at the cursor
+        self._stale = True  # cards no longer continue the text at the cursor (see `_set_stale`)
+        self._usable_keys: tuple | None = None  # what the footer last showed (see `_refresh_keys`)
         self._own_edits = 0  # editor changes we make ourselves (accepting): no new request
         self._autosave = None
         self._init_choices()
 
     def compose(self) -> ComposeResult:
-        yield DraftEditor(self._acceptable, id="editor")
+        # Kept as attributes, not queried: a timer or an engine event may still arrive while the
+        # app shuts down, when queries find nothing but the draft's text must still be saved.
+        self.editor = DraftEditor(self._acceptable, id="editor")
+        self.panel = AlternativesPanel(id="alternatives")
+        self.status = StatusBar(id="status")
+        yield self.editor
         yield ConfidenceView(id="confidence")
-        yield AlternativesPanel(id="alternatives")
-        yield StatusBar(id="status")
-        yield Footer()
-
-    @property
-    def editor(self) -> DraftEditor:
-        return self.query_one("#editor", DraftEditor)
-
-    @property
-    def panel(self) -> AlternativesPanel:
-        return self.query_one(AlternativesPanel)
-
-    @property
-    def status(self) -> StatusBar:
-        return self.query_one(StatusBar)
+        yield self.panel
+        yield self.status
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.set_keymap(self.config.keymap)
@@ -133,32 +117,66 @@ class ArxivApp(AcceptingMixin, ReviewingMixin, App):
         self.editor.focus()
         self.load_model()
 
-    # Model loading -------------------------------------------------------------------------
-    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
+    # The engine's process ---------------------------------------------------------------------
     def load_model(self) -> None:
-        from arxiv_tui.engine import Engine
-        from arxiv_tui.models import ModelError
+        """Start the engine's process, which loads the model and says when it is ready (starting a
+        process costs ~1-8 ms here: the loading itself happens over there)."""
+        from arxiv_tui.engine_process import EngineProcess
 
-        try:
-            self.post_message(ModelReady(Engine.open(self.config.model, self.config.precision, self.config.template)))
-        except (ModelError, ValueError, OSError) as exc:
-            self.post_message(ModelFailed(str(exc)))
+        c = self.config
+        self._engine_process = EngineProcess(c.model, c.precision, c.template, min(c.n, MAX_ALTERNATIVES),
+                                             on_event=lambda event: self.post_message(EngineEvent(event)))
 
-    def on_model_ready(self, message: ModelReady) -> None:
-        self.engine = message.engine
-        self.status.precision = message.engine.loaded.precision
+    def on_unmount(self) -> None:
+        """However the app ends: the draft is saved and the engine's process stopped."""
+        if self._autosave is not None:
+            self._autosave.stop()
+        self.save_draft()
+        self._stop_engine()
+
+    def _stop_engine(self) -> None:
+        self.engine = None
+        if self._engine_process is not None:
+            self._engine_process.close()
+            self._engine_process = None
+
+    def on_engine_event(self, message: EngineEvent) -> None:
+        from arxiv_tui import engine_process as e
+
+        match message.event:
+            case e.Progress() as progress:
+                self._on_progress(progress)
+            case e.Loaded() as loaded:
+                self._on_loaded(loaded)
+            case e.Scored() as scored:
+                self.on_scored(scored)
+            case e.LoadFailed(error=error):
+                self.status.state = "no model"
+                self.notify(f"The model could not be loaded: {error}", severity="error", timeout=20)
+            case e.RequestFailed(error=error):
+                self.status.state = "idle"
+                self.notify(f"The model failed on this request: {error}", severity="error", timeout=20)
+            case e.EngineStopped(exit_code=code):
+                self._engine_stopped(code)
+
+    def _on_loaded(self, loaded: Loaded) -> None:
+        self.engine = self._engine_process
+        self.status.precision = loaded.precision
         self.status.state = "idle"
         if self.editor.text.strip():
             self.schedule_generation()
 
-    def on_model_failed(self, message: ModelFailed) -> None:
-        self.status.state = "no model"
-        self.notify(f"The model could not be loaded: {message.error}", severity="error", timeout=20)
+    def _engine_stopped(self, exit_code: int | None) -> None:
+        """The engine's process died (killed, out of memory): say so and start it again."""
+        self.engine = self._engine_process = None
+        self.status.state = "loading"
+        self.notify(f"The model's process stopped unexpectedly (exit code {exit_code}); restarting it. "
+                    "Your text is safe.", severity="error", timeout=20)
+        self.load_model()
 
     # Requests --------------------------------------------------------------------------------
     def generation_settings(self, seed: int | None = None) -> GenerationSettings:
-        from arxiv_tui.engine import GenerationSettings
-        from arxiv_tui.sampling import SamplingParams
+        from arxiv_tui.generation import GenerationSettings, SamplingParams
 
         c = self.config
         return GenerationSettings(
@@ -183,8 +201,6 @@ class ArxivApp(AcceptingMixin, ReviewingMixin, App):
         """Cancel what runs and ask for N alternatives for the text before the cursor."""
         if self.engine is None:
             return
-        self._cancel.set()
-        self._cancel = threading.Event()
         self._request_id += 1
         settings = self.generation_settings()
         prompt = self.text_before_cursor()
@@ -195,36 +211,18 @@ class ArxivApp(AcceptingMixin, ReviewingMixin, App):
             draft_text=self.editor.text, cursor=self._cursor_offset(), parent_choice=self._parent_choice,
         )
         self._node_parent = self._parent_choice
-        self._stale = False
         self.editor.suggestion = ""
-        self.panel.remove_class("-stale")
         self.panel.reset(settings.n)
+        self._set_stale(False)
         self.status.state = "generating"
-        self._generate(self._request_id, prompt, settings, self._cancel)
+        self.engine.generate(self._request_id, prompt, settings)  # stops the one running
 
-    @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
-    def _generate(self, request_id: int, prompt: str, settings: GenerationSettings, cancel: threading.Event) -> None:
-        from arxiv_tui.engine import Alternative
+    def cancel_generation(self) -> None:
+        """Stop the running request at its next step; what it streamed so far stays."""
+        if self.engine is not None:
+            self.engine.cancel()
 
-        alternatives = [Alternative(i) for i in range(settings.n)]
-        started = last_post = time.perf_counter()
-        ttft, pending, costs = None, [], {}
-        for deltas in self.engine.stream(prompt, settings, cancel=cancel, alternatives=alternatives):
-            now = time.perf_counter()
-            ttft = ttft if ttft is not None else now - started
-            pending.extend(deltas)
-            for delta in deltas:
-                if delta.finish_reason is not None:
-                    costs[delta.index] = (len(alternatives[delta.index].tokens), (now - started) * 1000)
-            if now - last_post >= BATCH_S:
-                self.post_message(Progress(request_id, pending, costs))
-                pending, costs, last_post = [], {}, now
-        total = time.perf_counter() - started
-        tokens = [len(a.tokens) for a in alternatives]
-        self.post_message(Progress(request_id, pending, costs, done=True, tokens=tokens, ttft_s=ttft,
-                                   tokens_per_s=sum(tokens) / total if total else None))
-
-    def on_progress(self, message: Progress) -> None:
+    def _on_progress(self, message: Progress) -> None:
         if message.request_id != self._request_id:
             return  # a superseded request
         for delta in message.deltas:
@@ -247,8 +245,22 @@ class ArxivApp(AcceptingMixin, ReviewingMixin, App):
 
     def _show_suggestion(self) -> None:
         card = self.panel.card(self.panel.highlighted)
-        self.editor.suggestion = card.text if card and not self._stale else ""
-        self.refresh_bindings()  # the footer shows the picking keys only while they work
+        self.editor.show_ghost(card.text if card and not self._stale else "")
+        self._refresh_keys()
+
+    def _set_stale(self, stale: bool) -> None:
+        """Whether the cards still continue the text at the cursor: if not, they fade and can't be picked."""
+        self._stale = stale
+        self.panel.set_class(stale, "-stale")
+        self._refresh_keys()
+
+    def _refresh_keys(self) -> None:
+        """Rebuild the footer only when the set of usable picking keys changed: a rebuild costs
+        milliseconds of the UI thread, and streaming asks up to 30 times a second."""
+        usable = (self._stale, self.panel.highlighted, tuple(bool(text) for text in self.panel.texts()))
+        if usable != self._usable_keys:
+            self._usable_keys = usable
+            self.refresh_bindings()
 
     # Typing -----------------------------------------------------------------------------------
     @on(TextArea.Changed, "#editor")
@@ -257,10 +269,8 @@ class ArxivApp(AcceptingMixin, ReviewingMixin, App):
         if self._own_edits:
             self._own_edits -= 1
             return
-        self._cancel.set()
-        self._stale = True
-        self.panel.add_class("-stale")
-        self.refresh_bindings()
+        self.cancel_generation()
+        self._set_stale(True)
         self.schedule_generation()
 
     def _schedule_autosave(self) -> None:
@@ -274,10 +284,9 @@ class ArxivApp(AcceptingMixin, ReviewingMixin, App):
 
     def action_dismiss_alternatives(self) -> None:
         """Esc: stop generating and hide the alternatives."""
-        self._cancel.set()
-        self._stale = True
+        self.cancel_generation()
+        self._set_stale(True)
         self._show_suggestion()
-        self.panel.add_class("-stale")
         self.status.state = "idle" if self.engine else self.status.state
 
     def action_regenerate(self) -> None:
@@ -320,15 +329,19 @@ class ArxivApp(AcceptingMixin, ReviewingMixin, App):
         self.set_keymap(config.keymap)
         self.notify("Settings saved")
         if reload:
-            self.engine = None
+            self._stop_engine()
             self.status.model, self.status.precision, self.status.state = config.model, "", "loading"
             self.load_model()
 
     def action_help(self) -> None:
-        if self.screen.query("HelpPanel"):
-            self.action_hide_help_panel()
-        else:
-            self.action_show_help_panel()
+        from arxiv_tui.screens.help import HelpScreen, key_rows
+
+        keymap, display = self.config.keymap, self.get_key_display
+        self.push_screen(HelpScreen([
+            ("arxiv-tui", key_rows(self.BINDINGS, keymap, display)),
+            ("Command palette", [(display(Binding(self.COMMAND_PALETTE_BINDING, "")), "every command, by name")]),
+            ("Editor", key_rows(DraftEditor.BINDINGS, keymap, display)),
+        ]))
 
     def action_new_draft(self) -> None:
         self.save_draft()
@@ -358,8 +371,8 @@ class ArxivApp(AcceptingMixin, ReviewingMixin, App):
         )
 
     async def action_quit(self) -> None:
-        self._cancel.set()
         self.save_draft()
+        self._stop_engine()
         self.exit()
 
 

@@ -49,6 +49,13 @@ def add_command(commands) -> None:
     parser.add_argument("--runs", type=positive_int, default=5, metavar="R")
     add_precision_option(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    app = parser.add_argument_group("the app (--app)")
+    app.add_argument("--app", action="store_true",
+                     help="drive the real app in a pseudo-terminal and compare it with headless generation")
+    app.add_argument("--draft-tokens", type=positive_int, default=20, metavar="T",
+                     help="length of the draft the app continues (default 20)")
+    app.add_argument("--keys", type=positive_int, default=20, metavar="K",
+                     help="letters typed while alternatives stream (default 20)")
     parser.set_defaults(run=run)
 
 
@@ -186,6 +193,8 @@ def run(args: argparse.Namespace) -> int:
 
     directory = str(resolve_model(args.model or DEFAULT_MODEL))
     n, k, runs = args.n, args.max_new_tokens, args.runs
+    if args.app:
+        return _run_app_bench(directory, args)
     try:
         engine = _in_child(engine_side, directory, args.precision, n, k, runs)
         baseline = _in_child(baseline_side, directory, n, k, runs)
@@ -208,6 +217,21 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report))
     else:
         _print_table(report)
+    return 0
+
+
+def _run_app_bench(directory: str, args: argparse.Namespace) -> int:
+    from arxiv_tui import bench_app
+
+    try:
+        report = bench_app.run_app_bench(directory, args.precision, args.n, args.max_new_tokens,
+                                         args.draft_tokens, args.runs, args.keys)
+    except (TimeoutError, OSError) as exc:
+        raise CommandError(f"app benchmark failed: {exc}") from None
+    if args.json:
+        print(json.dumps(report))
+    else:
+        bench_app.print_report(report)
     return 0
 
 

@@ -5,7 +5,8 @@ prompt's common prefix), copies that cache to N rows, and then runs one batched 
 per step for all unfinished alternatives. Each alternative samples from its own random stream,
 streams its own text deltas, and ends on its own (EOS, length, or the sentence-end rule); a
 finished row leaves the batch. A new request, or the caller's cancel event, stops the current
-one between two steps. This module does not import Textual: the app runs it in a worker thread.
+one between two steps. This module does not import Textual: the app runs it in a child process
+(`arxiv_tui.engine_host`), the command line in its own.
 """
 
 from __future__ import annotations
@@ -18,58 +19,24 @@ import torch
 
 from arxiv_tui.confidence import DraftScores, Scorer
 from arxiv_tui.detokenize import ByteLevelTable, Detokenizer
+from arxiv_tui.generation import (
+    FINISH_CANCELLED,
+    FINISH_EOS,
+    FINISH_LENGTH,
+    FINISH_STOP,
+    Delta,
+    GenerationSettings,
+)
 from arxiv_tui.gpt2 import KVCache
 from arxiv_tui.loader import LoadedModel, load_model
 from arxiv_tui.models import resolve_model
 from arxiv_tui.prompts import prompt_ids, shared_prefix
-from arxiv_tui.sampling import SamplingParams, make_generators, sample_next
+from arxiv_tui.sampling import make_generators, sample_next
 from arxiv_tui.sentences import sentence_end
 from arxiv_tui.settings import DEFAULT_TEMPLATE
 
 PREFILL_CHUNK = 256  # prompt tokens per forward pass: bounds attention memory, allows cancelling
 _CACHE_SLACK = 64  # spare positions in the prompt cache, so typing on rarely reallocates it
-
-FINISH_EOS = "eos"
-FINISH_LENGTH = "length"
-FINISH_STOP = "stop"
-FINISH_CANCELLED = "cancelled"
-
-
-@dataclass(frozen=True)
-class GenerationSettings:
-    """What one request asks for."""
-
-    n: int = 3
-    max_new_tokens: int = 40
-    sampling: SamplingParams = field(default_factory=SamplingParams)
-    seed: int | None = None
-    stop_at_sentence_end: bool = False
-    ignore_eos: bool = False  # benchmarks: exactly max_new_tokens for every alternative
-
-    def validate(self, context_length: int) -> None:
-        """ValueError with a user-facing message for settings no request can honour."""
-        s = self.sampling
-        if self.n < 1:
-            raise ValueError(f"the number of alternatives must be at least 1, not {self.n}")
-        if not 1 <= self.max_new_tokens < context_length:
-            raise ValueError(f"max new tokens must be between 1 and {context_length - 1}, not {self.max_new_tokens}")
-        if s.temperature < 0:
-            raise ValueError(f"temperature must be 0 or more, not {s.temperature}")
-        if not 0 < s.top_p <= 1:
-            raise ValueError(f"top-p must be in (0, 1], not {s.top_p}")
-        if s.top_k < 0:
-            raise ValueError(f"top-k must be 0 (off) or more, not {s.top_k}")
-        if s.repetition_penalty <= 0:
-            raise ValueError(f"repetition penalty must be above 0, not {s.repetition_penalty}")
-
-
-@dataclass(frozen=True)
-class Delta:
-    """New text for alternative `index`; `finish_reason` is set on its last delta."""
-
-    index: int
-    text: str
-    finish_reason: str | None = None
 
 
 @dataclass

@@ -1,21 +1,14 @@
-"""The confidence view's side of the app (F2): score the draft off the UI thread, show it, and
-replace a word with one of the model's suggestions. A mixin of `ArxivApp`."""
+"""The confidence view's side of the app (F2): have the engine's process score the draft, show
+it, and replace a word with one of the model's suggestions. A mixin of `ArxivApp`."""
 
 from __future__ import annotations
 
-import time
+from typing import TYPE_CHECKING
 
-from textual import work
-from textual.message import Message
-
-from arxiv_tui.confidence import DraftScores
 from arxiv_tui.widgets.confidence import ConfidenceView
 
-
-class Scored(Message):
-    def __init__(self, scores: DraftScores, seconds: float) -> None:
-        super().__init__()
-        self.scores, self.seconds = scores, seconds
+if TYPE_CHECKING:
+    from arxiv_tui.engine_process import Scored
 
 
 class ReviewingMixin:
@@ -42,7 +35,7 @@ class ReviewingMixin:
         self.editor.display = False
         view.display = self.reviewing = True
         view.focus()
-        self._score(self.editor.text)
+        self.engine.score(self.editor.text)
 
     def _close_confidence(self) -> None:
         self.confidence_view.display = self.reviewing = False
@@ -52,13 +45,8 @@ class ReviewingMixin:
     def on_confidence_view_closed(self) -> None:  # by name: Textual's @on does not see mixins
         self._close_confidence()
 
-    @work(thread=True, exclusive=True, group="confidence", exit_on_error=False)
-    def _score(self, text: str) -> None:
-        started = time.perf_counter()
-        scores = self.engine.score(text)
-        self.post_message(Scored(scores, time.perf_counter() - started))
-
     def on_scored(self, message: Scored) -> None:
+        """The engine's scores for a draft: shown if the draft is still that text."""
         view = self.confidence_view
         if self.reviewing and message.scores.text == self.editor.text:
             view.scores = message.scores
@@ -80,6 +68,6 @@ class ReviewingMixin:
             self._own_edits += 1
             self.editor.replace(choice, document.get_location_from_index(message.start),
                                 document.get_location_from_index(message.end))
-            self._score(self.editor.text)
+            self.engine.score(self.editor.text)
 
         self.push_screen(ReplacementScreen(word, options), replace)

@@ -11,29 +11,12 @@ gets the same text for a seed whatever N is.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 
 import torch
 
-from arxiv_tui.settings import GenerationDefaults
+from arxiv_tui.generation import SamplingParams
 
 _NARROW = 1024  # candidates sorted before falling back to the full vocabulary
-_DEFAULTS = GenerationDefaults()
-
-
-@dataclass(frozen=True)
-class SamplingParams:
-    """How the next token is chosen. `greedy` (or temperature 0) is argmax."""
-
-    temperature: float = _DEFAULTS.temperature
-    top_k: int = _DEFAULTS.top_k
-    top_p: float = _DEFAULTS.top_p
-    repetition_penalty: float = _DEFAULTS.repetition_penalty
-    greedy: bool = False
-
-    @property
-    def is_greedy(self) -> bool:
-        return self.greedy or self.temperature == 0.0
 
 
 def apply_repetition_penalty(

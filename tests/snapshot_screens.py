@@ -72,7 +72,7 @@ def test_history_screen(snap_compare):
 
     async def run_before(pilot) -> None:
         await _settle(pilot)
-        await pilot.press("ctrl+h")
+        await pilot.press("ctrl+o")
         await pilot.pause(0.2)
 
     assert snap_compare(_app(), terminal_size=SIZE, run_before=run_before)

@@ -10,24 +10,7 @@ import pytest
 from arxiv_tui.app import ArxivApp
 from arxiv_tui.config import Config, load_config
 from arxiv_tui.history import History
-
-
-async def wait_for(pilot, condition, timeout: float = 15.0) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("condition not reached in time")
-
-
-def make_app(model, **config) -> ArxivApp:
-    return ArxivApp(config=Config(model=str(model), debounce_s=0.05, precision="fp32", **config))
-
-
-async def type_and_wait(pilot, app, text: str) -> None:
-    await wait_for(pilot, lambda: app.engine is not None)
-    await pilot.press(*text)
-    await wait_for(pilot, lambda: app.status.state == "idle" and not app._stale and all(app.panel.texts()))
+from tests.helpers import assert_ghost_of, make_app, type_and_wait, wait_for
 
 
 async def test_type_stream_pick_and_everything_is_stored(trained_model):
@@ -36,7 +19,7 @@ async def test_type_stream_pick_and_everything_is_stored(trained_model):
         await type_and_wait(pilot, app, "We propose")
         texts = app.panel.texts()
         assert len(texts) == 3 and all(texts)
-        assert app.editor.suggestion == texts[0]  # ghost text of the highlighted card
+        assert_ghost_of(app, texts[0])
         await pilot.press("2")
         assert app.editor.text == "We propose" + texts[1]
         await pilot.press("ctrl+q")
@@ -55,7 +38,8 @@ async def test_cycle_and_tab_accept_the_highlighted(trained_model):
         await type_and_wait(pilot, app, "We")
         texts = app.panel.texts()
         await pilot.press("alt+right_square_bracket", "alt+right_square_bracket", "alt+left_square_bracket")
-        assert app.panel.highlighted == 1 and app.editor.suggestion == texts[1]
+        assert app.panel.highlighted == 1
+        assert_ghost_of(app, texts[1])
         await pilot.press("tab")
         assert app.editor.text == "We" + texts[1]
 
@@ -174,7 +158,7 @@ async def test_history_screen_restores_a_draft(trained_model):
     old = history.new_draft("An older abstract about robots")
     app = make_app(trained_model)
     async with app.run_test() as pilot:
-        await pilot.press("ctrl+h")
+        await pilot.press("ctrl+o")
         await pilot.pause(0.2)
         await pilot.press(*"robots", "enter")
         await pilot.pause(0.2)

@@ -6,7 +6,7 @@ from textual.widgets import Tree
 
 from arxiv_tui.app import ArxivApp
 from arxiv_tui.config import Config
-from tests.test_app import make_app, type_and_wait, wait_for
+from tests.helpers import make_app, type_and_wait, wait_for
 
 
 def accepted(alternative: dict) -> list[str]:

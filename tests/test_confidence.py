@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from arxiv_tui.confidence import char_offsets
-from tests.test_app import make_app, wait_for
+from tests.helpers import make_app, wait_for
 
 ODD = "We propose a new zebra for graph learning. The code is public."
 

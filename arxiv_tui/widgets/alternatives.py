@@ -1,19 +1,26 @@
-"""The numbered cards in which the alternatives stream."""
+"""The numbered cards in which the alternatives stream.
+
+A card redraws only the rows its new text changed. Word wrapping is stable under appending (only
+the last row or two change as a token arrives), so a batch of tokens repaints a row or two per
+card, not the whole card, and only a card that grows a row asks for a new layout. The UI's work
+and the bytes sent to the terminal per batch stay small however long the alternatives get.
+"""
 
 from __future__ import annotations
 
-from rich.text import Text
 from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.geometry import Region
 from textual.reactive import reactive
-from textual.widgets import Static
+from textual.widget import Widget
 
 _FINISH_LABELS = {"eos": "end of text", "length": "length", "stop": "sentence end", "cancelled": "cancelled"}
 
 
-class AlternativeCard(Static):
+class AlternativeCard(Widget):
     """One alternative: its number, its text as it grows, and how it ended."""
 
-    text: reactive[str] = reactive("", layout=True)
+    text: reactive[str] = reactive("", repaint=False)  # `watch_text` repaints what changed
     finish_reason: reactive[str | None] = reactive(None)
     cost: reactive[tuple[int, float] | None] = reactive(None)  # (tokens, ms) once finished
     highlighted: reactive[bool] = reactive(False)
@@ -22,9 +29,28 @@ class AlternativeCard(Static):
         super().__init__(classes="card")
         self.index = index
         self.border_title = str(index + 1)
+        self._rows: list[str] = []  # the text as wrapped at the last repaint
+        self.repaints = 0  # whole-card repaints and layouts, for the tests of per-token work
+        self.rows_repainted = 0
 
-    def render(self) -> Text:
-        return Text(self.text.lstrip("\n") or "…", no_wrap=False)
+    def render(self) -> Content:
+        return Content(self.text.lstrip("\n") or "…")
+
+    def watch_text(self) -> None:
+        width = self.content_size.width
+        rows = [line.plain for line in self.render().wrap(width)] if width else []
+        if not width or len(rows) != len(self._rows):
+            self.repaints += 1
+            self.refresh(layout=True)  # a row more or less: the cards below move
+        else:
+            changed = [y for y, (new, old) in enumerate(zip(rows, self._rows)) if new != old]
+            self.rows_repainted += len(changed)
+            if changed:
+                self.refresh(*(Region(0, y, width, 1) for y in changed))
+        self._rows = rows
+
+    def on_resize(self) -> None:
+        self._rows = [line.plain for line in self.render().wrap(self.content_size.width)]
 
     def watch_finish_reason(self) -> None:
         self._subtitle()

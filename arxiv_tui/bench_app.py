@@ -1,0 +1,192 @@
+"""`arxiv-tui bench --app`: the real app in a pseudo-terminal against headless generation.
+
+Headless: the engine in a child process runs the request (the draft, N alternatives, K new
+tokens, the app's sampling) `runs` times. App: `arxiv-tui` starts on a 130×45 pty with its own
+data and config directories and that draft; the benchmark presses Ctrl+R and times, from the
+key's bytes to the frame whose status bar reads "idle" again, what the writer waits for. Then it
+types letters while alternatives stream and times each from its bytes to the frame that shows
+it, and a few more at rest. Both sides' medians come from the same run; memory is the app's
+whole process tree with the model loaded.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from arxiv_tui.bench import LONG_PROMPT, _in_child
+from arxiv_tui.terminal import Terminal
+
+COLUMNS, ROWS = 130, 45
+DEBOUNCE_S = 0.1
+MARKER = "Zqxjv"  # the draft's last line starts with it: typed letters are found right after it
+TYPED = "abcdefghiklmnoprstuvw"
+_STATUS = re.compile(r"│ (idle|generating|loading)(?: │ first token (\d+) ms)?(?: │ (\d+) tok/s)?")
+
+
+def bench_draft(tokens: int, tokenizer) -> str:
+    """About `tokens` tokens of abstract-like text, then a line the typed letters extend."""
+    ids = tokenizer(LONG_PROMPT * (1 + tokens // 300), add_special_tokens=False)["input_ids"][:tokens]
+    return tokenizer.decode(ids).rstrip() + "\n" + MARKER
+
+
+def headless_side(directory: str, precision: str, prompt: str, n: int, k: int, runs: int) -> dict:
+    """The app's request, headless, timed; run in a child process."""
+    from arxiv_tui.config import Config
+    from arxiv_tui.engine import Alternative, Engine, GenerationSettings
+    from arxiv_tui.sampling import SamplingParams
+
+    c = Config()
+    engine = Engine.open(directory, precision, c.template)
+    settings = GenerationSettings(n=n, max_new_tokens=k, sampling=SamplingParams(
+        temperature=c.temperature, top_p=c.top_p, top_k=c.top_k))
+    times, ttfts, tokens = [], [], []
+    for run in range(runs + 1):  # the first is a warm-up; later ones reuse the prompt's cache, as the app's do
+        alternatives = [Alternative(i) for i in range(n)]
+        started, first = time.perf_counter(), None
+        for _ in engine.stream(prompt, settings, alternatives=alternatives):
+            first = first if first is not None else time.perf_counter() - started
+        if run:
+            times.append(time.perf_counter() - started)
+            ttfts.append(first)
+            tokens.append(sum(len(a.tokens) for a in alternatives))
+    median = statistics.median(times)
+    return {"median_s": round(median, 4), "ttft_ms": round(statistics.median(ttfts) * 1000, 1),
+            "tokens_per_s": round(statistics.median(tokens) / median, 1), "tokens": int(statistics.median(tokens))}
+
+
+class AppSession:
+    """The app on a pty, driven by key bytes; figures read off its status bar."""
+
+    def __init__(self, directory: str, precision: str, n: int, k: int, draft: str, home: Path) -> None:
+        from arxiv_tui.config import Config, save_config
+        from arxiv_tui.history import History
+
+        env = {"XDG_DATA_HOME": str(home / "data"), "XDG_CONFIG_HOME": str(home / "config")}
+        os.environ.update(env)  # History and save_config below write into the same place
+        save_config(Config(model=directory, precision=precision, n=n, max_new_tokens=k, debounce_s=DEBOUNCE_S))
+        history = History()
+        history.new_draft(draft)
+        history.close()
+        self.terminal = Terminal([sys.executable, "-m", "arxiv_tui"], COLUMNS, ROWS, env)
+
+    def status(self) -> re.Match | None:
+        return _STATUS.search(self.terminal.row(-2))
+
+    def state(self) -> str | None:
+        match = self.status()
+        return match.group(1) if match else None
+
+    def wait_for_request(self, timeout: float = 120) -> tuple[float, float | None, float | None]:
+        """Wait until a request runs and then ends; (end time, first token ms, tok/s) as shown."""
+        self.terminal.wait_until(lambda _: self.state() == "generating", timeout)
+        ended = self.terminal.wait_until(lambda _: self.state() == "idle", timeout)
+        first, rate = self.status().group(2, 3)
+        return ended, float(first) if first else None, float(rate) if rate else None
+
+    def key_latency(self, letter: str, typed: str) -> float:
+        """Type `letter` and time it until the editor shows it after what was `typed` before."""
+        expected = MARKER + typed + letter
+        row = self.terminal.find_row(MARKER + typed)
+
+        def shown(terminal: Terminal) -> bool:
+            nonlocal row
+            if row is None or MARKER not in terminal.row(row):  # the editor scrolled: look again
+                row = terminal.find_row(MARKER)
+            return row is not None and expected in terminal.row(row)
+
+        sent = self.terminal.write(letter.encode())
+        return self.terminal.wait_until(shown, 10) - sent
+
+
+def app_side(directory: str, precision: str, n: int, k: int, draft: str, runs: int, keys: int) -> dict:
+    """Time the app as a writer meets it (see the module's docstring)."""
+    with tempfile.TemporaryDirectory() as home:
+        session = AppSession(directory, precision, n, k, draft, Path(home))
+        with session.terminal as terminal:
+            terminal.wait_until(lambda t: t.find_row(MARKER) is not None, 60)
+            # The draft is not empty: the first request starts as soon as the model is ready.
+            _, first_ttft, first_rate = session.wait_for_request()
+            totals, ttfts, rates = [], [], []
+            for _ in range(runs):
+                sent = terminal.press("ctrl+r")
+                ended, ttft, rate = session.wait_for_request()
+                totals.append(ended - sent)
+                ttfts.append(ttft)
+                rates.append(rate)
+            typed, streaming, resting = "", [], []
+            for i in range(keys):
+                terminal.press("ctrl+r")
+                terminal.wait_until(lambda _: session.state() == "generating")
+                time.sleep(0.02 * (i % 4))  # at different points of the stream
+                letter = TYPED[i % len(TYPED)]
+                streaming.append(session.key_latency(letter, typed))
+                typed += letter
+                session.wait_for_request()  # the typed letter's own request, after the debounce
+            for i in range(max(3, keys // 4)):
+                letter = TYPED[-1 - i % len(TYPED)]
+                resting.append(session.key_latency(letter, typed))
+                typed += letter
+                session.wait_for_request()
+            rss = terminal.process_tree_rss_mb()
+            terminal.press("ctrl+q")
+    return {
+        "median_s": round(statistics.median(totals), 4),
+        "ttft_ms": statistics.median(ttfts),
+        "tokens_per_s_shown": statistics.median(rates),
+        "first_request": {"ttft_ms": first_ttft, "tokens_per_s_shown": first_rate},
+        "key_ms_streaming": _latencies(streaming),
+        "key_ms_at_rest": _latencies(resting),
+        "rss_mb": round(rss, 1),
+    }
+
+
+def _latencies(seconds: list[float]) -> dict:
+    ms = sorted(s * 1000 for s in seconds)
+    return {"median": round(statistics.median(ms), 1), "worst": round(ms[-1], 1), "count": len(ms)}
+
+
+def run_app_bench(directory: str, precision: str, n: int, k: int, draft_tokens: int, runs: int, keys: int) -> dict:
+    """Both sides, one after the other, in fresh processes; see the module's docstring."""
+    from transformers import AutoTokenizer
+
+    draft = bench_draft(draft_tokens, AutoTokenizer.from_pretrained(directory))
+    headless = _in_child(headless_side, directory, precision, draft, n, k, runs)
+    app = app_side(directory, precision, n, k, draft, runs, keys)
+    return {
+        "settings": {"n": n, "max_new_tokens": k, "draft_tokens": draft_tokens, "runs": runs,
+                     "keys": keys, "debounce_s": DEBOUNCE_S, "terminal": f"{COLUMNS}x{ROWS}"},
+        "headless": headless,
+        "app": app,
+        "app_over_headless": round(app["median_s"] / headless["median_s"], 3),
+        "shown_rate_over_headless": round(app["tokens_per_s_shown"] / headless["tokens_per_s"], 3)
+        if app["tokens_per_s_shown"] else None,
+    }
+
+
+def print_report(report: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    s, h, a = report["settings"], report["headless"], report["app"]
+    table = Table(title=f"the app: {s['n']} alternatives × {s['max_new_tokens']} tokens after a "
+                        f"{s['draft_tokens']}-token draft, median of {s['runs']} runs")
+    table.add_column("")
+    table.add_column("headless engine", justify="right")
+    table.add_column("app (Ctrl+R to last card, as drawn)", justify="right")
+    table.add_row("request", f"{h['median_s']:.3f} s", f"{a['median_s']:.3f} s ({report['app_over_headless']}×)")
+    table.add_row("tokens/s", f"{h['tokens_per_s']:.0f}", f"{a['tokens_per_s_shown'] or 0:.0f} shown")
+    table.add_row("first request after loading", "", f"first token {a['first_request']['ttft_ms']} ms, "
+                                                     f"later {a['ttft_ms']} ms")
+    ks, kr = a["key_ms_streaming"], a["key_ms_at_rest"]
+    table.add_row("key typed while streaming", "", f"{ks['median']:.0f} ms median, {ks['worst']:.0f} ms worst")
+    table.add_row("key typed at rest", "", f"{kr['median']:.0f} ms median, {kr['worst']:.0f} ms worst")
+    table.add_row("memory (process tree)", "", f"{a['rss_mb']:.0f} MB")
+    Console().print(table)
+
+

@@ -1,0 +1,176 @@
+"""A program in a pseudo-terminal, read back as a screen: what a person at a terminal would see.
+
+`Terminal` starts a command on a pty of a given size, writes the bytes a terminal sends for
+keys, and keeps a `pyte` screen up to date from everything the program writes. `wait_until`
+returns the moment a condition on the screen first held, checked after every chunk of output
+(conditions read single rows: the whole screen as text costs milliseconds),
+so timings are those of the frames the program drew, not of a polling interval. The benchmark
+of the app (`arxiv-tui bench --app`) and the terminal tests use it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import signal
+import struct
+import subprocess
+import termios
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+# What common terminals (xterm, GNOME Terminal, tmux, screen, VS Code) send for each key name.
+KEY_BYTES: dict[str, bytes] = {
+    "tab": b"\t", "enter": b"\r", "escape": b"\x1b", "backspace": b"\x7f",
+    "up": b"\x1b[A", "down": b"\x1b[B", "right": b"\x1b[C", "left": b"\x1b[D",
+    "ctrl+right": b"\x1b[1;5C", "ctrl+left": b"\x1b[1;5D", "ctrl+down": b"\x1b[1;5B", "ctrl+up": b"\x1b[1;5A",
+    "alt+down": b"\x1b[1;3B", "alt+up": b"\x1b[1;3A",
+    "alt+right_square_bracket": b"\x1b]", "alt+left_square_bracket": b"\x1b[",
+    "f1": b"\x1bOP", "f2": b"\x1bOQ", "f3": b"\x1bOR", "f4": b"\x1bOS",
+    **{f"ctrl+{c}": bytes([ord(c) - 96]) for c in "abcdefghijklmnopqrstuvwxyz"},
+}
+
+
+def key_bytes(key: str) -> bytes:
+    """The bytes a terminal sends for a Textual key name ("ctrl+r", "f2", "a")."""
+    if key in KEY_BYTES:
+        return KEY_BYTES[key]
+    if len(key) == 1:
+        return key.encode()
+    raise KeyError(f"no terminal encoding known for {key!r}")
+
+
+class Terminal:
+    """`command` running on a `columns`×`rows` pseudo-terminal, its output kept as a screen."""
+
+    def __init__(self, command: Sequence[str], columns: int = 130, rows: int = 45,
+                 env: Mapping[str, str] | None = None) -> None:
+        import pyte
+
+        self.screen = pyte.Screen(columns, rows)
+        self._stream = pyte.ByteStream(self.screen)
+        self._changed = threading.Condition()
+        self._updates = 0  # output chunks applied to the screen
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+        self.process = subprocess.Popen(
+            list(command), stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+            env={**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor", **(env or {})},
+        )
+        os.close(slave)
+        self._master = master
+        self._reader = threading.Thread(target=self._read, name="terminal-reader", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = os.read(self._master, 65536)
+            except OSError:  # the program exited and the pty closed
+                data = b""
+            with self._changed:
+                if data:
+                    self._stream.feed(data)
+                    self._answer_queries(data)
+                self._updates += 1
+                self._changed.notify_all()
+            if not data:
+                return
+
+    def _answer_queries(self, data: bytes) -> None:
+        """Answer the device-status query (cursor position) as a terminal would."""
+        if b"\x1b[6n" in data:
+            y, x = self.screen.cursor.y + 1, self.screen.cursor.x + 1
+            self.write(f"\x1b[{y};{x}R".encode())
+
+    def write(self, data: bytes) -> float:
+        """Send raw bytes, as typed; returns the time they were sent."""
+        sent = time.perf_counter()
+        os.write(self._master, data)
+        return sent
+
+    def press(self, *keys: str) -> float:
+        """Send each key's terminal bytes; returns when the last was sent."""
+        sent = 0.0
+        for key in keys:
+            sent = self.write(key_bytes(key))
+        return sent
+
+    def row(self, y: int) -> str:
+        """Row `y` of the screen as text (negative counts from the bottom); cheaper than `text()`,
+        which matters when a condition is checked after every chunk of output."""
+        line = self.screen.buffer[y % self.screen.lines]
+        return "".join(line[x].data for x in range(self.screen.columns))
+
+    def text(self) -> str:
+        """The whole screen as lines of text."""
+        with self._changed:
+            return "\n".join(self.screen.display)
+
+    def find_row(self, text: str) -> int | None:
+        """The first row that contains `text`."""
+        with self._changed:
+            return next((y for y in range(self.screen.lines) if text in self.row(y)), None)
+
+    def wait_until(self, condition: Callable[[Terminal], bool], timeout: float = 30.0) -> float:
+        """Block until `condition(self)` holds; returns when the output that made it hold arrived.
+        TimeoutError (with the screen) if it does not within `timeout` seconds."""
+        deadline = time.perf_counter() + timeout
+        with self._changed:
+            while True:
+                if condition(self):
+                    return time.perf_counter()
+                left = deadline - time.perf_counter()
+                if left <= 0 or self.process.poll() is not None and not self._reader.is_alive():
+                    raise TimeoutError("the screen never showed what was waited for:\n" + "\n".join(self.screen.display))
+                self._changed.wait(left)
+
+    def process_tree_rss_mb(self) -> float:
+        """Resident memory of the program and every process it started, in MB."""
+        return sum(_rss_kb(pid) for pid in _tree(self.process.pid)) / 1024
+
+    def close(self, timeout: float = 10.0) -> int | None:
+        """Stop the program (SIGTERM to its session, then SIGKILL) and release the pty."""
+        if self.process.poll() is None:
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._reader.join(timeout=2)
+        os.close(self._master)
+        return self.process.returncode
+
+    def __enter__(self) -> Terminal:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+        self.close()
+
+
+def _tree(pid: int) -> list[int]:
+    """`pid` and its descendants (Linux /proc)."""
+    pids, index = [pid], 0
+    while index < len(pids):
+        try:
+            with open(f"/proc/{pids[index]}/task/{pids[index]}/children") as f:
+                pids.extend(int(child) for child in f.read().split())
+        except OSError:
+            pass
+        index += 1
+    return pids
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0

@@ -1,0 +1,52 @@
+"""The footer: the keys that work now, on one line.
+
+Textual's `Footer` rebuilds one widget per key whenever the bindings change, which costs the UI
+thread tens of milliseconds; here the usable keys change with every request (the picking keys
+show only while there is something to pick), so this footer is one widget that repaints its
+line instead. Each key stays clickable.
+"""
+
+from __future__ import annotations
+
+from textual.content import Content
+from textual.screen import Screen
+from textual.widget import Widget
+
+
+class KeyBar(Widget):
+    """One line of `key description` pairs for the screen's shown, usable bindings."""
+
+    DEFAULT_CSS = """
+    KeyBar {
+        height: 1;
+        background: $footer-background;
+        color: $footer-foreground;
+    }
+    """
+
+    def on_mount(self) -> None:
+        self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
+
+    def on_unmount(self) -> None:
+        self.screen.bindings_updated_signal.unsubscribe(self)
+
+    def _bindings_changed(self, screen: Screen) -> None:
+        if screen is self.screen:
+            self.refresh()
+
+    def render(self) -> Content:
+        shown: dict[str, Content] = {}  # one entry per action, in the screen's binding order
+        for active in self.screen.active_bindings.values():
+            binding = active.binding
+            if binding.show and active.enabled and binding.action not in shown:
+                key = self.app.get_key_display(binding)
+                shown[binding.action] = Content.from_markup(
+                    f"[@click=app.{binding.action}][b $footer-key-foreground]$key[/] $description[/]",
+                    key=key, description=binding.description,
+                )
+        palette = self.screen.active_bindings.get(self.app.COMMAND_PALETTE_BINDING)
+        if self.app.ENABLE_COMMAND_PALETTE and palette is not None:
+            shown["command_palette"] = Content.from_markup(
+                "[@click=app.command_palette][b $footer-key-foreground]$key[/] palette[/]",
+                key=self.app.get_key_display(palette.binding))
+        return Content("  ").join(shown.values())

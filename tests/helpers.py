@@ -1,0 +1,31 @@
+"""Helpers for the app's tests: build an app on a tiny model and wait for what it shows."""
+
+from __future__ import annotations
+
+from arxiv_tui.app import ArxivApp
+from arxiv_tui.config import Config
+
+
+async def wait_for(pilot, condition, timeout: float = 15.0) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def make_app(model, **config) -> ArxivApp:
+    return ArxivApp(config=Config(model=str(model), debounce_s=0.05, precision="fp32", **config))
+
+
+def assert_ghost_of(app, text: str) -> None:
+    """The editor shows `text` after the cursor as ghost text, as much as fits on the cursor's row."""
+    editor = app.editor
+    room = editor.content_region.right - editor.cursor_screen_offset.x
+    assert 0 < room and editor.suggestion == text[:room]
+
+
+async def type_and_wait(pilot, app, text: str) -> None:
+    await wait_for(pilot, lambda: app.engine is not None)
+    await pilot.press(*text)
+    await wait_for(pilot, lambda: app.status.state == "idle" and not app._stale and all(app.panel.texts()))

@@ -1,0 +1,49 @@
+"""The UI's work per request stays the same however many tokens stream: no footer rebuild, no
+layout and no whole-card repaint per token."""
+
+from __future__ import annotations
+
+import pytest
+
+from arxiv_tui.app import ArxivApp
+from arxiv_tui.config import Config
+from tests.conftest import build_model
+from tests.helpers import wait_for
+
+
+@pytest.fixture(scope="module")
+def endless_model(tmp_path_factory):
+    """No end token: every alternative runs to max_new_tokens."""
+    return build_model(tmp_path_factory.mktemp("endless"), n_positions=256, with_eos=False)
+
+
+async def ui_work(model, tokens: int) -> dict:
+    app = ArxivApp(config=Config(model=str(model), n=3, max_new_tokens=tokens, debounce_s=30, precision="fp32"))
+    refreshes = []
+    rebuild_footer = app.refresh_bindings
+    app.refresh_bindings = lambda: (refreshes.append(1), rebuild_footer())  # count the footer's rebuilds
+    async with app.run_test(size=(100, 40)) as pilot:
+        await wait_for(pilot, lambda: app.engine is not None)
+        await pilot.press("W", "e")
+        before = len(refreshes)
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: app.status.state == "idle" and all(c.finish_reason for c in app.panel.cards), 60)
+        cards = app.panel.cards
+        assert all(len(card.text) > 0 for card in cards)
+        return {
+            "binding_refreshes": len(refreshes) - before,
+            "card_layouts": [card.repaints for card in cards],
+            "card_rows": [len(card._rows) for card in cards],
+            "rows_repainted": [card.rows_repainted for card in cards],
+        }
+
+
+async def test_ui_work_per_request_does_not_grow_with_tokens(endless_model):
+    short, long = await ui_work(endless_model, 12), await ui_work(endless_model, 120)
+    # The footer is rebuilt when the usable keys change (cards cleared, cards filled), not per token.
+    assert short["binding_refreshes"] == long["binding_refreshes"] <= 4
+    for work in (short, long):
+        for layouts, rows in zip(work["card_layouts"], work["card_rows"]):
+            assert layouts <= rows + 2  # a layout only when a card gains a row (plus clearing it)
+    # Between layouts only the changed rows repaint: at most the last two rows per batch.
+    assert max(long["rows_repainted"]) <= 2 * 120

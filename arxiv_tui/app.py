@@ -167,8 +167,15 @@ class ArxivApp(AcceptingMixin, ReviewingMixin, App):
             self.schedule_generation()
 
     def _engine_stopped(self, exit_code: int | None) -> None:
-        """The engine's process died (killed, out of memory): say so and start it again."""
+        """The engine's process died (killed, out of memory): say so, and start it again if it
+        had been working (a process that dies while loading would only die again)."""
+        was_ready = self.engine is not None
         self.engine = self._engine_process = None
+        if not was_ready:
+            self.status.state = "no model"
+            self.notify(f"The model's process stopped while loading (exit code {exit_code}).",
+                        severity="error", timeout=20)
+            return
         self.status.state = "loading"
         self.notify(f"The model's process stopped unexpectedly (exit code {exit_code}); restarting it. "
                     "Your text is safe.", severity="error", timeout=20)

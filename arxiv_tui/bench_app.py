@@ -82,17 +82,32 @@ class AppSession:
         match = self.status()
         return match.group(1) if match else None
 
-    def wait_for_request(self, timeout: float = 120) -> tuple[float, float | None, float | None]:
-        """Wait until a request runs and then ends; (end time, first token ms, tok/s) as shown."""
-        self.terminal.wait_until(lambda _: self.state() == "generating", timeout)
-        ended = self.terminal.wait_until(lambda _: self.state() == "idle", timeout)
-        first, rate = self.status().group(2, 3)
-        return ended, float(first) if first else None, float(rate) if rate else None
+    def wait_for_request(self, before: str, timeout: float = 120) -> tuple[float, float | None, float | None]:
+        """Wait until a request has run and ended; `before` is the status row from before it
+        started (a fast request can begin and end within one frame, never showing "generating").
+        Returns (when it ended, first token ms, tok/s) as shown."""
+        seen_running = False
 
-    def key_latency(self, letter: str, typed: str) -> float:
-        """Type `letter` and time it until the editor shows it after what was `typed` before."""
-        expected = MARKER + typed + letter
+        def ended(_: Terminal) -> bool:
+            nonlocal seen_running
+            state = self.state()
+            seen_running = seen_running or state == "generating"
+            row = self.terminal.row(-2)
+            return state == "idle" and "tok/s" in row and (seen_running or row != before)
+
+        finished = self.terminal.wait_until(ended, timeout)
+        first, rate = self.status().group(2, 3)
+        return finished, float(first) if first else None, float(rate) if rate else None
+
+    def type_letter(self, typed: str) -> tuple[str, float]:
+        """Type a letter after what was `typed`; (the letter, ms until the editor showed it).
+
+        The letter is one the row does not already show after the marker: the ghost text of a
+        suggestion sits right after the cursor and may begin with any letter."""
         row = self.terminal.find_row(MARKER + typed)
+        now = self.terminal.row(row) if row is not None else ""
+        letter = next(c for c in TYPED if MARKER + typed + c not in now)
+        expected = MARKER + typed + letter
 
         def shown(terminal: Terminal) -> bool:
             nonlocal row
@@ -101,7 +116,7 @@ class AppSession:
             return row is not None and expected in terminal.row(row)
 
         sent = self.terminal.write(letter.encode())
-        return self.terminal.wait_until(shown, 10) - sent
+        return letter, self.terminal.wait_until(shown, 10) - sent
 
 
 def app_side(directory: str, precision: str, n: int, k: int, draft: str, runs: int, keys: int) -> dict:
@@ -111,28 +126,33 @@ def app_side(directory: str, precision: str, n: int, k: int, draft: str, runs: i
         with session.terminal as terminal:
             terminal.wait_until(lambda t: t.find_row(MARKER) is not None, 60)
             # The draft is not empty: the first request starts as soon as the model is ready.
-            _, first_ttft, first_rate = session.wait_for_request()
+            _, first_ttft, first_rate = session.wait_for_request(before="")
             totals, ttfts, rates = [], [], []
             for _ in range(runs):
+                before = terminal.row(-2)
                 sent = terminal.press("ctrl+r")
-                ended, ttft, rate = session.wait_for_request()
+                ended, ttft, rate = session.wait_for_request(before)
                 totals.append(ended - sent)
                 ttfts.append(ttft)
                 rates.append(rate)
             typed, streaming, resting = "", [], []
             for i in range(keys):
+                before = terminal.row(-2)
                 terminal.press("ctrl+r")
-                terminal.wait_until(lambda _: session.state() == "generating")
+                # While alternatives stream (a tiny test model may finish before a frame shows it).
+                terminal.wait_until(lambda t: session.state() == "generating" or t.row(-2) != before)
                 time.sleep(0.02 * (i % 4))  # at different points of the stream
-                letter = TYPED[i % len(TYPED)]
-                streaming.append(session.key_latency(letter, typed))
+                before = terminal.row(-2)
+                letter, latency = session.type_letter(typed)
+                streaming.append(latency)
                 typed += letter
-                session.wait_for_request()  # the typed letter's own request, after the debounce
-            for i in range(max(3, keys // 4)):
-                letter = TYPED[-1 - i % len(TYPED)]
-                resting.append(session.key_latency(letter, typed))
+                session.wait_for_request(before)  # the typed letter's own request, after the debounce
+            for _ in range(max(3, keys // 4)):
+                before = terminal.row(-2)
+                letter, latency = session.type_letter(typed)
+                resting.append(latency)
                 typed += letter
-                session.wait_for_request()
+                session.wait_for_request(before)
             rss = terminal.process_tree_rss_mb()
             terminal.press("ctrl+q")
     return {

@@ -142,6 +142,8 @@ class EngineProcess:
             if isinstance(event, Loaded):
                 self.precision, self.context_length, self.token_table = (
                     event.precision, event.context_length, event.token_table)
+            elif isinstance(event, LoadFailed):
+                self._closing = True  # the process ends now, as it should
             self._on_event(event)
 
     def _send(self, request: object) -> None:

@@ -57,10 +57,11 @@ class Terminal:
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
         self.process = subprocess.Popen(
             list(command), stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
-            env={**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor", **(env or {})},
+            env={**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor",
+                 "COLUMNS": str(columns), "LINES": str(rows), **(env or {})},
         )
         os.close(slave)
-        self._master = master
+        self._master: int | None = master
         self._reader = threading.Thread(target=self._read, name="terminal-reader", daemon=True)
         self._reader.start()
 
@@ -140,7 +141,9 @@ class Terminal:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self._reader.join(timeout=2)
-        os.close(self._master)
+        if self._master is not None:
+            os.close(self._master)
+            self._master = None
         return self.process.returncode
 
     def __enter__(self) -> Terminal:

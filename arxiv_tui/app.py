@@ -219,7 +219,7 @@ class ArxivApp(AcceptingMixin, ReviewingMixin, App):
         )
         self._node_parent = self._parent_choice
         self.editor.suggestion = ""
-        self.panel.reset(settings.n)
+        self.panel.reset(settings.n, settings.max_new_tokens)
         self._set_stale(False)
         self.status.state = "generating"
         self.engine.generate(self._request_id, prompt, settings)  # stops the one running
@@ -232,10 +232,16 @@ class ArxivApp(AcceptingMixin, ReviewingMixin, App):
     def _on_progress(self, message: Progress) -> None:
         if message.request_id != self._request_id:
             return  # a superseded request
+        pieces: dict[int, list[str]] = {}  # one change per card per batch, not one per token
+        endings: dict[int, str] = {}
         for delta in message.deltas:
-            if (card := self.panel.card(delta.index)) is not None:
-                card.text += delta.text
-                card.finish_reason = delta.finish_reason
+            pieces.setdefault(delta.index, []).append(delta.text)
+            if delta.finish_reason is not None:
+                endings[delta.index] = delta.finish_reason
+        for index, texts in pieces.items():
+            if (card := self.panel.card(index)) is not None:
+                card.text += "".join(texts)
+                card.finish_reason = endings.get(index)
         for index, cost in message.costs.items():
             if (card := self.panel.card(index)) is not None:
                 card.cost = cost
@@ -245,6 +251,7 @@ class ArxivApp(AcceptingMixin, ReviewingMixin, App):
             if message.ttft_s is not None:
                 self.status.ttft_ms = message.ttft_s * 1000
             self.status.tokens_per_s = message.tokens_per_s
+            self.panel.fit(message.tokens)
             cards = self.panel.cards
             self.history.save_alternatives(
                 self._request_db_id, [(c.text, t, c.finish_reason) for c, t in zip(cards, message.tokens)]

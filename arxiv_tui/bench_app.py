@@ -1,17 +1,19 @@
 """`arxiv-tui bench --app`: the real app in a pseudo-terminal against headless generation.
 
-Headless: the engine in a child process runs the request (the draft, N alternatives, K new
-tokens, the app's sampling) `runs` times. App: `arxiv-tui` starts on a 130×45 pty with its own
-data and config directories and that draft; the benchmark presses Ctrl+R and times, from the
-key's bytes to the frame whose status bar reads "idle" again, what the writer waits for. Then it
-types letters while alternatives stream and times each from its bytes to the frame that shows
-it, and a few more at rest. Both sides' medians come from the same run; memory is the app's
-whole process tree with the model loaded.
+Headless: the engine alone in its own process (the child the app uses, with nothing drawing)
+runs the request: the draft, N alternatives, K new tokens, the app's sampling. App: `arxiv-tui`
+starts on a 130×45 pty with its own data and config directories and that draft; the benchmark
+presses Ctrl+R and times, from the key's bytes to the frame whose status bar reads "idle" again,
+what the writer waits for. The two take turns, request by request, so the drift of a shared
+machine weighs on both alike. Then it types letters while alternatives stream and times each
+from its bytes to the frame that shows it, and a few more at rest. Memory is the app's whole
+process tree with the model loaded.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import re
 import statistics
 import sys
@@ -19,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from arxiv_tui.bench import LONG_PROMPT, _in_child
+from arxiv_tui.bench import LONG_PROMPT
 from arxiv_tui.terminal import Terminal
 
 COLUMNS, ROWS = 130, 45
@@ -35,29 +37,41 @@ def bench_draft(tokens: int, tokenizer) -> str:
     return tokenizer.decode(ids).rstrip() + "\n" + MARKER
 
 
-def headless_side(directory: str, precision: str, prompt: str, n: int, k: int, runs: int) -> dict:
-    """The app's request, headless, timed; run in a child process."""
-    from arxiv_tui.config import Config
-    from arxiv_tui.engine import Alternative, Engine, GenerationSettings
-    from arxiv_tui.sampling import SamplingParams
+class Headless:
+    """The engine alone in its own process (the same child the app uses), driven directly."""
 
-    c = Config()
-    engine = Engine.open(directory, precision, c.template)
-    settings = GenerationSettings(n=n, max_new_tokens=k, sampling=SamplingParams(
-        temperature=c.temperature, top_p=c.top_p, top_k=c.top_k))
-    times, ttfts, tokens = [], [], []
-    for run in range(runs + 1):  # the first is a warm-up; later ones reuse the prompt's cache, as the app's do
-        alternatives = [Alternative(i) for i in range(n)]
-        started, first = time.perf_counter(), None
-        for _ in engine.stream(prompt, settings, alternatives=alternatives):
-            first = first if first is not None else time.perf_counter() - started
-        if run:
-            times.append(time.perf_counter() - started)
-            ttfts.append(first)
-            tokens.append(sum(len(a.tokens) for a in alternatives))
-    median = statistics.median(times)
-    return {"median_s": round(median, 4), "ttft_ms": round(statistics.median(ttfts) * 1000, 1),
-            "tokens_per_s": round(statistics.median(tokens) / median, 1), "tokens": int(statistics.median(tokens))}
+    def __init__(self, directory: str, precision: str, n: int, k: int) -> None:
+        from arxiv_tui.config import Config
+        from arxiv_tui.engine_process import EngineProcess
+        from arxiv_tui.generation import GenerationSettings, SamplingParams
+
+        c = Config()
+        self.settings = GenerationSettings(n=n, max_new_tokens=k, sampling=SamplingParams(
+            temperature=c.temperature, top_p=c.top_p, top_k=c.top_k))
+        self._events: queue.Queue = queue.Queue()
+        self._process = EngineProcess(directory, precision, c.template, n, self._events.put)
+        self._requests = 0
+        self._next_event(timeout=300)  # loaded
+
+    def _next_event(self, timeout: float = 120):
+        from arxiv_tui.engine_process import LoadFailed
+
+        event = self._events.get(timeout=timeout)
+        if isinstance(event, LoadFailed):
+            raise OSError(event.error)
+        return event
+
+    def request(self, prompt: str) -> tuple[float, float, int]:
+        """(seconds, first token seconds, tokens) of one request, from sending it to its end."""
+        self._requests += 1
+        started = time.perf_counter()
+        self._process.generate(self._requests, prompt, self.settings)
+        while not getattr(event := self._next_event(), "done", False):
+            pass
+        return time.perf_counter() - started, event.ttft_s, sum(event.tokens)
+
+    def close(self) -> None:
+        self._process.close()
 
 
 class AppSession:
@@ -74,6 +88,7 @@ class AppSession:
         history.new_draft(draft)
         history.close()
         self.terminal = Terminal([sys.executable, "-m", "arxiv_tui"], COLUMNS, ROWS, env)
+        self.typed = ""  # letters typed after the marker so far
 
     def status(self) -> re.Match | None:
         return _STATUS.search(self.terminal.row(-2))
@@ -118,51 +133,74 @@ class AppSession:
         sent = self.terminal.write(letter.encode())
         return letter, self.terminal.wait_until(shown, 10) - sent
 
+    def type_while_streaming(self, count: int) -> list[float]:
+        """Seconds each of `count` letters took to show, each typed while alternatives stream."""
+        terminal, latencies = self.terminal, []
+        for i in range(count):
+            before = terminal.row(-2)
+            terminal.press("ctrl+r")
+            # While alternatives stream (a tiny test model may finish before a frame shows it).
+            terminal.wait_until(lambda t: self.state() == "generating" or t.row(-2) != before)
+            time.sleep(0.02 * (i % 4))  # at different points of the stream
+            before = terminal.row(-2)
+            letter, latency = self.type_letter(self.typed)
+            latencies.append(latency)
+            self.typed += letter
+            self.wait_for_request(before)  # the letter's own request, after the debounce
+        return latencies
 
-def app_side(directory: str, precision: str, n: int, k: int, draft: str, runs: int, keys: int) -> dict:
-    """Time the app as a writer meets it (see the module's docstring)."""
-    with tempfile.TemporaryDirectory() as home:
-        session = AppSession(directory, precision, n, k, draft, Path(home))
-        with session.terminal as terminal:
-            terminal.wait_until(lambda t: t.find_row(MARKER) is not None, 60)
-            # The draft is not empty: the first request starts as soon as the model is ready.
-            _, first_ttft, first_rate = session.wait_for_request(before="")
-            totals, ttfts, rates = [], [], []
-            for _ in range(runs):
-                before = terminal.row(-2)
-                sent = terminal.press("ctrl+r")
-                ended, ttft, rate = session.wait_for_request(before)
-                totals.append(ended - sent)
-                ttfts.append(ttft)
-                rates.append(rate)
-            typed, streaming, resting = "", [], []
-            for i in range(keys):
-                before = terminal.row(-2)
-                terminal.press("ctrl+r")
-                # While alternatives stream (a tiny test model may finish before a frame shows it).
-                terminal.wait_until(lambda t: session.state() == "generating" or t.row(-2) != before)
-                time.sleep(0.02 * (i % 4))  # at different points of the stream
-                before = terminal.row(-2)
-                letter, latency = session.type_letter(typed)
-                streaming.append(latency)
-                typed += letter
-                session.wait_for_request(before)  # the typed letter's own request, after the debounce
-            for _ in range(max(3, keys // 4)):
-                before = terminal.row(-2)
-                letter, latency = session.type_letter(typed)
-                resting.append(latency)
-                typed += letter
-                session.wait_for_request(before)
-            rss = terminal.process_tree_rss_mb()
-            terminal.press("ctrl+q")
+    def type_at_rest(self, count: int) -> list[float]:
+        """Seconds each of `count` letters took to show, typed with nothing streaming."""
+        latencies = []
+        for _ in range(count):
+            before = self.terminal.row(-2)
+            letter, latency = self.type_letter(self.typed)
+            latencies.append(latency)
+            self.typed += letter
+            self.wait_for_request(before)
+        return latencies
+
+
+def interleaved(directory: str, precision: str, n: int, k: int, draft: str, runs: int, keys: int) -> dict:
+    """Headless and app requests taken in turns, so a machine whose speed drifts (shared, noisy)
+    weighs on both alike; then keys typed while streaming and at rest; see the module's docstring."""
+    headless = Headless(directory, precision, n, k)
+    try:
+        headless.request(draft)  # fills the prompt cache, as the app's first request does
+        with tempfile.TemporaryDirectory() as home:
+            session = AppSession(directory, precision, n, k, draft, Path(home))
+            with session.terminal as terminal:
+                terminal.wait_until(lambda t: t.find_row(MARKER) is not None, 60)
+                # The draft is not empty: the first request starts as soon as the model is ready.
+                _, first_ttft, first_rate = session.wait_for_request(before="")
+                alone, totals, ttfts, rates = [], [], [], []
+                for _ in range(runs):
+                    alone.append(headless.request(draft))
+                    before = terminal.row(-2)
+                    sent = terminal.press("ctrl+r")
+                    ended, ttft, rate = session.wait_for_request(before)
+                    totals.append(ended - sent)
+                    ttfts.append(ttft)
+                    rates.append(rate)
+                streaming, resting = session.type_while_streaming(keys), session.type_at_rest(max(3, keys // 4))
+                rss = terminal.process_tree_rss_mb()
+                terminal.press("ctrl+q")
+    finally:
+        headless.close()
+    seconds = statistics.median(a[0] for a in alone)
     return {
-        "median_s": round(statistics.median(totals), 4),
-        "ttft_ms": statistics.median(ttfts),
-        "tokens_per_s_shown": statistics.median(rates),
-        "first_request": {"ttft_ms": first_ttft, "tokens_per_s_shown": first_rate},
-        "key_ms_streaming": _latencies(streaming),
-        "key_ms_at_rest": _latencies(resting),
-        "rss_mb": round(rss, 1),
+        "headless": {"median_s": round(seconds, 4), "ttft_ms": round(statistics.median(a[1] for a in alone) * 1000, 1),
+                     "tokens_per_s": round(statistics.median(a[2] for a in alone) / seconds, 1),
+                     "tokens": statistics.median(a[2] for a in alone)},
+        "app": {
+            "median_s": round(statistics.median(totals), 4),
+            "ttft_ms": statistics.median(ttfts),
+            "tokens_per_s_shown": statistics.median(rates),
+            "first_request": {"ttft_ms": first_ttft, "tokens_per_s_shown": first_rate},
+            "key_ms_streaming": _latencies(streaming),
+            "key_ms_at_rest": _latencies(resting),
+            "rss_mb": round(rss, 1),
+        },
     }
 
 
@@ -172,12 +210,12 @@ def _latencies(seconds: list[float]) -> dict:
 
 
 def run_app_bench(directory: str, precision: str, n: int, k: int, draft_tokens: int, runs: int, keys: int) -> dict:
-    """Both sides, one after the other, in fresh processes; see the module's docstring."""
+    """The app against the engine alone, in the same run; see the module's docstring."""
     from transformers import AutoTokenizer
 
     draft = bench_draft(draft_tokens, AutoTokenizer.from_pretrained(directory))
-    headless = _in_child(headless_side, directory, precision, draft, n, k, runs)
-    app = app_side(directory, precision, n, k, draft, runs, keys)
+    measured = interleaved(directory, precision, n, k, draft, runs, keys)
+    headless, app = measured["headless"], measured["app"]
     return {
         "settings": {"n": n, "max_new_tokens": k, "draft_tokens": draft_tokens, "runs": runs,
                      "keys": keys, "debounce_s": DEBOUNCE_S, "terminal": f"{COLUMNS}x{ROWS}"},

@@ -2,11 +2,16 @@
 
 A card redraws only the rows its new text changed. Word wrapping is stable under appending (only
 the last row or two change as a token arrives), so a batch of tokens repaints a row or two per
-card, not the whole card, and only a card that grows a row asks for a new layout. The UI's work
-and the bytes sent to the terminal per batch stay small however long the alternatives get.
+card, not the whole card. A layout (which re-arranges and redraws the whole screen) is needed
+only when a card's height changes, so while a request runs each card keeps the height its text
+is expected to reach (max new tokens × the characters per token seen so far), and the panel
+fits the cards to their text once, when the request ends. The UI's work and the bytes sent to
+the terminal per batch stay small however long the alternatives get.
 """
 
 from __future__ import annotations
+
+import math
 
 from textual.containers import VerticalScroll
 from textual.content import Content
@@ -30,16 +35,22 @@ class AlternativeCard(Widget):
         self.index = index
         self.border_title = str(index + 1)
         self._rows: list[str] = []  # the text as wrapped at the last repaint
+        self._reserved = 0  # rows kept while the text streams in
         self.repaints = 0  # whole-card repaints and layouts, for the tests of per-token work
         self.rows_repainted = 0
 
     def render(self) -> Content:
         return Content(self.text.lstrip("\n") or "…")
 
+    def reserve(self, rows: int) -> None:
+        """Keep at least `rows` rows of text while streaming (0: fit the text)."""
+        self._reserved = rows
+        self.styles.min_height = rows + 2 if rows else None  # + the border
+
     def watch_text(self) -> None:
         width = self.content_size.width
         rows = [line.plain for line in self.render().wrap(width)] if width else []
-        if not width or len(rows) != len(self._rows):
+        if not width or max(len(rows), self._reserved) != max(len(self._rows), self._reserved):
             self.repaints += 1
             self.refresh(layout=True)  # a row more or less: the cards below move
         else:
@@ -80,9 +91,11 @@ class AlternativesPanel(VerticalScroll, can_focus=False):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._cards: list[AlternativeCard] = []  # removal is asynchronous: don't query for them
+        self._chars_per_token = 4.5  # English under GPT-2's tokenizer; learnt from each request
 
-    def reset(self, count: int) -> None:
-        """Show `count` empty cards, reusing the ones already mounted."""
+    def reset(self, count: int, max_tokens: int = 0) -> None:
+        """Show `count` empty cards, reusing the ones already mounted; each keeps the rows
+        `max_tokens` tokens are expected to take until `fit()`."""
         for card in self._cards[count:]:
             card.remove()
         del self._cards[count:]
@@ -92,8 +105,21 @@ class AlternativesPanel(VerticalScroll, can_focus=False):
         self._cards.extend(new)
         if new:
             self.mount_all(new)
+        width = max(self.content_size.width - 4, 1)  # the cards' border and padding
+        rows = math.ceil(max_tokens * self._chars_per_token / width) if max_tokens else 0
+        for card in self._cards:
+            card.reserve(rows)
         self.highlighted = 0
         self._mark()
+
+    def fit(self, tokens: list[int]) -> None:
+        """The request ended with `tokens` per card: fit the cards to their text (one layout),
+        and learn its characters per token for the next reservation."""
+        chars = sum(len(card.text) for card in self._cards)
+        if sum(tokens) and chars:
+            self._chars_per_token = chars / sum(tokens)
+        for card in self._cards:
+            card.reserve(0)
 
     @property
     def cards(self) -> list[AlternativeCard]:

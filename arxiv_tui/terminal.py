@@ -56,7 +56,7 @@ class Terminal:
         master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
         self.process = subprocess.Popen(
-            list(command), stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+            list(command), stdin=slave, stdout=slave, stderr=slave, preexec_fn=_own_terminal,
             env={**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor",
                  "COLUMNS": str(columns), "LINES": str(rows), **(env or {})},
         )
@@ -153,6 +153,13 @@ class Terminal:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
         self.close()
+
+
+def _own_terminal() -> None:
+    """In the child, before it runs: lead a new session whose controlling terminal is the pty, as
+    a shell in a terminal window would, so closing the window (the master) hangs it up (SIGHUP)."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 def _tree(pid: int) -> list[int]:

@@ -44,8 +44,15 @@ class AlternativeCard(Widget):
 
     def reserve(self, rows: int) -> None:
         """Keep at least `rows` rows of text while streaming (0: fit the text)."""
-        self._reserved = rows
-        self.styles.min_height = rows + 2 if rows else None  # + the border
+        if rows != self._reserved:  # a changed style means a layout: only when it changes
+            self._reserved = rows
+            self.styles.min_height = rows + 2 if rows else None  # + the border
+
+    def fit(self) -> None:
+        """Fit the text: drop the reservation unless the text fills it exactly (then keep it, so
+        that the next request with the same reservation needs no layout at all)."""
+        if len(self._rows) != self._reserved:
+            self.reserve(0)
 
     def watch_text(self) -> None:
         width = self.content_size.width
@@ -119,7 +126,7 @@ class AlternativesPanel(VerticalScroll, can_focus=False):
         if sum(tokens) and chars:
             self._chars_per_token = chars / sum(tokens)
         for card in self._cards:
-            card.reserve(0)
+            card.fit()
 
     @property
     def cards(self) -> list[AlternativeCard]:

@@ -3,7 +3,7 @@
 The model runs in a child process (`arxiv_tui.engine_process`): this process never imports
 torch or transformers, the first screen appears at once, and the engine keeps its full speed
 while the UI draws. Its events arrive as `EngineEvent` messages; deltas come batched every
-~40 ms, tagged with the request id so a superseded request's are dropped.
+50 ms, tagged with the request id so a superseded request's are dropped.
 """
 
 from __future__ import annotations
@@ -211,6 +211,7 @@ class ArxivApp(AcceptingMixin, ReviewingMixin, App):
         self._request_id += 1
         settings = self.generation_settings()
         prompt = self.text_before_cursor()
+        self.engine.generate(self._request_id, prompt, settings)  # first: it stops the one running and starts
         self._request_db_id = self.history.add_request(
             self.draft_id, self.config.model, prompt,
             {"n": settings.n, "max_new_tokens": settings.max_new_tokens, "temperature": self.config.temperature,
@@ -222,7 +223,6 @@ class ArxivApp(AcceptingMixin, ReviewingMixin, App):
         self.panel.reset(settings.n, settings.max_new_tokens)
         self._set_stale(False)
         self.status.state = "generating"
-        self.engine.generate(self._request_id, prompt, settings)  # stops the one running
 
     def cancel_generation(self) -> None:
         """Stop the running request at its next step; what it streamed so far stays."""

@@ -124,8 +124,11 @@ class ArxivApp(AcceptingMixin, ReviewingMixin, App):
         from arxiv_tui.engine_process import EngineProcess
 
         c = self.config
-        self._engine_process = EngineProcess(c.model, c.precision, c.template, min(c.n, MAX_ALTERNATIVES),
-                                             on_event=lambda event: self.post_message(EngineEvent(event)))
+        self._engine_process = EngineProcess(
+            c.model, c.precision, c.template, min(c.n, MAX_ALTERNATIVES),
+            on_event=lambda event: self.post_message(EngineEvent(event)),
+            draft=self.text_before_cursor(), max_new_tokens=c.max_new_tokens,
+        )
 
     def on_unmount(self) -> None:
         """However the app ends: the draft is saved and the engine's process stopped."""

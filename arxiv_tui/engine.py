@@ -168,6 +168,11 @@ class Engine:
         with self._run_lock, torch.inference_mode():
             yield from self._run(text, settings, raw, cancel, alternatives)
 
+    def prefill(self, text: str, max_new_tokens: int) -> None:
+        """Compute the prompt cache for `text` ahead of a request for it (or for more of it)."""
+        with self._run_lock, torch.inference_mode():
+            self._prefill(self.prompt_ids(text, max_new_tokens), threading.Event())
+
     def _prefill(self, ids: list[int], cancel: threading.Event) -> torch.Tensor | None:
         """Logits after the prompt [1, vocab], reusing the cached prefix; None if cancelled."""
         model = self.loaded.model

@@ -159,6 +159,8 @@ def serve(requests: Connection, events: Connection) -> None:
     try:
         engine = Engine.open(opening.model, opening.precision, opening.template)
         warm_up(engine, opening.warm_n)
+        if opening.draft:
+            engine.prefill(opening.draft, opening.max_new_tokens)
     except (ReportedError, ValueError, OSError) as exc:
         events.send(LoadFailed(str(exc)))
         return

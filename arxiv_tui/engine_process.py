@@ -28,12 +28,15 @@ from arxiv_tui.generation import Delta, GenerationSettings
 
 @dataclass(frozen=True)
 class Open:
-    """The first request: which model to load, and the number of alternatives to warm up for."""
+    """The first request: which model to load, the request shape to warm up for, and the draft
+    to prefill while loading, so the first request reuses its cache as later ones do."""
 
     model: str
     precision: str
     template: str
     warm_n: int
+    draft: str = ""
+    max_new_tokens: int = 40
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,7 @@ class EngineProcess:
     """Starts the engine's process for a model and talks to it; `close()` ends it."""
 
     def __init__(self, model: str, precision: str, template: str, warm_n: int,
-                 on_event: Callable[[object], None]) -> None:
+                 on_event: Callable[[object], None], draft: str = "", max_new_tokens: int = 40) -> None:
         # A plain child process speaking pickled messages over its stdin and stdout: its stderr
         # goes nowhere, since the app's terminal is the app's alone.
         self._process = subprocess.Popen(
@@ -126,7 +129,7 @@ class EngineProcess:
         self.precision = ""
         self.context_length = 0
         self.token_table: list[bytes] = []
-        self._send(Open(model, precision, template, warm_n))
+        self._send(Open(model, precision, template, warm_n, draft, max_new_tokens))
         self._reader = threading.Thread(target=self._receive, name="engine-events", daemon=True)
         self._reader.start()
 

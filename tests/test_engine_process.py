@@ -187,3 +187,11 @@ def test_bench_app_reports_the_app_against_headless(trained_model):
     assert app["median_s"] > 0 and headless["median_s"] > 0 and report["app_over_headless"] > 0
     assert app["key_ms_streaming"]["count"] == 2 and app["key_ms_at_rest"]["count"] >= 3
     assert app["rss_mb"] > 50
+
+
+def test_a_draft_prefilled_while_loading_is_reused_by_the_first_request(engine_factory, trained_model):
+    engine = engine_factory(trained_model)
+    draft = "We propose a new method for graph learning."
+    engine.prefill(draft, max_new_tokens=8)
+    engine.generate(draft + " Our", GenerationSettings(n=2, max_new_tokens=8, seed=1))
+    assert engine.last_prefill_tokens <= 3  # only the appended word, not the whole draft

@@ -152,7 +152,7 @@ class ArxivApp(AcceptingMixin, ReviewingMixin, App):
             case e.Loaded() as loaded:
                 self._on_loaded(loaded)
             case e.Scored() as scored:
-                self.on_scored(scored)
+                self.show_scores(scored)
             case e.LoadFailed(error=error):
                 self.status.state = "no model"
                 self.notify(f"The model could not be loaded: {error}", severity="error", timeout=20)

@@ -142,23 +142,21 @@ class AppSession:
             # While alternatives stream (a tiny test model may finish before a frame shows it).
             terminal.wait_until(lambda t: self.state() == "generating" or t.row(-2) != before)
             time.sleep(0.02 * (i % 4))  # at different points of the stream
-            before = terminal.row(-2)
-            letter, latency = self.type_letter(self.typed)
-            latencies.append(latency)
-            self.typed += letter
-            self.wait_for_request(before)  # the letter's own request, after the debounce
+            latencies.append(self._type_and_settle())
         return latencies
 
     def type_at_rest(self, count: int) -> list[float]:
         """Seconds each of `count` letters took to show, typed with nothing streaming."""
-        latencies = []
-        for _ in range(count):
-            before = self.terminal.row(-2)
-            letter, latency = self.type_letter(self.typed)
-            latencies.append(latency)
-            self.typed += letter
-            self.wait_for_request(before)
-        return latencies
+        return [self._type_and_settle() for _ in range(count)]
+
+    def _type_and_settle(self) -> float:
+        """Type the next letter; returns the seconds it took to show, once the request it asked
+        for (after the debounce) has ended."""
+        before = self.terminal.row(-2)
+        letter, latency = self.type_letter(self.typed)
+        self.typed += letter
+        self.wait_for_request(before)
+        return latency
 
 
 def interleaved(directory: str, precision: str, n: int, k: int, draft: str, runs: int, keys: int) -> dict:

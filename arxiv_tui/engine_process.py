@@ -126,9 +126,7 @@ class EngineProcess:
         self._process.stdout.close()
         self._on_event = on_event
         self._closing = False
-        self.precision = ""
-        self.context_length = 0
-        self.token_table: list[bytes] = []
+        self.token_table: list[bytes] = []  # from Loaded: the confidence view names replacements with it
         self._send(Open(model, precision, template, warm_n, draft, max_new_tokens))
         self._reader = threading.Thread(target=self._receive, name="engine-events", daemon=True)
         self._reader.start()
@@ -143,8 +141,7 @@ class EngineProcess:
                     self._on_event(EngineStopped(self._process.wait()))
                 return
             if isinstance(event, Loaded):
-                self.precision, self.context_length, self.token_table = (
-                    event.precision, event.context_length, event.token_table)
+                self.token_table = event.token_table
             elif isinstance(event, LoadFailed):
                 self._closing = True  # the process ends now, as it should
             self._on_event(event)

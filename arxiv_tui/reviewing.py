@@ -45,7 +45,7 @@ class ReviewingMixin:
     def on_confidence_view_closed(self) -> None:  # by name: Textual's @on does not see mixins
         self._close_confidence()
 
-    def on_scored(self, message: Scored) -> None:
+    def show_scores(self, message: Scored) -> None:
         """The engine's scores for a draft: shown if the draft is still that text."""
         view = self.confidence_view
         if self.reviewing and message.scores.text == self.editor.text:

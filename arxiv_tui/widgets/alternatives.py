@@ -56,7 +56,7 @@ class AlternativeCard(Widget):
 
     def watch_text(self) -> None:
         width = self.content_size.width
-        rows = [line.plain for line in self.render().wrap(width)] if width else []
+        rows = self._wrapped(width)
         if not width or max(len(rows), self._reserved) != max(len(self._rows), self._reserved):
             self.repaints += 1
             self.refresh(layout=True)  # a row more or less: the cards below move
@@ -68,7 +68,11 @@ class AlternativeCard(Widget):
         self._rows = rows
 
     def on_resize(self) -> None:
-        self._rows = [line.plain for line in self.render().wrap(self.content_size.width)]
+        self._rows = self._wrapped(self.content_size.width)
+
+    def _wrapped(self, width: int) -> list[str]:
+        """The text's rows at `width`, as drawn (greedy word wrap, so stable under appending)."""
+        return [line.plain for line in self.render().wrap(width)] if width else []
 
     def watch_finish_reason(self) -> None:
         self._subtitle()

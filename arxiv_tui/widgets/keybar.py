@@ -8,6 +8,7 @@ line instead. Each key stays clickable.
 
 from __future__ import annotations
 
+from textual.binding import Binding
 from textual.content import Content
 from textual.screen import Screen
 from textual.widget import Widget
@@ -39,14 +40,15 @@ class KeyBar(Widget):
         for active in self.screen.active_bindings.values():
             binding = active.binding
             if binding.show and active.enabled and binding.action not in shown:
-                key = self.app.get_key_display(binding)
-                shown[binding.action] = Content.from_markup(
-                    f"[@click=app.{binding.action}][b $footer-key-foreground]$key[/] $description[/]",
-                    key=key, description=binding.description,
-                )
+                shown[binding.action] = self._key(binding, binding.description)
         palette = self.screen.active_bindings.get(self.app.COMMAND_PALETTE_BINDING)
         if self.app.ENABLE_COMMAND_PALETTE and palette is not None:
-            shown["command_palette"] = Content.from_markup(
-                "[@click=app.command_palette][b $footer-key-foreground]$key[/] palette[/]",
-                key=self.app.get_key_display(palette.binding))
+            shown["command_palette"] = self._key(palette.binding, "palette")
         return Content("  ").join(shown.values())
+
+    def _key(self, binding: Binding, description: str) -> Content:
+        """`key description`, which runs the binding's action when clicked."""
+        return Content.from_markup(
+            f"[@click=app.{binding.action}][b $footer-key-foreground]$key[/] $description[/]",
+            key=self.app.get_key_display(binding), description=description,
+        )

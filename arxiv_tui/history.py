@@ -1,9 +1,16 @@
 """Drafts, generation requests, their alternatives and the user's choices, in SQLite.
 
-The database lives in the user data directory. WAL and a busy timeout let two running
-instances share it. `PRAGMA user_version` is the schema version; each entry of `MIGRATIONS`
-takes the schema one version up, and is tested on its own. A file SQLite cannot read is moved
-aside (kept, never deleted) and a fresh one started; `History.notice` then says so.
+The database lives in the user data directory; `History.in_memory()` is the same store kept
+only in memory, for when that directory cannot be written. WAL and a busy timeout let several
+running instances share one file, and three rules keep each one's text safe from the others:
+- a draft is edited by one instance at a time: `open_draft` and `claim_draft` take a lease
+  (`draft_leases`) that `close` gives back, and a lease whose process has gone is taken over;
+- each save names the revision it was based on: a save based on an older one is kept as a
+  recovered revision, never written over the newer text;
+- past texts of a draft are kept as revisions (one a minute at most, the newest 50).
+Every query finds its rows through an index, so writes cost the same in a history of years.
+A file SQLite cannot read is moved aside (kept, never deleted) and a fresh one started;
+`History.notice` then says so. The schema and its migrations are in `history_schema`.
 """
 
 from __future__ import annotations
@@ -12,61 +19,18 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from arxiv_tui.history_schema import migrate
+from arxiv_tui.instance import Instance, is_running
 from arxiv_tui.settings import data_dir
 
 BUSY_TIMEOUT_S = 5.0
-
-
-# Each entry takes the schema from version i to i + 1.
-MIGRATIONS: list[str] = [
-    """
-    CREATE TABLE drafts (
-        id INTEGER PRIMARY KEY, created_at REAL NOT NULL, updated_at REAL NOT NULL, text TEXT NOT NULL
-    );
-    CREATE TABLE requests (
-        id INTEGER PRIMARY KEY, draft_id INTEGER REFERENCES drafts(id), created_at REAL NOT NULL,
-        model TEXT NOT NULL, prompt TEXT NOT NULL, settings TEXT NOT NULL
-    );
-    CREATE TABLE alternatives (
-        request_id INTEGER NOT NULL REFERENCES requests(id), idx INTEGER NOT NULL,
-        text TEXT NOT NULL, tokens INTEGER NOT NULL, finish_reason TEXT,
-        PRIMARY KEY (request_id, idx)
-    );
-    CREATE TABLE choices (
-        id INTEGER PRIMARY KEY, request_id INTEGER NOT NULL REFERENCES requests(id),
-        idx INTEGER NOT NULL, accepted TEXT NOT NULL, kind TEXT NOT NULL, created_at REAL NOT NULL
-    );
-    """,
-    # Full-text search over drafts and alternatives, filled from what version 1 already holds.
-    """
-    CREATE VIRTUAL TABLE search USING fts5(kind UNINDEXED, ref UNINDEXED, text);
-    INSERT INTO search (kind, ref, text) SELECT 'draft', id, text FROM drafts;
-    INSERT INTO search (kind, ref, text)
-        SELECT 'alternative', request_id || ':' || idx, text FROM alternatives;
-    """,
-    # The tree of choices: each request remembers the whole draft and the cursor it was made at,
-    # and the acceptance it follows (NULL: a root). Older requests only knew their prompt.
-    """
-    ALTER TABLE requests ADD COLUMN parent_choice_id INTEGER REFERENCES choices(id);
-    ALTER TABLE requests ADD COLUMN draft_text TEXT;
-    ALTER TABLE requests ADD COLUMN cursor INTEGER;
-    UPDATE requests SET draft_text = prompt, cursor = length(prompt);
-    """,
-]
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
-def migrate(db: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
-    """Bring the schema up to `target`, each step atomic on its own; returns the version."""
-    version = db.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise sqlite3.DatabaseError(f"history schema {version} is newer than this arxiv-tui ({SCHEMA_VERSION})")
-    for step in range(version, target):
-        db.executescript(f"BEGIN IMMEDIATE; {MIGRATIONS[step]} PRAGMA user_version = {step + 1}; COMMIT;")
-    return max(version, target)
+KEEP_REVISIONS = 50  # past texts kept per draft (recovered ones are always kept)
+REVISION_EVERY_S = 60.0  # at most one past text a minute: autosave runs after every pause
 
 
 @dataclass(frozen=True)
@@ -74,153 +38,292 @@ class Draft:
     id: int
     updated_at: float
     text: str
+    revision: int = 0  # how many times its text was saved
+    recovered: int = 0  # recovered revisions: stale saves kept beside the newer text
+
+
+@dataclass(frozen=True)
+class Revision:
+    """A past text of a draft, or (`recovered`) a save that arrived with a stale revision."""
+
+    id: int
+    draft_id: int
+    revision: int  # the draft's revision this text replaced, or was based on
+    saved_at: float
+    text: str
+    recovered: bool
+
+
+@dataclass(frozen=True)
+class Saved:
+    """What `save_draft` did: the draft's revision now, and whether the text was kept apart
+    (`conflict`) because the draft had changed since the revision it was based on."""
+
+    revision: int
+    conflict: bool = False
 
 
 @dataclass(frozen=True)
 class Hit:
-    """A search result: a draft or an alternative containing the text."""
+    """A search result: a draft (ref: its id) or an alternative (ref: request id:index)."""
 
     kind: str
     ref: str
     snippet: str
 
 
-class History:
-    """The history database; safe to call from the UI thread and a worker thread."""
+_DRAFT_COLUMNS = ("id, updated_at, text, revision, "
+                  "(SELECT count(*) FROM draft_revisions r WHERE r.draft_id = drafts.id AND r.recovered = 1)")
+_REVISION_COLUMNS = "id, draft_id, revision, saved_at, text, recovered"
+_REQUEST_COLUMNS = "id, draft_id, created_at, model, prompt, settings, draft_text, cursor, parent_choice_id"
 
-    def __init__(self, path: Path | None = None) -> None:
-        self.path = path or data_dir() / "history.db"
+
+class History:
+    """The history database; safe to call from several threads (one connection, one lock)."""
+
+    def __init__(self, path: Path | None = None, *, instance: Instance | None = None, _memory: bool = False) -> None:
+        self.path = None if _memory else path or data_dir() / "history.db"
+        self.instance = instance or Instance()
         self.notice: str | None = None  # set when a corrupt file was moved aside
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        if self.path is None:
+            self._db = self._open(":memory:")
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = self._open()
+            self._db = self._open(self.path)
+        except sqlite3.OperationalError:
+            raise  # cannot be opened or written (permissions, a full disk): not corruption
         except sqlite3.DatabaseError as exc:
             kept = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
             self.path.replace(kept)
             for suffix in ("-wal", "-shm"):
                 Path(f"{self.path}{suffix}").unlink(missing_ok=True)
             self.notice = f"the history database could not be read ({exc}); it was kept as {kept} and a new one started"
-            self._db = self._open()
+            self._db = self._open(self.path)
 
-    def _open(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
+    def damage(self) -> str | None:
+        """What `PRAGMA quick_check` finds wrong with the file, or None. It reads the whole file
+        (~75 ms per 100 MB here), so the app runs it on the writer's thread, not at start."""
+        found = [line for (row,) in self._read("PRAGMA quick_check(3)") for line in row.splitlines()]
+        return None if found == ["ok"] else "; ".join(line for line in found if not line.startswith("***"))
+
+    @classmethod
+    def in_memory(cls, instance: Instance | None = None) -> History:
+        """A history that lives as long as this object: nothing reaches the disk."""
+        return cls(instance=instance, _memory=True)
+
+    @staticmethod
+    def _open(path: Path | str) -> sqlite3.Connection:
+        db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
         try:
             db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             db.execute("PRAGMA journal_mode = WAL")
-            if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
-                raise sqlite3.DatabaseError("integrity check failed")
+            db.execute("PRAGMA synchronous = NORMAL")  # WAL: a power cut may lose the last save, never corrupt
             migrate(db)
-        except sqlite3.DatabaseError:
+        except sqlite3.Error:
             db.close()
             raise
         return db
 
     def close(self) -> None:
+        """Give back this instance's leases (if the disk lets us) and close the file."""
         with self._lock:
+            try:
+                self._db.execute("DELETE FROM draft_leases WHERE instance = ?", (self.instance.token,))
+            except sqlite3.Error:
+                pass  # a lease left behind is taken over once this process has gone
             self._db.close()
 
-    def _write(self, sql: str, args: tuple = ()) -> int:
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Make every write inside one transaction: bulk loads without a disk sync per row."""
+        with self._transaction():
+            yield
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            return self._db.execute(sql, args).lastrowid
+            if self._db.in_transaction:  # inside `batch`
+                yield self._db
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
 
     def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
 
-    # Drafts ---------------------------------------------------------------------------------
+    # Drafts and who edits them -----------------------------------------------------------------
     def new_draft(self, text: str = "") -> int:
+        """A new draft, leased to this instance."""
         now = time.time()
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            draft = self._db.execute(
-                "INSERT INTO drafts (created_at, updated_at, text) VALUES (?, ?, ?)", (now, now, text)
-            ).lastrowid
-            self._db.execute("INSERT INTO search (kind, ref, text) VALUES ('draft', ?, ?)", (draft, text))
+        with self._transaction() as db:
+            draft = db.execute("INSERT INTO drafts (created_at, updated_at, text) VALUES (?, ?, ?)",
+                               (now, now, text)).lastrowid
+            self._take_lease(db, draft)
         return draft
 
-    def save_draft(self, draft: int, text: str) -> None:
-        """Store the draft's text; an unchanged text keeps its time (and costs no index update)."""
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            changed = self._db.execute(
-                "UPDATE drafts SET text = ?, updated_at = ? WHERE id = ? AND text != ?", (text, time.time(), draft, text)
-            ).rowcount
-            if changed:
-                self._db.execute("UPDATE search SET text = ? WHERE kind = 'draft' AND ref = ?", (text, draft))
+    def open_draft(self) -> Draft:
+        """The draft to edit at start: the most recent one no running instance edits (leased to
+        this one), or a new one."""
+        with self._transaction() as db:
+            for draft_id, *holder in db.execute(
+                    "SELECT draft_id, instance, host, pid, pid_started FROM draft_leases").fetchall():
+                if not self._held_elsewhere(*holder):
+                    db.execute("DELETE FROM draft_leases WHERE draft_id = ?", (draft_id,))
+            row = db.execute(f"SELECT {_DRAFT_COLUMNS} FROM drafts WHERE id NOT IN "
+                             "(SELECT draft_id FROM draft_leases) ORDER BY updated_at DESC, id DESC LIMIT 1").fetchone()
+            if row is None:
+                return self.draft(self.new_draft(""))
+            self._take_lease(db, row[0])
+        return Draft(*row)
+
+    def claim_draft(self, draft: int) -> bool:
+        """Lease `draft` to this instance, unless another running instance edits it."""
+        with self._transaction() as db:
+            holder = db.execute("SELECT instance, host, pid, pid_started FROM draft_leases WHERE draft_id = ?",
+                                (draft,)).fetchone()
+            if holder is not None and self._held_elsewhere(*holder):
+                return False
+            self._take_lease(db, draft)
+        return True
+
+    def release_draft(self, draft: int) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM draft_leases WHERE draft_id = ? AND instance = ?", (draft, self.instance.token))
+
+    def _take_lease(self, db: sqlite3.Connection, draft: int) -> None:
+        me = self.instance
+        db.execute("INSERT OR REPLACE INTO draft_leases (draft_id, instance, host, pid, pid_started, taken_at) "
+                   "VALUES (?, ?, ?, ?, ?, ?)", (draft, me.token, me.host, me.pid, me.pid_started, time.time()))
+
+    def _held_elsewhere(self, instance: str, host: str, pid: int, pid_started: str | None) -> bool:
+        """Whether a lease belongs to another instance that still runs (one in this very process,
+        a second History, runs as long as the process does)."""
+        return instance != self.instance.token and is_running(host, pid, pid_started)
+
+    def save_draft(self, draft: int, text: str, base_revision: int) -> Saved:
+        """Store the draft's text, if the draft is still at `base_revision`; if it moved on since
+        (another writer), the text is kept as a recovered revision and the newer one stays. An
+        unchanged text costs nothing and keeps the draft's time."""
+        now = time.time()
+        with self._transaction() as db:
+            row = db.execute("SELECT revision, text FROM drafts WHERE id = ?", (draft,)).fetchone()
+            if row is None:
+                raise LookupError(f"there is no draft {draft}")
+            revision, stored = row
+            if stored == text:
+                return Saved(revision)
+            if revision != base_revision:
+                db.execute("INSERT INTO draft_revisions (draft_id, revision, saved_at, text, recovered) "
+                           "VALUES (?, ?, ?, ?, 1)", (draft, base_revision, now, text))
+                return Saved(revision, conflict=True)
+            self._keep_past_text(db, draft, revision, stored, now)
+            db.execute("UPDATE drafts SET text = ?, updated_at = ?, revision = ? WHERE id = ?",
+                       (text, now, revision + 1, draft))
+        return Saved(revision + 1)
+
+    @staticmethod
+    def _keep_past_text(db: sqlite3.Connection, draft: int, revision: int, text: str, now: float) -> None:
+        """Keep the text a save replaces as a revision: at most one a minute, the newest
+        `KEEP_REVISIONS` of them."""
+        newest = db.execute("SELECT saved_at FROM draft_revisions WHERE draft_id = ? AND recovered = 0 "
+                            "ORDER BY id DESC LIMIT 1", (draft,)).fetchone()
+        if not text.strip() or (newest is not None and now - newest[0] < REVISION_EVERY_S):
+            return
+        db.execute("INSERT INTO draft_revisions (draft_id, revision, saved_at, text) VALUES (?, ?, ?, ?)",
+                   (draft, revision, now, text))
+        db.execute("DELETE FROM draft_revisions WHERE draft_id = ? AND recovered = 0 AND id <= "
+                   "(SELECT id FROM draft_revisions WHERE draft_id = ? AND recovered = 0 ORDER BY id DESC "
+                   "LIMIT 1 OFFSET ?)", (draft, draft, KEEP_REVISIONS))
 
     def draft(self, draft: int) -> Draft | None:
-        rows = self._read("SELECT id, updated_at, text FROM drafts WHERE id = ?", (draft,))
+        rows = self._read(f"SELECT {_DRAFT_COLUMNS} FROM drafts WHERE id = ?", (draft,))
         return Draft(*rows[0]) if rows else None
 
     def latest_draft(self) -> Draft | None:
-        rows = self._read("SELECT id, updated_at, text FROM drafts ORDER BY updated_at DESC, id DESC LIMIT 1")
-        return Draft(*rows[0]) if rows else None
+        drafts = self.drafts(limit=1)
+        return drafts[0] if drafts else None
 
     def drafts(self, limit: int = 100) -> list[Draft]:
-        rows = self._read("SELECT id, updated_at, text FROM drafts ORDER BY updated_at DESC LIMIT ?", (limit,))
+        rows = self._read(f"SELECT {_DRAFT_COLUMNS} FROM drafts ORDER BY updated_at DESC, id DESC LIMIT ?", (limit,))
         return [Draft(*row) for row in rows]
+
+    def revisions(self, draft: int) -> list[Revision]:
+        """The draft's past and recovered texts, newest first."""
+        rows = self._read(f"SELECT {_REVISION_COLUMNS} FROM draft_revisions WHERE draft_id = ? ORDER BY id DESC",
+                          (draft,))
+        return [Revision(*row[:5], bool(row[5])) for row in rows]
+
+    def revision(self, revision: int) -> Revision | None:
+        rows = self._read(f"SELECT {_REVISION_COLUMNS} FROM draft_revisions WHERE id = ?", (revision,))
+        return Revision(*rows[0][:5], bool(rows[0][5])) if rows else None
 
     # Requests, alternatives, choices -----------------------------------------------------------
     def add_request(self, draft: int | None, model: str, prompt: str, settings: dict,
                     draft_text: str | None = None, cursor: int | None = None, parent_choice: int | None = None) -> int:
         """A new node of the draft's tree: `prompt` is the text before `cursor` in `draft_text`;
         `parent_choice` the acceptance it follows (None: a root)."""
-        draft_text = prompt if draft_text is None else draft_text
-        return self._write(
-            "INSERT INTO requests (draft_id, created_at, model, prompt, settings, draft_text, cursor, parent_choice_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (draft, time.time(), model, prompt, json.dumps(settings, sort_keys=True), draft_text,
-             len(prompt) if cursor is None else cursor, parent_choice),
-        )
+        with self._transaction() as db:
+            return db.execute(
+                "INSERT INTO requests (draft_id, created_at, model, prompt, settings, draft_text, cursor, parent_choice_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (draft, time.time(), model, prompt, json.dumps(settings, sort_keys=True),
+                 prompt if draft_text is None else draft_text, len(prompt) if cursor is None else cursor, parent_choice),
+            ).lastrowid
 
     def save_alternatives(self, request: int, alternatives: list[tuple[str, int, str | None]]) -> None:
         """Store a request's alternatives as (text, tokens, finish_reason), replacing earlier ones."""
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("DELETE FROM alternatives WHERE request_id = ?", (request,))
-            self._db.execute("DELETE FROM search WHERE kind = 'alternative' AND ref LIKE ?", (f"{request}:%",))
-            for idx, (text, tokens, reason) in enumerate(alternatives):
-                self._db.execute(
-                    "INSERT INTO alternatives (request_id, idx, text, tokens, finish_reason) VALUES (?, ?, ?, ?, ?)",
-                    (request, idx, text, tokens, reason),
-                )
-                self._db.execute(
-                    "INSERT INTO search (kind, ref, text) VALUES ('alternative', ?, ?)", (f"{request}:{idx}", text)
-                )
+        with self._transaction() as db:
+            db.execute("DELETE FROM alternatives WHERE request_id = ?", (request,))
+            db.executemany("INSERT INTO alternatives (request_id, idx, text, tokens, finish_reason) VALUES (?, ?, ?, ?, ?)",
+                           [(request, idx, *alternative) for idx, alternative in enumerate(alternatives)])
 
     def add_choice(self, request: int, idx: int, accepted: str, kind: str) -> int:
         """Record that (part of) alternative `idx` was accepted; kind: whole, word or sentence."""
-        return self._write(
-            "INSERT INTO choices (request_id, idx, accepted, kind, created_at) VALUES (?, ?, ?, ?, ?)",
-            (request, idx, accepted, kind, time.time()),
-        )
+        with self._transaction() as db:
+            return db.execute("INSERT INTO choices (request_id, idx, accepted, kind, created_at) VALUES (?, ?, ?, ?, ?)",
+                              (request, idx, accepted, kind, time.time())).lastrowid
 
     def requests(self, draft: int | None = None, limit: int = 100) -> list[dict]:
+        """Requests, newest first, with their alternatives and choices (of one draft, or all)."""
         where, args = ("WHERE draft_id = ?", (draft,)) if draft is not None else ("", ())
-        rows = self._read(
-            f"SELECT id FROM requests {where} ORDER BY id DESC LIMIT ?",
-            (*args, limit),
-        )
-        return [self.request(row[0]) for row in rows]
+        return self._requests(f"SELECT id FROM requests {where} ORDER BY id DESC LIMIT ?", (*args, limit))[::-1]
 
     def request(self, request: int) -> dict | None:
-        rows = self._read(
-            "SELECT id, draft_id, created_at, model, prompt, settings, draft_text, cursor, parent_choice_id "
-            "FROM requests WHERE id = ?", (request,))
-        if not rows:
-            return None
-        rid, draft, created, model, prompt, settings, draft_text, cursor, parent = rows[0]
-        alternatives = self._read(
-            "SELECT idx, text, tokens, finish_reason FROM alternatives WHERE request_id = ? ORDER BY idx", (rid,)
-        )
-        choices = self._read("SELECT id, idx, accepted, kind FROM choices WHERE request_id = ? ORDER BY id", (rid,))
-        return {
-            "id": rid, "draft_id": draft, "created_at": created, "model": model, "prompt": prompt,
-            "settings": json.loads(settings), "draft_text": draft_text, "cursor": cursor, "parent_choice_id": parent,
-            "alternatives": [{"index": i, "text": t, "tokens": n, "finish_reason": r} for i, t, n, r in alternatives],
-            "choices": [{"id": c, "index": i, "accepted": a, "kind": k} for c, i, a, k in choices],
-        }
+        found = self._requests("SELECT ?", (request,))
+        return found[0] if found else None
+
+    def _requests(self, ids_sql: str, args: tuple) -> list[dict]:
+        """The requests whose ids `ids_sql` selects, oldest first: three indexed queries in all."""
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE id IN ({ids_sql}) ORDER BY id",
+                                    args).fetchall()
+            alternatives = self._db.execute(
+                f"SELECT request_id, idx, text, tokens, finish_reason FROM alternatives WHERE request_id IN ({ids_sql}) "
+                "ORDER BY request_id, idx", args).fetchall()
+            choices = self._db.execute(
+                f"SELECT request_id, id, idx, accepted, kind FROM choices WHERE request_id IN ({ids_sql}) ORDER BY id",
+                args).fetchall()
+        requests = {}
+        for rid, draft, created, model, prompt, settings, draft_text, cursor, parent in rows:
+            requests[rid] = {
+                "id": rid, "draft_id": draft, "created_at": created, "model": model, "prompt": prompt,
+                "settings": json.loads(settings), "draft_text": draft_text, "cursor": cursor,
+                "parent_choice_id": parent, "alternatives": [], "choices": [],
+            }
+        for rid, i, text, tokens, reason in alternatives:
+            requests[rid]["alternatives"].append({"index": i, "text": text, "tokens": tokens, "finish_reason": reason})
+        for rid, cid, i, accepted, kind in choices:
+            requests[rid]["choices"].append({"id": cid, "index": i, "accepted": accepted, "kind": kind})
+        return list(requests.values())
 
     def is_node_text(self, draft: int, text: str) -> bool:
         """Whether some request of the draft was made on exactly this text."""
@@ -228,14 +331,14 @@ class History:
 
     def latest_choice(self, draft: int) -> int | None:
         """The draft's last acceptance: what its next request follows."""
-        rows = self._read("SELECT c.id FROM choices c JOIN requests r ON r.id = c.request_id "
-                          "WHERE r.draft_id = ? ORDER BY c.id DESC LIMIT 1", (draft,))
-        return rows[0][0] if rows else None
+        rows = self._read("SELECT max(c.id) FROM requests r JOIN choices c ON c.request_id = r.id WHERE r.draft_id = ?",
+                          (draft,))
+        return rows[0][0]
 
     def tree(self, draft: int) -> list[dict]:
         """The draft's tree of choices: root requests, each alternative holding `children`, the
         requests made after it was accepted. Requests that never showed alternatives are left out."""
-        requests = [r for r in reversed(self.requests(draft, limit=1_000_000)) if r["alternatives"]]
+        requests = [r for r in self._requests("SELECT id FROM requests WHERE draft_id = ?", (draft,)) if r["alternatives"]]
         by_choice: dict[int, list[dict]] = {}
         for request in requests:
             by_choice.setdefault(request["parent_choice_id"], []).append(request)
@@ -248,17 +351,29 @@ class History:
         return [r for r in requests if r["parent_choice_id"] is None or r["parent_choice_id"] not in known]
 
     def search(self, text: str, limit: int = 50) -> list[Hit]:
-        """Drafts and alternatives containing `text` (FTS5, each word as a prefix)."""
+        """Drafts and alternatives containing `text` (FTS5, each word as a prefix), best first."""
         words = [w.replace('"', '""') for w in text.split()]
         if not words:
             return []
         query = " ".join(f'"{w}"*' for w in words)
         rows = self._read(
-            "SELECT kind, ref, snippet(search, 2, '[', ']', '…', 12) FROM search WHERE search MATCH ? "
-            "ORDER BY rank LIMIT ?",
-            (query, limit),
+            "SELECT * FROM (SELECT 'draft', rowid, snippet(drafts_search, 0, '[', ']', '…', 12), rank "
+            "               FROM drafts_search WHERE drafts_search MATCH :q ORDER BY rank LIMIT :n) "
+            "UNION ALL "
+            "SELECT 'alternative', a.request_id || ':' || a.idx, hit.snippet, hit.rank FROM "
+            "  (SELECT rowid, snippet(alternatives_search, 0, '[', ']', '…', 12) AS snippet, rank "
+            "   FROM alternatives_search WHERE alternatives_search MATCH :q ORDER BY rank LIMIT :n) AS hit "
+            "  JOIN alternatives a ON a.id = hit.rowid "
+            "ORDER BY 4 LIMIT :n",
+            {"q": query, "n": limit},
         )
-        return [Hit(kind, str(ref), snippet) for kind, ref, snippet in rows]
+        return [Hit(kind, str(ref), snippet) for kind, ref, snippet, _ in rows]
+
+
+def unusable_reason(error: OSError | sqlite3.Error) -> str:
+    """Why the history file could not be opened, in a few words: "PATH: reason"."""
+    reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+    return f"{getattr(error, 'filename', None) or 'history.db'}: {reason}"
 
 
 def training_texts(path: Path | None = None) -> list[str]:

@@ -174,7 +174,7 @@ def test_history_commands(capsys):
     choice = history.add_choice(request, 1, " that fly.", "whole")
     follower = history.add_request(draft, "m", "We study robots that fly.", {"n": 1}, parent_choice=choice)
     history.save_alternatives(follower, [(" They hover.", 3, "stop")])
-    history.save_draft(draft, "We study robots that fly.")
+    history.save_draft(draft, "We study robots that fly.", 0)
     history.close()
 
     code, out, _ = run_cli(capsys, "history", "list")

@@ -6,13 +6,15 @@ import sqlite3
 
 import pytest
 
-from arxiv_tui.history import MIGRATIONS, SCHEMA_VERSION, History, migrate
+from arxiv_tui.history import History
+from arxiv_tui.history_schema import MIGRATIONS, SCHEMA_VERSION, migrate
+from tests.helpers import garbled_history
 
 
 def test_drafts_requests_alternatives_and_choices_persist(tmp_path):
     history = History(tmp_path / "h.db")
     draft = history.new_draft("We study")
-    history.save_draft(draft, "We study graphs")
+    assert history.save_draft(draft, "We study graphs", base_revision=0).revision == 1
     request = history.add_request(draft, "m", "We study graphs", {"n": 2})
     history.save_alternatives(request, [(" with care.", 3, "stop"), (" at scale", 2, "length")])
     choice = history.add_choice(request, 1, " at", "word")
@@ -32,13 +34,13 @@ def test_saving_an_unchanged_draft_keeps_its_time(tmp_path):
     history = History(tmp_path / "h.db")
     draft = history.new_draft("same")
     before = history.draft(draft).updated_at
-    history.save_draft(draft, "same")
+    history.save_draft(draft, "same", 0)
     assert history.draft(draft).updated_at == before
-    history.save_draft(draft, "changed")
+    history.save_draft(draft, "changed", 0)
     assert history.draft(draft).updated_at > before
 
 
-def test_each_migration_step(tmp_path):
+def test_each_migration_step_to_v3(tmp_path):
     db = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
     assert migrate(db, target=1) == 1
     db.execute("INSERT INTO drafts (created_at, updated_at, text) VALUES (0, 0, 'an old draft')")
@@ -46,12 +48,77 @@ def test_each_migration_step(tmp_path):
     db.execute("INSERT INTO alternatives VALUES (1, 0, 'an old alternative', 3, 'eos')")
     assert migrate(db, target=2) == 2
     assert db.execute("PRAGMA user_version").fetchone()[0] == 2
-    assert migrate(db) == SCHEMA_VERSION == len(MIGRATIONS) == 3
+    assert {kind for (kind,) in db.execute("SELECT kind FROM search WHERE search MATCH 'old'")} == {"draft", "alternative"}
+    assert migrate(db, target=3) == 3
+    assert db.execute("SELECT draft_text, cursor, parent_choice_id FROM requests").fetchall() == [("p", 1, None)]
     db.close()
-    history = History(tmp_path / "old.db")  # v2 backfilled the search index from v1's rows
-    assert {h.kind for h in history.search("old")} == {"draft", "alternative"}
-    old = history.request(1)  # v3: an old request is a root whose draft was its prompt
-    assert (old["draft_text"], old["cursor"], old["parent_choice_id"]) == ("p", 1, None)
+
+
+def _v3_history(path):
+    """A version-3 file with rows in every table, as arxiv-tui 0.3 wrote it."""
+    db = sqlite3.connect(path, isolation_level=None)
+    migrate(db, target=3)
+    db.executescript("""
+        INSERT INTO drafts VALUES (1, 10, 20, 'We study sparse graphs'), (2, 30, 40, 'Robots that walk');
+        INSERT INTO search (kind, ref, text) VALUES ('draft', 1, 'We study sparse graphs'), ('draft', 2, 'Robots that walk');
+        INSERT INTO requests VALUES (1, 1, 11, 'm', 'We study', '{"n": 2}', NULL, 'We study sparse', 8),
+                                    (2, 1, 12, 'm', 'We study with care', '{"n": 2}', 1, 'We study with care', 18);
+        INSERT INTO alternatives VALUES (1, 0, ' with care', 3, 'length'), (1, 1, ' kernels', 2, 'stop'),
+                                        (2, 0, ' and speed', 3, 'length');
+        INSERT INTO search (kind, ref, text) VALUES ('alternative', '1:0', ' with care'),
+            ('alternative', '1:1', ' kernels'), ('alternative', '2:0', ' and speed');
+        INSERT INTO choices VALUES (1, 1, 0, ' with care', 'whole', 13);
+    """)
+    db.close()
+
+
+def test_v3_to_v4_keeps_every_row_and_indexes_them_by_id(tmp_path):
+    _v3_history(tmp_path / "h.db")
+    history = History(tmp_path / "h.db")
+    assert history._read("PRAGMA user_version")[0][0] == SCHEMA_VERSION == len(MIGRATIONS) == 4
+    assert [(d.id, d.text, d.revision) for d in history.drafts()] == [(2, "Robots that walk", 0),
+                                                                      (1, "We study sparse graphs", 0)]
+    first, second = history.request(1), history.request(2)
+    assert [(a["index"], a["text"], a["tokens"], a["finish_reason"]) for a in first["alternatives"]] == [
+        (0, " with care", 3, "length"), (1, " kernels", 2, "stop")]
+    assert first["choices"] == [{"id": 1, "index": 0, "accepted": " with care", "kind": "whole"}]
+    assert (second["parent_choice_id"], second["draft_text"], second["cursor"]) == (1, "We study with care", 18)
+    assert [c["id"] for c in history.tree(1)[0]["alternatives"][0]["children"]] == [2]
+    assert {(h.kind, h.ref) for h in history.search("care")} == {("alternative", "1:0")}
+    assert {(h.kind, h.ref) for h in history.search("robots")} == {("draft", "2")}
+    # The new index follows the rows: a changed draft and replaced alternatives are found by
+    # their new words only.
+    history.save_draft(1, "We study dense graphs", base_revision=0)
+    history.save_alternatives(1, [(" with rigour", 3, "length")])
+    assert [h.ref for h in history.search("sparse")] == [] and [h.ref for h in history.search("dense")] == ["1"]
+    assert [h.ref for h in history.search("kernels")] == [] and [h.ref for h in history.search("rigour")] == ["1:0"]
+    assert history.revisions(1)[0].text == "We study sparse graphs"  # the text the save replaced
+
+
+def test_a_failed_migration_step_leaves_the_file_as_it_was(tmp_path):
+    _v3_history(tmp_path / "h.db")
+    db = sqlite3.connect(tmp_path / "h.db", isolation_level=None)
+    db.execute("CREATE TABLE draft_leases (x)")  # in the way of step 4
+    with pytest.raises(sqlite3.OperationalError):
+        migrate(db)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert db.execute("SELECT count(*) FROM search").fetchone()[0] == 5  # version 3's index, untouched
+
+
+@pytest.mark.parametrize("query", [
+    "UPDATE drafts SET text = 'x', updated_at = 1, revision = 2 WHERE id = 1",
+    "DELETE FROM alternatives WHERE request_id = 1",
+    "SELECT id FROM requests WHERE draft_id = 1 ORDER BY id DESC LIMIT 100",
+    "SELECT request_id, id FROM choices WHERE request_id IN (SELECT 1) ORDER BY id",
+    "SELECT max(c.id) FROM requests r JOIN choices c ON c.request_id = r.id WHERE r.draft_id = 1",
+    "SELECT id FROM drafts ORDER BY updated_at DESC, id DESC LIMIT 100",
+    "SELECT saved_at FROM draft_revisions WHERE draft_id = 1 AND recovered = 0 ORDER BY id DESC LIMIT 1",
+])
+def test_no_query_of_the_app_scans_a_table_that_grows(tmp_path, query):
+    """Each row is found through an index (walking an index in order under a LIMIT is fine)."""
+    history = History(tmp_path / "h.db")
+    steps = [row[-1] for row in history._read(f"EXPLAIN QUERY PLAN {query}")]
+    assert not [s for s in steps if s.startswith("SCAN") and "INDEX" not in s and "CONSTANT ROW" not in s], steps
 
 
 def test_tree_of_choices(tmp_path):
@@ -109,12 +176,19 @@ def test_a_corrupt_file_is_kept_aside(tmp_path):
     assert history.new_draft("fresh") and history.latest_draft().text == "fresh"
 
 
+def test_damage_inside_a_readable_file_is_found_and_the_file_kept(tmp_path):
+    garbled_history(tmp_path / "h.db")
+    damaged = History(tmp_path / "h.db")
+    assert damaged.notice is None and "out of range" in damaged.damage()
+    assert damaged.damage().count(";") <= 2 and len(damaged.drafts()) == 12
+
+
 def test_two_instances_share_the_database(tmp_path):
     first, second = History(tmp_path / "h.db"), History(tmp_path / "h.db")
     a = first.new_draft("one")
     b = second.new_draft("two")
-    first.save_draft(a, "one, edited")
-    second.save_draft(b, "two, edited")
+    first.save_draft(a, "one, edited", 0)
+    second.save_draft(b, "two, edited", 0)
     assert {d.text for d in first.drafts()} == {"one, edited", "two, edited"}
 
 

@@ -1,0 +1,122 @@
+"""The history database's schema, one migration step per version (`PRAGMA user_version`).
+
+Each entry of `MIGRATIONS` takes the schema from version i to i + 1, atomically, and has a test
+of its own on a file of the version before it. Never edit a step that has shipped: add one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: list[str] = [
+    # 1: drafts, requests, their alternatives, the user's choices.
+    """
+    CREATE TABLE drafts (
+        id INTEGER PRIMARY KEY, created_at REAL NOT NULL, updated_at REAL NOT NULL, text TEXT NOT NULL
+    );
+    CREATE TABLE requests (
+        id INTEGER PRIMARY KEY, draft_id INTEGER REFERENCES drafts(id), created_at REAL NOT NULL,
+        model TEXT NOT NULL, prompt TEXT NOT NULL, settings TEXT NOT NULL
+    );
+    CREATE TABLE alternatives (
+        request_id INTEGER NOT NULL REFERENCES requests(id), idx INTEGER NOT NULL,
+        text TEXT NOT NULL, tokens INTEGER NOT NULL, finish_reason TEXT,
+        PRIMARY KEY (request_id, idx)
+    );
+    CREATE TABLE choices (
+        id INTEGER PRIMARY KEY, request_id INTEGER NOT NULL REFERENCES requests(id),
+        idx INTEGER NOT NULL, accepted TEXT NOT NULL, kind TEXT NOT NULL, created_at REAL NOT NULL
+    );
+    """,
+    # 2: full-text search over drafts and alternatives, filled from what version 1 already holds.
+    """
+    CREATE VIRTUAL TABLE search USING fts5(kind UNINDEXED, ref UNINDEXED, text);
+    INSERT INTO search (kind, ref, text) SELECT 'draft', id, text FROM drafts;
+    INSERT INTO search (kind, ref, text)
+        SELECT 'alternative', request_id || ':' || idx, text FROM alternatives;
+    """,
+    # 3: the tree of choices: each request remembers the whole draft and the cursor it was made
+    # at, and the acceptance it follows (NULL: a root). Older requests only knew their prompt.
+    """
+    ALTER TABLE requests ADD COLUMN parent_choice_id INTEGER REFERENCES choices(id);
+    ALTER TABLE requests ADD COLUMN draft_text TEXT;
+    ALTER TABLE requests ADD COLUMN cursor INTEGER;
+    UPDATE requests SET draft_text = prompt, cursor = length(prompt);
+    """,
+    # 4: a cost that stays flat as the history grows, and drafts no second window can overwrite.
+    # - Version 2's index found its rows by `kind`/`ref` columns it cannot index (a scan of every
+    #   row per save). Each table now has an external-content index keyed by the row's own id, kept
+    #   in step by triggers; alternatives get an id of their own for it (a rowid alias: VACUUM
+    #   keeps it).
+    # - An index on every foreign key that is queried, and on the drafts' order.
+    # - `revision` counts a draft's saves: a save based on an older revision is kept apart, never
+    #   written over newer text. `draft_revisions` holds past texts (bounded) and such recovered
+    #   ones. `draft_leases` says which running instance edits which draft.
+    """
+    CREATE TABLE alternatives_v4 (
+        id INTEGER PRIMARY KEY, request_id INTEGER NOT NULL REFERENCES requests(id), idx INTEGER NOT NULL,
+        text TEXT NOT NULL, tokens INTEGER NOT NULL, finish_reason TEXT, UNIQUE (request_id, idx)
+    );
+    INSERT INTO alternatives_v4 (request_id, idx, text, tokens, finish_reason)
+        SELECT request_id, idx, text, tokens, finish_reason FROM alternatives ORDER BY request_id, idx;
+    DROP TABLE alternatives;
+    ALTER TABLE alternatives_v4 RENAME TO alternatives;
+    DROP TABLE search;
+
+    CREATE VIRTUAL TABLE drafts_search USING fts5(text, content='drafts', content_rowid='id');
+    CREATE VIRTUAL TABLE alternatives_search USING fts5(text, content='alternatives', content_rowid='id');
+    INSERT INTO drafts_search (drafts_search) VALUES ('rebuild');
+    INSERT INTO alternatives_search (alternatives_search) VALUES ('rebuild');
+    CREATE TRIGGER drafts_indexed AFTER INSERT ON drafts BEGIN
+        INSERT INTO drafts_search (rowid, text) VALUES (new.id, new.text);
+    END;
+    CREATE TRIGGER drafts_unindexed AFTER DELETE ON drafts BEGIN
+        INSERT INTO drafts_search (drafts_search, rowid, text) VALUES ('delete', old.id, old.text);
+    END;
+    CREATE TRIGGER drafts_reindexed AFTER UPDATE OF text ON drafts BEGIN
+        INSERT INTO drafts_search (drafts_search, rowid, text) VALUES ('delete', old.id, old.text);
+        INSERT INTO drafts_search (rowid, text) VALUES (new.id, new.text);
+    END;
+    CREATE TRIGGER alternatives_indexed AFTER INSERT ON alternatives BEGIN
+        INSERT INTO alternatives_search (rowid, text) VALUES (new.id, new.text);
+    END;
+    CREATE TRIGGER alternatives_unindexed AFTER DELETE ON alternatives BEGIN
+        INSERT INTO alternatives_search (alternatives_search, rowid, text) VALUES ('delete', old.id, old.text);
+    END;
+    CREATE TRIGGER alternatives_reindexed AFTER UPDATE OF text ON alternatives BEGIN
+        INSERT INTO alternatives_search (alternatives_search, rowid, text) VALUES ('delete', old.id, old.text);
+        INSERT INTO alternatives_search (rowid, text) VALUES (new.id, new.text);
+    END;
+
+    CREATE INDEX drafts_by_update ON drafts (updated_at, id);
+    CREATE INDEX requests_by_draft ON requests (draft_id, id);
+    CREATE INDEX choices_by_request ON choices (request_id, id);
+
+    ALTER TABLE drafts ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE draft_revisions (
+        id INTEGER PRIMARY KEY, draft_id INTEGER NOT NULL REFERENCES drafts(id), revision INTEGER NOT NULL,
+        saved_at REAL NOT NULL, text TEXT NOT NULL, recovered INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX revisions_by_draft ON draft_revisions (draft_id, recovered, id);
+    CREATE TABLE draft_leases (
+        draft_id INTEGER PRIMARY KEY REFERENCES drafts(id), instance TEXT NOT NULL, host TEXT NOT NULL,
+        pid INTEGER NOT NULL, pid_started TEXT, taken_at REAL NOT NULL
+    );
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(db: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
+    """Bring the schema up to `target`, each step atomic on its own; returns the version."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise sqlite3.DatabaseError(f"history schema {version} is newer than this arxiv-tui ({SCHEMA_VERSION})")
+    for step in range(version, target):
+        try:
+            db.executescript(f"BEGIN IMMEDIATE; {MIGRATIONS[step]} PRAGMA user_version = {step + 1}; COMMIT;")
+        except sqlite3.Error:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+    return max(version, target)

@@ -50,7 +50,7 @@ class AcceptingMixin:
         start = self._cursor_offset()
         cards: Cards = tuple((card.text, card.finish_reason) for card in self.panel.cards)
         self.editor.insert(text)
-        choice = self.history.add_choice(self._request_db_id, index, text, kind)
+        choice = self.keeper.add_choice(self._request_db_id, index, text, kind)
         self._accepted.push(Acceptance(self._request_db_id, self._node_parent, start, text, self.editor.text,
                                        cards, self.panel.highlighted))
         self._parent_choice = choice
@@ -125,21 +125,21 @@ class AcceptingMixin:
         self.status.state = "idle" if self.engine else self.status.state
         self._show_suggestion()
 
-    def jump_to_node(self, target: tuple[int, int] | None) -> None:
+    async def jump_to_node(self, target: tuple[int, int] | None) -> None:
         """From the tree view: the draft as it was at request `target[0]`, alternative `target[1]`
         highlighted. A text no node holds (typed since) is first kept as a draft of its own."""
         if target is None:
             return
-        request = self.history.request(target[0])
+        request = await self.keeper.read(self.history.request, target[0])
         if request is None:
             return
         self._stop_requests()
         self._accepted.clear()
         current = self.editor.text
         if request["draft_text"] != current:
-            if current.strip() and not self.history.is_node_text(self.draft_id, current):
-                kept = self.history.new_draft(current)
-                self.notify(f"The text you had is kept as draft {kept} (Ctrl+O)")
+            if current.strip() and not await self.keeper.read(self.history.is_node_text, self.draft_id, current):
+                self.keeper.keep_as_new(current)
+                self.notify("The text you had is kept as a draft of its own (Ctrl+O)")
             self._own_edits += 1
             self.editor.load_text(request["draft_text"])
         self.editor.move_cursor(self.editor.document.get_location_from_index(request["cursor"]))

@@ -9,6 +9,9 @@ while the UI draws. Its events arrive as `EngineEvent` messages; deltas come bat
 from __future__ import annotations
 
 import asyncio
+import sys
+from concurrent.futures import Future
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import on, work
@@ -21,7 +24,15 @@ from textual.widgets import TextArea
 from arxiv_tui import terminal_keys
 from arxiv_tui.accepting import AcceptingMixin
 from arxiv_tui.config import Config, load_config, save_config
-from arxiv_tui.history import History
+from arxiv_tui.draft_keeper import (
+    DraftConflict,
+    DraftKeeper,
+    HistoryDamaged,
+    WriteFailed,
+    WritesFailing,
+    WritesResumed,
+)
+from arxiv_tui.history import Draft, History
 from arxiv_tui.reviewing import ReviewingMixin
 from arxiv_tui.widgets.confidence import ConfidenceView
 from arxiv_tui.widgets.alternatives import AlternativesPanel
@@ -39,6 +50,14 @@ MAX_ALTERNATIVES = 9
 
 class EngineEvent(Message):
     """An event of the engine's process (see `arxiv_tui.engine_process`), on the UI's queue."""
+
+    def __init__(self, event: object) -> None:
+        super().__init__()
+        self.event = event
+
+
+class HistoryEvent(Message):
+    """An event of the history's writer (see `arxiv_tui.draft_keeper`), on the UI's queue."""
 
     def __init__(self, event: object) -> None:
         super().__init__()
@@ -67,6 +86,7 @@ class ArxivApp(AcceptingMixin, ReviewingMixin, App):
         Binding("ctrl+t", "tree", "Tree", id="tree"),
         Binding("f2", "confidence", "Confidence", id="confidence"),
         Binding("ctrl+o", "history", "History", id="history"),
+        Binding("ctrl+s", "save_as", "Save as", id="save_as", show=False),
         Binding("f3", "settings", "Settings", id="settings"),
         Binding("f1,ctrl+g", "help", "Help", id="help"),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
@@ -77,12 +97,14 @@ class ArxivApp(AcceptingMixin, ReviewingMixin, App):
         terminal_keys.install()
         loaded, self._config_warnings = (config, []) if config else load_config()
         self.config = loaded if model is None else Config(**{**loaded.__dict__, "model": model})
-        self.history = history
+        # Opened here, before the event loop runs: the file, or memory if the file can't be used.
+        self.keeper = DraftKeeper(history, on_event=lambda event: self.post_message(HistoryEvent(event)))
+        self.history = self.keeper.history
+        self.rescued_to: Path | None = None  # where a draft the history could not take was kept
         self.engine: EngineProcess | None = None  # set once the model has loaded
         self._engine_process: EngineProcess | None = None  # loading, or loaded
-        self.draft_id: int | None = None
         self._request_id = 0
-        self._request_db_id: int | None = None
+        self._request_db_id: int | Future[int] | None = None  # its id in the history, once written
         self._stale = True  # cards no longer continue the text at the cursor (see `_set_stale`)
         self._usable_keys: tuple | None = None  # what the footer last showed (see `_refresh_keys`)
         self._own_edits = 0  # editor changes we make ourselves (accepting): no new request
@@ -101,21 +123,19 @@ class ArxivApp(AcceptingMixin, ReviewingMixin, App):
         yield self.status
         yield KeyBar()
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         self.set_keymap(self.config.keymap)
         for warning in self._config_warnings:
             self.notify(warning, severity="warning")
-        self.history = self.history or History()
+        if self.keeper.problem:
+            self.notify(f"Your history can't be saved ({self.keeper.problem}). Drafts are kept in memory "
+                        "while the app runs; Ctrl+S saves this one to a file.", severity="error", timeout=30)
         if self.history.notice:
             self.notify(self.history.notice, severity="error", timeout=15)
-        draft = self.history.latest_draft()
-        if draft is None:
-            self._open_draft(self.history.new_draft(""), "")
-        else:
-            self._open_draft(draft.id, draft.text)
         self.status.model = self.config.model
         self.editor.focus()
         self.load_model()
+        await self._open_draft(await self.keeper.open_first())
 
     # The engine's process ---------------------------------------------------------------------
     def load_model(self) -> None:
@@ -131,11 +151,12 @@ class ArxivApp(AcceptingMixin, ReviewingMixin, App):
         )
 
     def on_unmount(self) -> None:
-        """However the app ends: the draft is saved and the engine's process stopped."""
+        """However the app ends: the draft is saved (or rescued to a file) and the engine's
+        process stopped."""
         if self._autosave is not None:
             self._autosave.stop()
-        self.save_draft()
         self._stop_engine()
+        self.rescued_to = self.keeper.close(self.editor.text)
 
     def _stop_engine(self) -> None:
         self.engine = None
@@ -215,8 +236,8 @@ class ArxivApp(AcceptingMixin, ReviewingMixin, App):
         settings = self.generation_settings()
         prompt = self.text_before_cursor()
         self.engine.generate(self._request_id, prompt, settings)  # first: it stops the one running and starts
-        self._request_db_id = self.history.add_request(
-            self.draft_id, self.config.model, prompt,
+        self._request_db_id = self.keeper.add_request(
+            self.config.model, prompt,
             {"n": settings.n, "max_new_tokens": settings.max_new_tokens, "temperature": self.config.temperature,
              "top_p": self.config.top_p, "top_k": self.config.top_k, "stop_at_sentence": self.config.stop_at_sentence},
             draft_text=self.editor.text, cursor=self._cursor_offset(), parent_choice=self._parent_choice,
@@ -256,7 +277,7 @@ class ArxivApp(AcceptingMixin, ReviewingMixin, App):
             self.status.tokens_per_s = message.tokens_per_s
             self.panel.fit(message.tokens)
             cards = self.panel.cards
-            self.history.save_alternatives(
+            self.keeper.save_alternatives(
                 self._request_db_id, [(c.text, t, c.finish_reason) for c, t in zip(cards, message.tokens)]
             )
 
@@ -296,8 +317,35 @@ class ArxivApp(AcceptingMixin, ReviewingMixin, App):
         self._autosave = self.set_timer(AUTOSAVE_S, self.save_draft)
 
     def save_draft(self) -> None:
-        if self.history is not None and self.draft_id is not None:
-            self.history.save_draft(self.draft_id, self.editor.text)
+        self.keeper.save(self.editor.text)
+
+    @property
+    def draft_id(self) -> int | None:
+        return self.keeper.draft_id
+
+    def on_history_event(self, message: HistoryEvent) -> None:
+        match message.event:
+            case WritesFailing(error=error):
+                self.notify(f"The history can't be written ({error}). Your text is kept in memory and "
+                            "saved as soon as the disk takes it; Ctrl+S saves it to a file.",
+                            severity="error", timeout=30)
+            case WritesResumed():
+                self.notify("The history is being saved again; nothing was lost.")
+            case HistoryDamaged(detail=detail):
+                self.notify(f"The history file {self.history.path} is damaged ({detail}). What can be read still "
+                            "shows and new text is still saved; keep a copy of the file.", severity="error", timeout=30)
+            case WriteFailed(error=error):
+                self.notify(f"A history write failed: {error}", severity="error", timeout=20)
+            case DraftConflict(draft_id=draft_id) if draft_id == self.draft_id:
+                self._fork_draft(draft_id)
+
+    @work(group="history")
+    async def _fork_draft(self, draft_id: int) -> None:
+        """Another writer changed this draft: its text stays, ours goes on as a new draft."""
+        new_id = await self.keeper.start_new(self.editor.text)
+        self.notify(f"Draft {draft_id} was changed in another window: its text stays as it is, yours was "
+                    f"kept beside it (a recovered revision) and goes on here as draft {new_id}.",
+                    severity="warning", timeout=20)
 
     def action_dismiss_alternatives(self) -> None:
         """Esc: stop generating and hide the alternatives."""
@@ -314,22 +362,42 @@ class ArxivApp(AcceptingMixin, ReviewingMixin, App):
         from arxiv_tui.screens.history import HistoryScreen
 
         self.save_draft()
-        self.push_screen(HistoryScreen(self.history), self._history_choice)
+        self.push_screen(HistoryScreen(self.history, self.keeper.read), self._history_choice)
 
-    def _history_choice(self, choice: tuple[str, str] | None) -> None:
+    async def _history_choice(self, choice: tuple[str, str] | None) -> None:
         if choice is None:
             return
         kind, value = choice
-        if kind == "draft":
-            draft = self.history.draft(int(value))
-            self._open_draft(draft.id, draft.text)
-        else:
+        if kind == "text":
             self.editor.insert(value)
+        elif self._can_switch_drafts():
+            self.save_draft()
+            if kind == "revision":
+                revision = await self.keeper.read(self.history.revision, int(value))
+                await self._open_new_draft(revision.text)
+                self.notify(f"Revision {revision.revision} of draft {revision.draft_id} opened as a new draft")
+            elif (draft := await self.keeper.switch_to(int(value))) is not None:
+                await self._open_draft(draft)
+            else:
+                copy = await self.keeper.read(self.history.draft, int(value))
+                await self._open_new_draft(copy.text)
+                self.notify(f"Draft {value} is open in another window: its text opened here as a new draft")
+
+    def _can_switch_drafts(self) -> bool:
+        if self.keeper.failing:
+            self.notify("The history can't be written now, so this draft stays open (its text is kept; "
+                        "Ctrl+S saves it to a file).", severity="warning")
+        return not self.keeper.failing
+
+    def action_save_as(self) -> None:
+        from arxiv_tui.screens.save_as import SaveAsScreen
+
+        self.push_screen(SaveAsScreen(self.editor.text, self.keeper.save_as))
 
     def action_tree(self) -> None:
         from arxiv_tui.screens.tree import TreeScreen
 
-        self.push_screen(TreeScreen(self.history, self.draft_id), self.jump_to_node)
+        self.push_screen(TreeScreen(self.history, self.keeper.read, self.draft_id), self.jump_to_node)
 
     def action_settings(self) -> None:
         from arxiv_tui.screens.settings import SettingsScreen
@@ -360,18 +428,22 @@ class ArxivApp(AcceptingMixin, ReviewingMixin, App):
             ("Editor", key_rows(DraftEditor.BINDINGS, keymap, display)),
         ]))
 
-    def action_new_draft(self) -> None:
-        self.save_draft()
-        self._open_draft(self.history.new_draft(""), "")
+    async def action_new_draft(self) -> None:
+        if self._can_switch_drafts():
+            self.save_draft()
+            await self._open_new_draft("")
 
-    def _open_draft(self, draft_id: int, text: str) -> None:
-        """Edit draft `draft_id`; its next request follows its last acceptance."""
-        self.draft_id = draft_id
+    async def _open_new_draft(self, text: str) -> None:
+        draft_id = await self.keeper.start_new(text)
+        await self._open_draft(Draft(draft_id, 0.0, text))
+
+    async def _open_draft(self, draft: Draft) -> None:
+        """Show `draft` (which the keeper now edits); its next request follows its last acceptance."""
         self._accepted.clear()
-        self._parent_choice = self._node_parent = self.history.latest_choice(draft_id)
-        if text != self.editor.text:
+        self._parent_choice = self._node_parent = await self.keeper.read(self.history.latest_choice, draft.id)
+        if draft.text != self.editor.text:
             self._own_edits += 1
-            self.editor.load_text(text)
+            self.editor.load_text(draft.text)
         self.editor.move_cursor(self.editor.document.end)
 
     def get_system_commands(self, screen: Screen):
@@ -388,12 +460,14 @@ class ArxivApp(AcceptingMixin, ReviewingMixin, App):
         )
 
     async def action_quit(self) -> None:
-        self.save_draft()
         self._stop_engine()
         self.exit()
 
 
 def run_app(model: str | None) -> int:
-    """Run the app until the user quits."""
-    ArxivApp(model=model).run()
+    """Run the app until the user quits; say where a draft the history could not take was kept."""
+    app = ArxivApp(model=model)
+    app.run()
+    if app.rescued_to is not None:
+        print(f"arxiv-tui: the history could not take your draft; it is saved in {app.rescued_to}", file=sys.stderr)
     return 0

@@ -6,7 +6,7 @@ import argparse
 import datetime
 import json
 
-from arxiv_tui.cli import UsageError, add_listing_command, positive_int
+from arxiv_tui.cli import CommandError, UsageError, add_listing_command, positive_int
 
 
 def add_command(commands) -> None:
@@ -31,9 +31,14 @@ def _when(timestamp: float) -> str:
 
 
 def _open():
-    from arxiv_tui.history import History
+    import sqlite3
 
-    return History()
+    from arxiv_tui.history import History, unusable_reason
+
+    try:
+        return History()
+    except (OSError, sqlite3.Error) as exc:
+        raise CommandError(f"the history can't be opened: {unusable_reason(exc)}") from None
 
 
 def _draft(history, draft_id: int):

@@ -29,3 +29,31 @@ async def type_and_wait(pilot, app, text: str) -> None:
     await wait_for(pilot, lambda: app.engine is not None)
     await pilot.press(*text)
     await wait_for(pilot, lambda: app.status.state == "idle" and not app._stale and all(app.panel.texts()))
+
+
+def written(ref):
+    """An id the app got from a history write: the write's Future's value, once done."""
+    return ref.result(timeout=10) if hasattr(ref, "result") else ref
+
+
+def saved_history(app):
+    """The app's history once every write the app submitted is done."""
+    assert app.keeper.writer.flush(10)
+    return app.history
+
+
+def garbled_history(path) -> None:
+    """A history of 300 requests in 12 drafts with one index page garbled: every table still
+    reads, and `PRAGMA quick_check` reports the damage."""
+    from arxiv_tui.bench_history import fill_history
+    from arxiv_tui.history import History
+
+    history = History(path)
+    fill_history(history, 300)
+    root = history._read("SELECT rootpage FROM sqlite_master WHERE name = 'requests_by_draft'")[0][0]
+    page_size = history._read("PRAGMA page_size")[0][0]
+    assert history.damage() is None
+    history.close()
+    with open(path, "r+b") as file:
+        file.seek((root - 1) * page_size + 100)
+        file.write(b"\xff" * 200)

@@ -10,7 +10,7 @@ import pytest
 from arxiv_tui.app import ArxivApp
 from arxiv_tui.config import Config, load_config
 from arxiv_tui.history import History
-from tests.helpers import assert_ghost_of, make_app, type_and_wait, wait_for
+from tests.helpers import assert_ghost_of, make_app, type_and_wait, wait_for, saved_history
 
 
 async def test_type_stream_pick_and_everything_is_stored(trained_model):
@@ -53,7 +53,7 @@ async def test_digits_type_when_no_alternative_shows(trained_model):
         await pilot.press("tab")  # on demand: alternatives now show, and digits pick
         await wait_for(pilot, lambda: app.status.state == "idle" and all(app.panel.texts()))
         await pilot.press("3")
-        assert app.editor.text == "in 2019" + app.history.requests()[0]["choices"][0]["accepted"]
+        assert app.editor.text == "in 2019" + saved_history(app).requests()[0]["choices"][0]["accepted"]
         await pilot.press("escape", "7")  # Esc hides them: digits type again
         assert app.editor.text.endswith("7")
 
@@ -156,8 +156,11 @@ async def test_invalid_settings_are_refused_in_the_dialog(trained_model):
 async def test_history_screen_restores_a_draft(trained_model):
     history = History()
     old = history.new_draft("An older abstract about robots")
+    history.new_draft("A newer one")
+    history.close()  # gives back its leases: the app opens the newer, unowned draft
     app = make_app(trained_model)
     async with app.run_test() as pilot:
+        assert app.editor.text == "A newer one"
         await pilot.press("ctrl+o")
         await pilot.pause(0.2)
         await pilot.press(*"robots", "enter")

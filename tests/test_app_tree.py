@@ -6,7 +6,7 @@ from textual.widgets import Tree
 
 from arxiv_tui.app import ArxivApp
 from arxiv_tui.config import Config
-from tests.helpers import make_app, type_and_wait, wait_for
+from tests.helpers import make_app, saved_history, type_and_wait, wait_for, written
 
 
 def accepted(alternative: dict) -> list[str]:
@@ -17,7 +17,8 @@ async def test_accept_undo_pick_a_sibling_and_the_tree_has_both_branches(trained
     app = make_app(trained_model, n=3, max_new_tokens=12)
     async with app.run_test() as pilot:
         await type_and_wait(pilot, app, "We propose")
-        texts, node = app.panel.texts(), app._request_db_id
+        texts, node_ref = app.panel.texts(), app._request_db_id
+        node = written(node_ref)
         await pilot.press("1")
         assert app.editor.text == "We propose" + texts[0]
         await pilot.press("ctrl+z")  # back to the text before, the same alternatives pickable
@@ -25,12 +26,12 @@ async def test_accept_undo_pick_a_sibling_and_the_tree_has_both_branches(trained
         assert app.panel.texts() == texts and not app._stale and app.panel.highlighted == 0
         await pilot.press("2")
         assert app.editor.text == "We propose" + texts[1]
-        await wait_for(pilot, lambda: app._request_db_id != node and app.status.state == "idle"
+        await wait_for(pilot, lambda: app._request_db_id is not node_ref and app.status.state == "idle"
                        and not app._stale and all(app.panel.texts()))
-        follower = app._request_db_id
+        follower = written(app._request_db_id)
 
         # Requests that finished while "We propose" was typed are roots too; ours is the last.
-        root = app.history.tree(app.draft_id)[-1]
+        root = saved_history(app).tree(app.draft_id)[-1]
         assert root["id"] == node and root["draft_text"] == "We propose"
         assert accepted(root["alternatives"][0]) == [texts[0]]
         assert accepted(root["alternatives"][1]) == [texts[1]]
@@ -38,6 +39,7 @@ async def test_accept_undo_pick_a_sibling_and_the_tree_has_both_branches(trained
 
         await pilot.press("ctrl+t")  # the tree view: both branches, then jump to the root request
         tree = app.screen.query_one(Tree)
+        await wait_for(pilot, lambda: tree.root.children)
         (root_node,) = [n for n in tree.root.children if n.data == (node, 0)]
         shown = [str(n.label) for n in root_node.children]
         assert "✓" in shown[0] and "✓" in shown[1] and "✓" not in shown[2]
@@ -55,14 +57,14 @@ async def test_jumping_keeps_text_that_no_node_holds(trained_model):
         await wait_for(pilot, lambda: app.engine is not None)
         await pilot.press(*"We", "tab")  # no pause long enough: only Tab asks
         await wait_for(pilot, lambda: app.status.state == "idle" and all(app.panel.texts()))
-        node, draft = app._request_db_id, app.draft_id
+        node, draft = written(app._request_db_id), app.draft_id
         app.editor.insert(" and more words")  # unsaved in any node
         await pilot.pause()
         typed = app.editor.text
-        app.jump_to_node((node, 1))
+        await app.jump_to_node((node, 1))
         await pilot.pause()
         assert app.editor.text == "We" and app.panel.highlighted == 1 and not app._stale
-        kept = [d for d in app.history.drafts() if d.id != draft]
+        kept = [d for d in saved_history(app).drafts() if d.id != draft]
         assert [d.text for d in kept] == [typed]
 
 

@@ -3,6 +3,9 @@ what followed each acceptance. Enter jumps to a request (or one of its alternati
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -30,9 +33,10 @@ class TreeScreen(ModalScreen[tuple[int, int] | None]):
 
     BINDINGS = [Binding("escape", "close", "Close")]
 
-    def __init__(self, history: History, draft_id: int | None) -> None:
+    def __init__(self, history: History, read: Callable[..., Awaitable[Any]], draft_id: int | None) -> None:
         super().__init__()
         self.history = history
+        self.read = read  # runs a History method in a worker thread
         self.draft_id = draft_id
 
     def compose(self) -> ComposeResult:
@@ -40,10 +44,10 @@ class TreeScreen(ModalScreen[tuple[int, int] | None]):
                      id="tree-help")
         yield Tree(f"draft {self.draft_id}", id="choices-tree")
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         tree = self.query_one("#choices-tree", Tree)
         tree.show_root = False
-        roots = self.history.tree(self.draft_id) if self.draft_id is not None else []
+        roots = await self.read(self.history.tree, self.draft_id) if self.draft_id is not None else []
         for request in roots:
             self._add_request(tree.root, request)
         if not roots:

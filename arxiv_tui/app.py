@@ -136,6 +136,7 @@ class ArxivApp(AcceptingMixin, ReviewingMixin, App):
         self.editor.focus()
         self.load_model()
         await self._open_draft(await self.keeper.open_first())
+        self.keeper.check_file()
 
     # The engine's process ---------------------------------------------------------------------
     def load_model(self) -> None:
@@ -330,7 +331,8 @@ class ArxivApp(AcceptingMixin, ReviewingMixin, App):
                             "saved as soon as the disk takes it; Ctrl+S saves it to a file.",
                             severity="error", timeout=30)
             case WritesResumed():
-                self.notify("The history is being saved again; nothing was lost.")
+                self.clear_notifications()  # the "can't be written" notice no longer holds
+                self.notify("The history is being saved again; nothing was lost.", timeout=10)
             case HistoryDamaged(detail=detail):
                 self.notify(f"The history file {self.history.path} is damaged ({detail}). What can be read still "
                             "shows and new text is still saved; keep a copy of the file.", severity="error", timeout=30)

@@ -72,9 +72,13 @@ class DraftKeeper:
         self.on_event = on_event
         self.writer = HistoryWriter(self.history, on_trouble=self._trouble,
                                     on_failed=lambda error: on_event(WriteFailed(error)))
-        self.writer.submit(self._check)
         self.draft_id: int | None = None
         self.saved_elsewhere: str | None = None  # the text last saved to a file (Ctrl+S)
+
+    def check_file(self) -> None:
+        """Look for damage in the history file, on the writer's thread (it reads the whole file:
+        call it once the first screen shows); found damage is told as `HistoryDamaged`."""
+        self.writer.submit(self._check)
 
     def _check(self) -> None:
         if self.history.path is not None and (detail := self.history.damage()) is not None:

@@ -78,6 +78,20 @@ _REVISION_COLUMNS = "id, draft_id, revision, saved_at, text, recovered"
 _REQUEST_COLUMNS = "id, draft_id, created_at, model, prompt, settings, draft_text, cursor, parent_choice_id"
 
 
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Switch a file to WAL (once for good). Switching needs the file to itself and SQLite does
+    not wait for that (no busy handler), so two instances creating the file at once retry."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 class History:
     """The history database; safe to call from several threads (one connection, one lock)."""
 
@@ -118,7 +132,7 @@ class History:
         db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
         try:
             db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            db.execute("PRAGMA journal_mode = WAL")
+            _use_wal(db)
             db.execute("PRAGMA synchronous = NORMAL")  # WAL: a power cut may lose the last save, never corrupt
             migrate(db)
         except sqlite3.Error:
@@ -350,22 +364,23 @@ class History:
         known = {c["id"] for r in requests for c in r["choices"]}
         return [r for r in requests if r["parent_choice_id"] is None or r["parent_choice_id"] not in known]
 
-    def search(self, text: str, limit: int = 50) -> list[Hit]:
-        """Drafts and alternatives containing `text` (FTS5, each word as a prefix), best first."""
+    def search(self, text: str, limit: int = 50, marks: tuple[str, str] = ("[", "]")) -> list[Hit]:
+        """Drafts and alternatives containing `text` (FTS5, each word as a prefix), best first;
+        in each snippet the matched words are put between `marks`."""
         words = [w.replace('"', '""') for w in text.split()]
         if not words:
             return []
         query = " ".join(f'"{w}"*' for w in words)
         rows = self._read(
-            "SELECT * FROM (SELECT 'draft', rowid, snippet(drafts_search, 0, '[', ']', '…', 12), rank "
+            "SELECT * FROM (SELECT 'draft', rowid, snippet(drafts_search, 0, :open, :close, '…', 12), rank "
             "               FROM drafts_search WHERE drafts_search MATCH :q ORDER BY rank LIMIT :n) "
             "UNION ALL "
             "SELECT 'alternative', a.request_id || ':' || a.idx, hit.snippet, hit.rank FROM "
-            "  (SELECT rowid, snippet(alternatives_search, 0, '[', ']', '…', 12) AS snippet, rank "
+            "  (SELECT rowid, snippet(alternatives_search, 0, :open, :close, '…', 12) AS snippet, rank "
             "   FROM alternatives_search WHERE alternatives_search MATCH :q ORDER BY rank LIMIT :n) AS hit "
             "  JOIN alternatives a ON a.id = hit.rowid "
             "ORDER BY 4 LIMIT :n",
-            {"q": query, "n": limit},
+            {"q": query, "n": limit, "open": marks[0], "close": marks[1]},
         )
         return [Hit(kind, str(ref), snippet) for kind, ref, snippet, _ in rows]
 

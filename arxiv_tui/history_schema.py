@@ -8,6 +8,24 @@ from __future__ import annotations
 
 import sqlite3
 
+
+def _search_triggers(table: str) -> str:
+    """Triggers that keep `{table}_search`, an external-content FTS5 index of `{table}.text`, in
+    step with its rows. Part of migration 4: never change what it returns."""
+    return f"""
+    CREATE TRIGGER {table}_indexed AFTER INSERT ON {table} BEGIN
+        INSERT INTO {table}_search (rowid, text) VALUES (new.id, new.text);
+    END;
+    CREATE TRIGGER {table}_unindexed AFTER DELETE ON {table} BEGIN
+        INSERT INTO {table}_search ({table}_search, rowid, text) VALUES ('delete', old.id, old.text);
+    END;
+    CREATE TRIGGER {table}_reindexed AFTER UPDATE OF text ON {table} BEGIN
+        INSERT INTO {table}_search ({table}_search, rowid, text) VALUES ('delete', old.id, old.text);
+        INSERT INTO {table}_search (rowid, text) VALUES (new.id, new.text);
+    END;
+    """
+
+
 MIGRATIONS: list[str] = [
     # 1: drafts, requests, their alternatives, the user's choices.
     """
@@ -67,26 +85,7 @@ MIGRATIONS: list[str] = [
     CREATE VIRTUAL TABLE alternatives_search USING fts5(text, content='alternatives', content_rowid='id');
     INSERT INTO drafts_search (drafts_search) VALUES ('rebuild');
     INSERT INTO alternatives_search (alternatives_search) VALUES ('rebuild');
-    CREATE TRIGGER drafts_indexed AFTER INSERT ON drafts BEGIN
-        INSERT INTO drafts_search (rowid, text) VALUES (new.id, new.text);
-    END;
-    CREATE TRIGGER drafts_unindexed AFTER DELETE ON drafts BEGIN
-        INSERT INTO drafts_search (drafts_search, rowid, text) VALUES ('delete', old.id, old.text);
-    END;
-    CREATE TRIGGER drafts_reindexed AFTER UPDATE OF text ON drafts BEGIN
-        INSERT INTO drafts_search (drafts_search, rowid, text) VALUES ('delete', old.id, old.text);
-        INSERT INTO drafts_search (rowid, text) VALUES (new.id, new.text);
-    END;
-    CREATE TRIGGER alternatives_indexed AFTER INSERT ON alternatives BEGIN
-        INSERT INTO alternatives_search (rowid, text) VALUES (new.id, new.text);
-    END;
-    CREATE TRIGGER alternatives_unindexed AFTER DELETE ON alternatives BEGIN
-        INSERT INTO alternatives_search (alternatives_search, rowid, text) VALUES ('delete', old.id, old.text);
-    END;
-    CREATE TRIGGER alternatives_reindexed AFTER UPDATE OF text ON alternatives BEGIN
-        INSERT INTO alternatives_search (alternatives_search, rowid, text) VALUES ('delete', old.id, old.text);
-        INSERT INTO alternatives_search (rowid, text) VALUES (new.id, new.text);
-    END;
+    """ + _search_triggers("drafts") + _search_triggers("alternatives") + """
 
     CREATE INDEX drafts_by_update ON drafts (updated_at, id);
     CREATE INDEX requests_by_draft ON requests (draft_id, id);
@@ -108,15 +107,36 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def migrate(db: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
-    """Bring the schema up to `target`, each step atomic on its own; returns the version."""
-    version = db.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise sqlite3.DatabaseError(f"history schema {version} is newer than this arxiv-tui ({SCHEMA_VERSION})")
-    for step in range(version, target):
+    """Bring the schema up to `target`, each step atomic on its own; returns the version.
+
+    Each step reads the version inside its own write transaction, so two instances opening a
+    new file at once do not both run a step (the second waits, then finds it done)."""
+    while True:
+        db.execute("BEGIN IMMEDIATE")
         try:
-            db.executescript(f"BEGIN IMMEDIATE; {MIGRATIONS[step]} PRAGMA user_version = {step + 1}; COMMIT;")
-        except sqlite3.Error:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise sqlite3.DatabaseError(f"history schema {version} is newer than this arxiv-tui ({SCHEMA_VERSION})")
+            if version >= target:
+                db.execute("COMMIT")
+                return version
+            for statement in _statements(MIGRATIONS[version]):
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {version + 1}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
             raise
-    return max(version, target)
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of `script`, one by one (a trigger's body stays whole)."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    if current.strip():
+        raise ValueError(f"an unfinished statement: {current}")
+    return statements

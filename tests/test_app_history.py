@@ -159,3 +159,20 @@ async def test_a_damaged_history_file_is_reported_and_still_used(tmp_path, user_
     async with app.run_test() as pilot:
         await wait_for(pilot, lambda: "is damaged" in notices(app))
         assert app.draft_id is not None and app.editor.text  # the latest draft opened as usual
+
+
+async def test_search_hits_keep_the_texts_own_brackets_and_up_down_move_through_them(tmp_path):
+    history = History()
+    for text in ("We cite [12] for graphs.", "Graphs again, with [Smith 2020]."):
+        history.new_draft(text)
+    history.close()
+    app = no_model_app(tmp_path)
+    async with app.run_test() as pilot:
+        await wait_for(pilot, lambda: app.draft_id is not None)
+        await pilot.press("ctrl+o", *"graphs")
+        options = app.screen.query_one("#history-list")
+        await wait_for(pilot, lambda: options.option_count == 2 and options.highlighted == 0)
+        labels = [str(options.get_option_at_index(i).prompt) for i in range(2)]
+        assert any("[12]" in label for label in labels) and any("[Smith 2020]" in label for label in labels)
+        await pilot.press("down")  # the search field keeps the focus
+        assert options.highlighted == 1 and app.screen.focused.id == "history-search"

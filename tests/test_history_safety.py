@@ -28,6 +28,17 @@ def test_a_second_instance_gets_its_own_draft_and_both_texts_survive(tmp_path):
     assert sorted(d.text for d in History(path).drafts()) == ["alpha 5", "beta 5"]
 
 
+def test_instances_starting_together_on_a_new_file_both_open_it(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    for attempt in range(10):  # each migration step checks the version inside its transaction
+        path = tmp_path / f"h{attempt}.db"
+        with ThreadPoolExecutor(3) as pool:
+            histories = list(pool.map(lambda _: History(path), range(3)))
+        drafts = [h.open_draft().id for h in histories]
+        assert len(set(drafts)) == 3 and all(h.notice is None for h in histories)
+
+
 def test_a_draft_is_opened_again_once_its_instance_has_gone(tmp_path):
     path = tmp_path / "h.db"
     first = History(path)

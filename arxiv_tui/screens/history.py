@@ -4,6 +4,7 @@ revisions (F4), with a preview. Everything is read in a worker thread (see `Draf
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,7 +19,7 @@ from textual.widgets.option_list import Option
 
 from arxiv_tui.history import History
 
-Row = tuple[str, Text | str, tuple[str, str], Text]  # option id, label, value on Enter, preview
+Row = tuple[str, Text, tuple[str, str], Text]  # option id, label, value on Enter, preview
 
 
 def _one_line(text: str, width: int = 60) -> str:
@@ -44,23 +45,35 @@ def revision_rows(history: History, draft: int) -> list[Row]:
     rows = []
     for revision in history.revisions(draft):
         kind = "recovered" if revision.recovered else f"revision {revision.revision}"
-        label = f"{_when(revision.saved_at)}  {kind:<12} {_one_line(revision.text, 48)}"
+        label = Text(f"{_when(revision.saved_at)}  {kind:<12} {_one_line(revision.text, 48)}")
         rows.append((f"r{revision.id}", label, ("revision", str(revision.id)), Text(revision.text)))
     return rows
 
 
+_MATCH = ("\x02", "\x03")  # around the matched words of a snippet: characters no text holds
+
+
+def _snippet(kind: str, snippet: str) -> Text:
+    """`kind` and the snippet on one line, the matched words in bold (a Text, not markup: a
+    draft's own brackets, as in "[12]", stay as they are)."""
+    label = Text(f"{kind}  ")
+    for n, part in enumerate(re.split("[\x02\x03]", _one_line(snippet, 80))):
+        label.append(part, "bold reverse" if n % 2 else "")
+    return label
+
+
 def search_rows(history: History, query: str) -> list[Row]:
     rows = []
-    for n, hit in enumerate(history.search(query)):
+    for n, hit in enumerate(history.search(query, marks=_MATCH)):
         if hit.kind == "draft":
             draft = history.draft(int(hit.ref))
-            rows.append((f"h{n}", f"draft  {_one_line(hit.snippet)}", ("draft", hit.ref), Text(draft.text if draft else "")))
+            rows.append((f"h{n}", _snippet("draft", hit.snippet), ("draft", hit.ref), Text(draft.text if draft else "")))
         else:
             request_id, idx = (int(x) for x in hit.ref.split(":"))
             request = history.request(request_id)
             text = request["alternatives"][idx]["text"] if request else ""
             preview = Text.assemble(request["prompt"] if request else "", (text, "bold"))
-            rows.append((f"h{n}", f"alternative  {_one_line(hit.snippet)}", ("text", text), preview))
+            rows.append((f"h{n}", _snippet("alternative", hit.snippet), ("text", text), preview))
     return rows
 
 
@@ -68,7 +81,13 @@ class HistoryScreen(ModalScreen[tuple[str, str] | None]):
     """Enter on a draft opens it ("draft", id); on a revision opens it as a new draft
     ("revision", id); on an alternative inserts it ("text", text)."""
 
-    BINDINGS = [Binding("escape", "close", "Close"), Binding("f4", "revisions", "Revisions / drafts")]
+    BINDINGS = [
+        Binding("escape", "close", "Close"),
+        Binding("f4", "revisions", "Revisions / drafts"),
+        # Up and Down move through the list while typing a search, as in the command palette.
+        Binding("down", "move(1)", show=False),
+        Binding("up", "move(-1)", show=False),
+    ]
 
     def __init__(self, history: History, read: Callable[..., Awaitable[Any]]) -> None:
         super().__init__()
@@ -122,6 +141,10 @@ class HistoryScreen(ModalScreen[tuple[str, str] | None]):
         if value is not None and value[0] == "draft":
             self._revisions_of = int(value[1])
             self._load(revision_rows, self.history, self._revisions_of)
+
+    def action_move(self, step: int) -> None:
+        options = self.query_one("#history-list", OptionList)
+        options.action_cursor_down() if step > 0 else options.action_cursor_up()
 
     def _highlighted_value(self) -> tuple[str, str] | None:
         options = self.query_one("#history-list", OptionList)

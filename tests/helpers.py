@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from arxiv_tui.app import ArxivApp
-from arxiv_tui.config import Config
+from arxiv_tui.tui.app import ArxivApp
+from arxiv_tui.tui.config import Config
 
 
 async def wait_for(pilot, condition, timeout: float = 15.0) -> None:
@@ -45,8 +45,8 @@ def saved_history(app):
 def garbled_history(path) -> None:
     """A history of 300 requests in 12 drafts with one index page garbled: every table still
     reads, and `PRAGMA quick_check` reports the damage."""
-    from arxiv_tui.bench_history import fill_history
-    from arxiv_tui.history import History
+    from arxiv_tui.store.bench import fill_history
+    from arxiv_tui.store.history import History
 
     history = History(path)
     fill_history(history, 300)

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from arxiv_tui.app import ArxivApp
-from arxiv_tui.config import Config, load_config
-from arxiv_tui.history import History
+from arxiv_tui.tui.app import ArxivApp
+from arxiv_tui.tui.config import Config, load_config
+from arxiv_tui.store.history import History
 from tests.helpers import assert_ghost_of, make_app, type_and_wait, wait_for, saved_history
 
 
@@ -179,14 +179,14 @@ async def test_a_model_that_fails_to_load_is_a_notice(tmp_path):
 
 
 def test_importing_the_app_leaves_torch_out():
-    code = "import sys, arxiv_tui.app, arxiv_tui.cli; print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    code = "import sys, arxiv_tui.tui.app, arxiv_tui.cli.main; print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
 
 @pytest.mark.parametrize("content, expected_warning", [("n = 'three'", "n should be"), ("top_p = 7", "top_p"), ("[[", "not read")])
 def test_bad_config_files_fall_back_to_defaults(user_dirs, content, expected_warning):
-    from arxiv_tui.config import config_path
+    from arxiv_tui.tui.config import config_path
 
     config_path().parent.mkdir(parents=True)
     config_path().write_text(content)
@@ -196,7 +196,7 @@ def test_bad_config_files_fall_back_to_defaults(user_dirs, content, expected_war
 
 
 async def test_the_model_field_completes_registered_fine_tuned_models(trained_model):
-    from arxiv_tui.models import register_model
+    from arxiv_tui.runtime.registry import register_model
 
     register_model("my-tuned", trained_model)
     app = make_app(trained_model)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from arxiv_tui.app import ArxivApp
-from arxiv_tui.cli import main
-from arxiv_tui.config import Config
-from arxiv_tui.history import History
+from arxiv_tui.tui.app import ArxivApp
+from arxiv_tui.cli.main import main
+from arxiv_tui.tui.config import Config
+from arxiv_tui.store.history import History
 from tests.helpers import garbled_history, saved_history, wait_for
 
 

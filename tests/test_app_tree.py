@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from textual.widgets import Tree
 
-from arxiv_tui.app import ArxivApp
-from arxiv_tui.config import Config
+from arxiv_tui.tui.app import ArxivApp
+from arxiv_tui.tui.config import Config
 from tests.helpers import make_app, saved_history, type_and_wait, wait_for, written
 
 
@@ -81,7 +81,7 @@ async def test_undo_after_typing_is_the_editors_own(trained_model):
 
 
 async def test_cards_show_tokens_and_time_at_sentence_end(trained_model):
-    from arxiv_tui.sentences import sentence_end
+    from arxiv_tui.runtime.sentences import sentence_end
 
     app = make_app(trained_model, n=2, max_new_tokens=60, stop_at_sentence=True, temperature=0.0)
     async with app.run_test() as pilot:

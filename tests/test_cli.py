@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from arxiv_tui.cli import main
+from arxiv_tui.cli.main import main
 
 
 def run_cli(capsys, *argv, stdin: str | None = None, monkeypatch=None):
@@ -135,7 +135,7 @@ def test_entry_point_runs_as_a_module(tiny_model):
 
 
 def test_models_registry(capsys, tiny_model):
-    from arxiv_tui.models import register_model, resolve_model
+    from arxiv_tui.runtime.registry import register_model, resolve_model
 
     register_model("mine", tiny_model)
     assert resolve_model("mine") == tiny_model.resolve()
@@ -165,7 +165,7 @@ def test_bench_json(capsys, tiny_model):
 
 
 def test_history_commands(capsys):
-    from arxiv_tui.history import History
+    from arxiv_tui.store.history import History
 
     history = History()
     draft = history.new_draft("We study robots")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from arxiv_tui.confidence import char_offsets
+from arxiv_tui.runtime.confidence import char_offsets
 from tests.helpers import make_app, wait_for
 
 ODD = "We propose a new zebra for graph learning. The code is public."
@@ -60,7 +60,7 @@ def test_char_offsets_of_multibyte_text():
 
 
 async def test_confidence_view_marks_the_odd_word_and_replaces_it(trained_model):
-    from arxiv_tui.widgets.confidence import LOW, style_for
+    from arxiv_tui.tui.widgets.confidence import LOW, style_for
 
     app = make_app(trained_model, n=2, max_new_tokens=6)
     async with app.run_test() as pilot:

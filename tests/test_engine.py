@@ -8,9 +8,9 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from arxiv_tui.detokenize import ByteLevelTable, Detokenizer
-from arxiv_tui.engine import FINISH_CANCELLED, FINISH_LENGTH, FINISH_STOP, GenerationSettings
-from arxiv_tui.sampling import SamplingParams
+from arxiv_tui.runtime.detokenize import ByteLevelTable, Detokenizer
+from arxiv_tui.runtime.engine import FINISH_CANCELLED, FINISH_LENGTH, FINISH_STOP, GenerationSettings
+from arxiv_tui.runtime.sampling import SamplingParams
 from tests.conftest import WIDE_CHARS
 
 GREEDY = SamplingParams(greedy=True)
@@ -57,7 +57,7 @@ def test_seed_makes_sampling_repeatable(tiny_model, engine_factory):
 def test_deltas_add_up_to_the_text(tiny_model, engine_factory):
     engine = engine_factory(tiny_model)
     streamed = {}
-    from arxiv_tui.engine import Alternative
+    from arxiv_tui.runtime.engine import Alternative
 
     alternatives = [Alternative(i) for i in range(3)]
     for deltas in engine.stream("We", settings(max_new_tokens=30), alternatives=alternatives):
@@ -154,7 +154,7 @@ def test_split_characters_never_show_as_replacement(tiny_model, engine_factory):
 def test_streaming_decodes_like_whole_text_decoding(tiny_model, engine_factory):
     """A split character never shows as U+FFFD mid-stream: the deltas of a random model's
     byte soup add up to exactly what decoding all its bytes at once gives."""
-    from arxiv_tui.engine import Alternative
+    from arxiv_tui.runtime.engine import Alternative
 
     engine = engine_factory(tiny_model)
     table = ByteLevelTable.from_tokenizer(engine.loaded.tokenizer)
@@ -202,7 +202,7 @@ def test_stop_at_sentence_end(trained_model, engine_factory):
     ],
 )
 def test_sentence_end_rule(text, expected):
-    from arxiv_tui.sentences import sentence_end
+    from arxiv_tui.runtime.sentences import sentence_end
 
     end = sentence_end(text)
     assert (text[:end] if end is not None else None) == expected

@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from arxiv_tui.loader import load_model
+from arxiv_tui.runtime.checkpoint import load_model
 
 TEXT = "We propose a new method for graph learning. The results show"
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers.generation.logits_process import TopKLogitsWarper, TopPLogitsWarper
 
-from arxiv_tui.sampling import SamplingParams, make_generators, nucleus, sample_next
+from arxiv_tui.runtime.sampling import SamplingParams, make_generators, nucleus, sample_next
 
 
 def _transformers_kept(logits: torch.Tensor, top_k: int, top_p: float) -> set[int]:
@@ -56,7 +56,7 @@ def test_greedy_and_zero_temperature_are_argmax():
 def test_repetition_penalty_matches_transformers():
     from transformers.generation.logits_process import RepetitionPenaltyLogitsProcessor
 
-    from arxiv_tui.sampling import apply_repetition_penalty
+    from arxiv_tui.runtime.sampling import apply_repetition_penalty
 
     logits = torch.randn(2, 50)
     history = torch.tensor([[1, 5, 7], [2, 2, 9]])

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from arxiv_tui.app import ArxivApp
-from arxiv_tui.config import Config
+from arxiv_tui.tui.app import ArxivApp
+from arxiv_tui.tui.config import Config
 from tests.conftest import build_model
 from tests.helpers import wait_for
 

@@ -14,9 +14,9 @@ from rich.console import Console
 from textual import constants, events
 from textual.drivers import linux_driver
 
-from arxiv_tui import terminal_keys
-from arxiv_tui.app import ArxivApp
-from arxiv_tui.terminal import key_bytes
+from arxiv_tui.tui import terminal_keys
+from arxiv_tui.tui.app import ArxivApp
+from arxiv_tui.tui.terminal import key_bytes
 from tests.helpers import make_app, type_and_wait
 
 

@@ -105,8 +105,8 @@ def test_schedule_is_transformers_cosine_with_warmup(four_layer_model, abstracts
 def test_loss_falls_and_output_is_a_complete_registered_model(four_layer_model, abstracts, tmp_path, engine_factory):
     from transformers import GPT2LMHeadModel
 
-    from arxiv_tui.engine import GenerationSettings
-    from arxiv_tui.models import resolve_model
+    from arxiv_tui.runtime.engine import GenerationSettings
+    from arxiv_tui.runtime.registry import resolve_model
 
     output = tmp_path / "my-model"
     # With the tiny model's random embedding frozen as the head, learning is slow: train a head too.

@@ -151,7 +151,7 @@ def test_hub_source_offline_is_a_network_error():
 
 
 def test_history_source_reads_the_writers_own_text(user_dirs):
-    from arxiv_tui.history import History
+    from arxiv_tui.store.history import History
 
     with pytest.raises(DataError, match="no history at"):
         load_corpus("history:", train_samples=10, eval_samples=1, seed=0)

@@ -66,7 +66,7 @@ def choose_dtype(precision: str) -> torch.dtype:
         return torch.float32
     if torch.cuda.is_available():
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-    from arxiv_tui.loader import cpu_has_native_bf16
+    from arxiv_tui.runtime.checkpoint import cpu_has_native_bf16
 
     return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
 
@@ -76,7 +76,7 @@ def load_base(name: str):
     from transformers import AutoTokenizer, GPT2LMHeadModel
     from transformers.utils import logging as hf_logging
 
-    from arxiv_tui.models import resolve_model
+    from arxiv_tui.runtime.registry import resolve_model
 
     hf_logging.disable_progress_bar()  # our own display reports progress
 
@@ -186,6 +186,6 @@ def finetune(recipe: Recipe, output: Path, *, precision: str = "auto", resume: b
 
 
 def _register(output: Path) -> None:
-    from arxiv_tui.models import register_model
+    from arxiv_tui.runtime.registry import register_model
 
     register_model(output.name, output)

@@ -55,7 +55,7 @@ def _use_fused_gelu(block: nn.Module) -> None:
 def _pack_frozen_linears(block: nn.Module) -> None:
     """Frozen Conv1D layers as oneDNN-prepacked linears (the engine's; ~8% faster at 1,024 rows).
     Left as they are where oneDNN cannot pack this dtype."""
-    from arxiv_tui.gpt2 import PackedLinear
+    from arxiv_tui.runtime.gpt2 import PackedLinear
 
     if not torch.backends.mkldnn.is_available():
         return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from arxiv_tui.settings import DEFAULT_TEMPLATE
+from arxiv_tui.runtime.generation import DEFAULT_TEMPLATE
 
 # ccdv/arxiv-classification stores labels as ints; these are its names, in order.
 ARXIV_CLASSIFICATION_LABELS = (

@@ -1,0 +1,94 @@
+"""`arxiv-tui bench`: the engine against stock transformers `generate` in the same run
+(`arxiv_tui.runtime.bench`), or the app against headless generation (`arxiv_tui.tui.bench`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from arxiv_tui.cli.options import CommandError, add_model_option, add_precision_option, positive_int
+from arxiv_tui.runtime.generation import DEFAULT_MODEL
+
+
+def add_command(commands) -> None:
+    parser = commands.add_parser(
+        "bench", help="time the engine against transformers' generate",
+        description="Time the engine against stock transformers generate (fp32) in the same run.",
+    )
+    add_model_option(parser)
+    parser.add_argument("-n", type=positive_int, default=3, help="alternatives (default 3)")
+    parser.add_argument("--max-new-tokens", type=positive_int, default=100, metavar="K")
+    parser.add_argument("--runs", type=positive_int, default=5, metavar="R")
+    add_precision_option(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    app = parser.add_argument_group("the app (--app)")
+    app.add_argument("--app", action="store_true",
+                     help="drive the real app in a pseudo-terminal and compare it with headless generation")
+    app.add_argument("--draft-tokens", type=positive_int, default=20, metavar="T",
+                     help="length of the draft the app continues (default 20)")
+    app.add_argument("--keys", type=positive_int, default=20, metavar="K",
+                     help="letters typed while alternatives stream (default 20)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from arxiv_tui.runtime.registry import resolve_model
+
+    directory = str(resolve_model(args.model or DEFAULT_MODEL))
+    n, k, runs = args.n, args.max_new_tokens, args.runs
+    if args.app:
+        return _run_app_bench(directory, args)
+    from arxiv_tui.runtime.bench import compare
+
+    try:
+        report = compare(directory, args.precision, n, k, runs)
+    except Exception as exc:
+        raise CommandError(f"benchmark failed: {exc}") from None
+    report["settings"] = {"model": args.model or DEFAULT_MODEL, **report["settings"]}
+    if args.json:
+        print(json.dumps(report))
+    else:
+        _print_table(report)
+    return 0
+
+
+def _run_app_bench(directory: str, args: argparse.Namespace) -> int:
+    from arxiv_tui.tui import bench as bench_app
+
+    try:
+        report = bench_app.run_app_bench(directory, args.precision, args.n, args.max_new_tokens,
+                                         args.draft_tokens, args.runs, args.keys)
+    except (TimeoutError, OSError) as exc:
+        raise CommandError(f"app benchmark failed: {exc}") from None
+    if args.json:
+        print(json.dumps(report))
+    else:
+        bench_app.print_report(report)
+    return 0
+
+
+def _print_table(report: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    s = report["settings"]
+    table = Table(title=f"{s['n']} alternatives × {s['max_new_tokens']} new tokens, median of {s['runs']} runs")
+    table.add_column("")
+    table.add_column(f"engine ({s['precision']})", justify="right")
+    table.add_column("transformers generate (fp32)", justify="right")
+    e, b = report["engine"], report["baseline"]
+    table.add_row("total", f"{e['median_s']:.3f} s", f"{b['median_s']:.3f} s")
+    table.add_row("time to first token", f"{e['ttft_s'] * 1000:.1f} ms", f"{b['ttft_s'] * 1000:.1f} ms")
+    table.add_row("tokens/s (all alternatives)", f"{e['tokens_per_s']:.0f}", f"{b['tokens_per_s']:.0f}")
+    table.add_row("peak memory", f"{e['peak_rss_mb']:.0f} MB", f"{b['peak_rss_mb']:.0f} MB")
+    console = Console()
+    console.print(table)
+    console.print(f"engine is [bold]{report['ratio']}×[/bold] faster; "
+                  f"first token after a {s['long_prompt_tokens']}-token prompt: "
+                  f"{e['ttft_long_prompt_s'] * 1000:.0f} ms cold, "
+                  f"{e['ttft_after_append_s'] * 1000:.0f} ms after appending a few words (cache reused)")
+    console.print(f"confidence view over a {e['confidence_tokens']}-token draft: {e['confidence_s'] * 1000:.0f} ms, "
+                  f"{e['confidence_after_append_s'] * 1000:.0f} ms after appending a few words")
+    f = report["fidelity_vs_fp32"]
+    console.print(f"{s['precision']} against fp32 on {f['tokens']} held-out tokens: mean KL "
+                  f"{f['kl_mean']:.2e}, top-1 agreement {f['top1_agreement']:.1%}")

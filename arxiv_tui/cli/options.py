@@ -1,0 +1,91 @@
+"""What the commands share: the errors they report, a parser that reports its own errors as
+one line, value checks, and the options several commands take. Imports no command module."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import NoReturn
+
+from arxiv_tui.errors import ReportedError
+from arxiv_tui.runtime.generation import DEFAULT_MODEL, GenerationDefaults
+
+PROG = "arxiv-tui"
+
+
+class UsageError(ReportedError):
+    """Bad usage or bad input: exit 2."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, exit_code=2)
+
+
+class CommandError(ReportedError):
+    """Any other failure: exit 1."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, exit_code=1)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports errors as the one-line contract requires."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _number(kind: type, check: Callable[[float], bool], rule: str) -> Callable[[str], float]:
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {rule}") from None
+        if not check(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {rule}")
+        return value
+
+    return parse
+
+
+positive_int = _number(int, lambda v: v >= 1, "a positive integer")
+non_negative_int = _number(int, lambda v: v >= 0, "a non-negative integer")
+non_negative_float = _number(float, lambda v: v >= 0, "a number of 0 or more")
+positive_float = _number(float, lambda v: v > 0, "a number above 0")
+top_p_value = _number(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
+
+
+def add_model_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", default=None, metavar="NAME_OR_PATH",
+        help=f"a model directory, a registered fine-tuned model, or a Hub id (default {DEFAULT_MODEL})",
+    )
+
+
+def add_precision_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--precision", default="auto", choices=["auto", "bf16", "fp32", "int8"],
+        help="weights and compute: auto (bf16 where the CPU has it, else fp32), or int8 (fastest)",
+    )
+
+
+def add_sampling_options(parser: argparse.ArgumentParser) -> None:
+    d = GenerationDefaults()
+    parser.add_argument("-n", type=positive_int, default=d.n, help=f"alternatives (default {d.n})")
+    parser.add_argument("--max-new-tokens", type=positive_int, default=d.max_new_tokens, metavar="K")
+    parser.add_argument("--temperature", type=non_negative_float, default=d.temperature, metavar="T",
+                        help=f"0 is greedy (default {d.temperature})")
+    parser.add_argument("--top-p", type=top_p_value, default=d.top_p, metavar="P")
+    parser.add_argument("--top-k", type=non_negative_int, default=d.top_k, metavar="K",
+                        help=f"0 turns it off (default {d.top_k}, as transformers' generate)")
+    parser.add_argument("--repetition-penalty", type=positive_float, default=d.repetition_penalty, metavar="X")
+
+
+def add_listing_command(commands, name: str, help: str, description: str, list_help: str,
+                        list_run: Callable[[argparse.Namespace], int]):
+    """A command with actions whose bare form lists (`arxiv-tui NAME` is `arxiv-tui NAME list`);
+    returns the actions, to add the others to."""
+    parser = commands.add_parser(name, help=help, description=description)
+    actions = parser.add_subparsers(title="actions", metavar="ACTION", parser_class=type(parser))
+    parser.set_defaults(run=list_run)
+    actions.add_parser("list", help=list_help).set_defaults(run=list_run)
+    return actions

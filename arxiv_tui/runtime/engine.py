@@ -1,0 +1,274 @@
+"""Streaming generation of N alternatives at once, on the CPU.
+
+One request prefills the prompt once (reusing the cached keys and values of the previous
+prompt's common prefix), copies that cache to N rows, and then runs one batched forward pass
+per step for all unfinished alternatives. Each alternative samples from its own random stream,
+streams its own text deltas, and ends on its own (EOS, length, or the sentence-end rule); a
+finished row leaves the batch. A new request, or the caller's cancel event, stops the current
+one between two steps. This module does not import Textual: the app runs it in a child process
+(`arxiv_tui.runtime.engine_host`), the command line in its own.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+
+from arxiv_tui.runtime.confidence import DraftScores, Scorer
+from arxiv_tui.runtime.detokenize import ByteLevelTable, Detokenizer
+from arxiv_tui.runtime.generation import (
+    FINISH_CANCELLED,
+    FINISH_EOS,
+    FINISH_LENGTH,
+    FINISH_STOP,
+    Delta,
+    GenerationSettings,
+)
+from arxiv_tui.runtime.gpt2 import KVCache
+from arxiv_tui.runtime.checkpoint import LoadedModel, load_model
+from arxiv_tui.runtime.registry import resolve_model
+from arxiv_tui.runtime.prompts import prompt_ids, shared_prefix
+from arxiv_tui.runtime.sampling import make_generators, sample_next
+from arxiv_tui.runtime.sentences import sentence_end
+from arxiv_tui.runtime.generation import DEFAULT_TEMPLATE
+
+PREFILL_CHUNK = 256  # prompt tokens per forward pass: bounds attention memory, allows cancelling
+_CACHE_SLACK = 64  # spare positions in the prompt cache, so typing on rarely reallocates it
+
+
+@dataclass
+class Alternative:
+    """One continuation as it grows."""
+
+    index: int
+    tokens: list[int] = field(default_factory=list)
+    text: str = ""
+    emitted: int = 0  # characters of `text` already sent as deltas
+    finish_reason: str | None = None
+
+
+class _PromptCache:
+    """The last prompt's token ids and its one-row KV cache."""
+
+    def __init__(self, ids: list[int], cache: KVCache) -> None:
+        self.ids = ids
+        self.cache = cache
+
+    def shared_prefix(self, ids: list[int]) -> int:
+        """How many leading tokens `ids` shares with the cached prompt."""
+        return shared_prefix(self.ids, ids)
+
+
+class Engine:
+    """Generates alternatives from a loaded model; one request runs at a time."""
+
+    def __init__(self, loaded: LoadedModel, template: str = DEFAULT_TEMPLATE) -> None:
+        self.loaded = loaded
+        self.template = template
+        self._table = ByteLevelTable.from_tokenizer(loaded.tokenizer)
+        self._eos = loaded.tokenizer.eos_token_id
+        self._prompt_cache: _PromptCache | None = None
+        self._run_lock = threading.Lock()
+        self._latest_lock = threading.Lock()
+        self._latest_cancel: threading.Event | None = None
+        self.last_prefill_tokens = 0  # prompt tokens the last request had to compute
+        self._scorer = Scorer()
+
+    @classmethod
+    def open(cls, name: str, precision: str = "auto", template: str = DEFAULT_TEMPLATE) -> Engine:
+        """Resolve a model name (directory, registered model or Hub id) and load it."""
+        return cls(load_model(resolve_model(name), precision), template)
+
+    @property
+    def context_length(self) -> int:
+        return self.loaded.context_length
+
+    def encode(self, text: str) -> list[int]:
+        # verbose=False: an over-long text is expected here, prompt_ids() cuts it to fit.
+        return self.loaded.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+
+    def prompt_ids(self, text: str, max_new_tokens: int, raw: bool = False) -> list[int]:
+        """The prompt's token ids: template + text, cut from the left to leave room to generate."""
+        return prompt_ids(
+            text, self.template, raw, self.context_length - max_new_tokens, self.encode, self._eos
+        )
+
+    @property
+    def token_table(self) -> list[bytes]:
+        """Raw bytes of each token id."""
+        return self._table.token_bytes
+
+    def score(self, text: str) -> DraftScores:
+        """Per-token probabilities of a draft (see `arxiv_tui.runtime.confidence`); waits for a running request."""
+        with self._run_lock, torch.inference_mode():
+            return self._scorer.score(self, text)
+
+    def forget_scores(self) -> None:
+        """Drop the confidence view's remembered scores (benchmarks start from scratch)."""
+        with self._run_lock:
+            self._scorer = Scorer()
+
+    def cache_for(self, ids: list[int], wanted: int):
+        """A one-row cache holding up to `wanted` leading tokens of `ids`, reused from the
+        prompt cache where it shares them; returns (cache, tokens it holds)."""
+        cached = self._prompt_cache
+        self._prompt_cache = None  # being extended: never reused half-done
+        reuse = min(cached.shared_prefix(ids), wanted) if cached else 0
+        if reuse:
+            cached.cache.truncate(reuse)
+            return cached.cache.grown(len(ids) + _CACHE_SLACK), reuse
+        return self.loaded.model.new_cache(1, len(ids) + _CACHE_SLACK), 0
+
+    def keep_cache(self, ids: list[int], cache: KVCache) -> None:
+        """Make `cache` (holding `ids`) the prompt cache the next request starts from."""
+        self._prompt_cache = _PromptCache(ids, cache)
+
+    def forget_prompt(self) -> None:
+        """Drop the cached prompt, so the next request prefills from scratch."""
+        with self._run_lock:
+            self._prompt_cache = None
+
+    def cancel(self) -> None:
+        """Stop the running request (if any) before its next step."""
+        with self._latest_lock:
+            if self._latest_cancel is not None:
+                self._latest_cancel.set()
+
+    def generate(self, text: str, settings: GenerationSettings, raw: bool = False) -> list[Alternative]:
+        """Run a request to the end and return its alternatives."""
+        alternatives = [Alternative(i) for i in range(settings.n)]
+        for deltas in self.stream(text, settings, raw=raw, alternatives=alternatives):
+            pass
+        return alternatives
+
+    def stream(
+        self,
+        text: str,
+        settings: GenerationSettings,
+        raw: bool = False,
+        cancel: threading.Event | None = None,
+        alternatives: list[Alternative] | None = None,
+    ) -> Iterator[list[Delta]]:
+        """Yield, step by step, the deltas of all N alternatives for the prompt `text`.
+
+        Starting a request cancels the one before it. Pass `alternatives` to see the full
+        state (tokens, text) as it grows.
+        """
+        settings.validate(self.context_length)
+        cancel = cancel or threading.Event()
+        with self._latest_lock:  # supersede: the running request stops at its next step
+            if self._latest_cancel is not None:
+                self._latest_cancel.set()
+            self._latest_cancel = cancel
+        if alternatives is None:
+            alternatives = [Alternative(i) for i in range(settings.n)]
+        with self._run_lock, torch.inference_mode():
+            yield from self._run(text, settings, raw, cancel, alternatives)
+
+    def prefill(self, text: str, max_new_tokens: int) -> None:
+        """Compute the prompt cache for `text` ahead of a request for it (or for more of it)."""
+        with self._run_lock, torch.inference_mode():
+            self._prefill(self.prompt_ids(text, max_new_tokens), threading.Event())
+
+    def _prefill(self, ids: list[int], cancel: threading.Event) -> torch.Tensor | None:
+        """Logits after the prompt [1, vocab], reusing the cached prefix; None if cancelled."""
+        model = self.loaded.model
+        cache, reuse = self.cache_for(ids, len(ids) - 1)  # half-filled while we work: not reused if cancelled
+        self.last_prefill_tokens = len(ids) - reuse
+        logits = None
+        for start in range(reuse, len(ids), PREFILL_CHUNK):
+            if cancel.is_set():
+                return None
+            logits = model(torch.tensor([ids[start : start + PREFILL_CHUNK]]), cache)
+        self._prompt_cache = _PromptCache(ids, cache)
+        return logits
+
+    def _run(
+        self,
+        text: str,
+        settings: GenerationSettings,
+        raw: bool,
+        cancel: threading.Event,
+        alternatives: list[Alternative],
+    ) -> Iterator[list[Delta]]:
+        ids = self.prompt_ids(text, settings.max_new_tokens, raw)
+        logits = self._prefill(ids, cancel)
+        if logits is None:
+            yield self._finish_all(alternatives, FINISH_CANCELLED)
+            return
+        n = settings.n
+        logits = logits.expand(n, -1)
+        cache = self._prompt_cache.cache.expanded(n, len(ids) + settings.max_new_tokens)
+        generators = make_generators(settings.seed, n)
+        detokenizers = [Detokenizer(self._table) for _ in range(n)]
+        seen = None
+        if settings.sampling.repetition_penalty != 1.0:
+            seen = torch.zeros(n, logits.shape[-1], dtype=torch.bool)
+            seen[:, ids] = True
+        active = list(range(n))  # alternative index of each batch row
+        while True:
+            rows = [alternatives[i] for i in active]
+            tokens = sample_next(logits, settings.sampling, [generators[i] for i in active], seen)
+            deltas = []
+            for alt, token in zip(rows, tokens.tolist()):
+                delta = self._advance(alt, token, detokenizers[alt.index], settings)
+                if delta is not None:
+                    deltas.append(delta)
+            if deltas:
+                yield deltas
+            still = [row for row, alt in enumerate(rows) if alt.finish_reason is None]
+            if not still:
+                return
+            if cancel.is_set():
+                yield self._finish_all(alternatives, FINISH_CANCELLED)
+                return
+            if len(still) < len(rows):  # finished rows leave the batch
+                keep = torch.tensor(still)
+                cache.keep_rows(keep)
+                tokens = tokens[keep]
+                seen = seen[keep] if seen is not None else None
+                active = [active[row] for row in still]
+            if seen is not None:
+                seen[torch.arange(len(active)), tokens] = True
+            logits = self.loaded.model(tokens[:, None], cache)
+
+    def _advance(
+        self, alt: Alternative, token: int, detokenizer: Detokenizer, settings: GenerationSettings
+    ) -> Delta | None:
+        """Add `token` to `alt`; return what becomes visible (and whether it finished)."""
+        if token == self._eos and not settings.ignore_eos:
+            alt.finish_reason = FINISH_EOS
+            alt.text += detokenizer.flush()
+        else:
+            alt.tokens.append(token)
+            alt.text += detokenizer.push(token)
+            if len(alt.tokens) >= settings.max_new_tokens:
+                alt.finish_reason = FINISH_LENGTH
+                alt.text += detokenizer.flush()
+        visible = len(alt.text)
+        if settings.stop_at_sentence_end:
+            end = sentence_end(alt.text)
+            if end is not None:
+                alt.text = alt.text[:end]
+                alt.finish_reason = FINISH_STOP
+            if alt.finish_reason is None:  # white space may turn out to follow a sentence end
+                visible = len(alt.text.rstrip())
+            visible = min(visible, len(alt.text))
+        piece = alt.text[alt.emitted : visible]
+        alt.emitted = max(alt.emitted, visible)
+        if piece or alt.finish_reason:
+            return Delta(alt.index, piece, alt.finish_reason)
+        return None
+
+    @staticmethod
+    def _finish_all(alternatives: list[Alternative], reason: str) -> list[Delta]:
+        deltas = []
+        for alt in alternatives:
+            if alt.finish_reason is None:
+                alt.finish_reason = reason
+                alt.text = alt.text[: alt.emitted]  # what the caller saw is what it keeps
+                deltas.append(Delta(alt.index, "", reason))
+        return deltas

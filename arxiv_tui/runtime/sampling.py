@@ -1,0 +1,98 @@
+"""Next-token choice: the same distribution as transformers' processors, without a full sort.
+
+transformers applies, in order: repetition penalty, temperature, top-k, top-p. Sorting all
+50,257 logits for top-p costs more than a whole int8 model step on this CPU, so top-p here
+first narrows to the top `_NARROW` tokens and sorts only those; when they do not hold the
+nucleus (a flat distribution) that row falls back to the full sort, so the kept set is always
+exactly transformers'. Each alternative draws from its own `torch.Generator`, so alternative i
+gets the same text for a seed whatever N is.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import torch
+
+from arxiv_tui.runtime.generation import SamplingParams
+
+_NARROW = 1024  # candidates sorted before falling back to the full vocabulary
+
+
+def apply_repetition_penalty(
+    logits: torch.Tensor, seen: torch.Tensor, penalty: float
+) -> torch.Tensor:
+    """CTRL-style penalty on every token already in a row's context (transformers' rule)."""
+    if penalty == 1.0:
+        return logits
+    penalised = torch.where(logits < 0, logits * penalty, logits / penalty)
+    return torch.where(seen, penalised, logits)
+
+
+def nucleus(logits: torch.Tensor, top_k: int, top_p: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The tokens a row keeps after top-k then top-p, best first, and their logits.
+
+    `logits` is one row, already scaled by temperature. Exactly k tokens survive top-k, where
+    transformers also keeps any token tied with the k-th (with float logits, vanishingly rare).
+    """
+    vocab = logits.shape[-1]
+    k = vocab if top_k <= 0 else min(top_k, vocab)
+    if top_p >= 1.0:
+        values, indices = torch.topk(logits, k)
+        return indices, values
+    narrow = min(k, _NARROW)
+    values, indices = torch.topk(logits, narrow)  # sorted, best first
+    # Probabilities are taken over what survives top-k, as in transformers; float64 so that the
+    # cut does not depend on summation order (transformers' float32 cumsum can differ in the
+    # last bit at the boundary).
+    values64 = values.double()
+    if narrow == k:
+        log_norm = torch.logsumexp(values64, dim=-1)
+    elif k == vocab:
+        log_norm = torch.logsumexp(logits.double(), dim=-1)
+    else:
+        log_norm = torch.logsumexp(torch.topk(logits, k, sorted=False).values.double(), dim=-1)
+    probs = (values64 - log_norm).exp()
+    exclusive = probs.cumsum(-1) - probs  # mass strictly before each token
+    keep = int((exclusive < top_p).sum())
+    if keep < narrow or narrow == k:
+        keep = max(keep, 1)
+        return indices[:keep], values[:keep]
+    # The nucleus reaches past the narrowed set: sort the full top-k.
+    values, indices = torch.topk(logits, k)
+    probs = (values.double() - log_norm).exp()
+    keep = max(int((probs.cumsum(-1) - probs < top_p).sum()), 1)
+    return indices[:keep], values[:keep]
+
+
+def sample_next(
+    logits: torch.Tensor,
+    params: SamplingParams,
+    generators: list[torch.Generator],
+    seen: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Choose one token per row of `logits` [rows, vocab] (float32); returns [rows] ids.
+
+    `generators[i]` is row i's random stream; `seen` [rows, vocab] marks tokens for the
+    repetition penalty.
+    """
+    if seen is not None:
+        logits = apply_repetition_penalty(logits, seen, params.repetition_penalty)
+    if params.is_greedy:
+        return logits.argmax(dim=-1)
+    logits = logits / params.temperature
+    chosen = torch.empty(logits.shape[0], dtype=torch.long)
+    for row, generator in enumerate(generators):
+        indices, values = nucleus(logits[row], params.top_k, params.top_p)
+        cdf = torch.softmax(values, dim=-1).cumsum(-1)
+        u = torch.rand((), generator=generator) * cdf[-1]
+        pick = min(int(torch.searchsorted(cdf, u, right=True)), len(cdf) - 1)
+        chosen[row] = indices[pick]
+    return chosen
+
+
+def make_generators(seed: int | None, count: int) -> list[torch.Generator]:
+    """One independent random stream per alternative; a fresh random seed when `seed` is None."""
+    # torch's default generator starts from the same seed in every process: use the OS instead.
+    base = seed if seed is not None else secrets.randbits(62)
+    return [torch.Generator().manual_seed(base + 7919 * i) for i in range(count)]

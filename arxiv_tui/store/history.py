@@ -1,0 +1,373 @@
+"""Drafts, generation requests, their alternatives and the user's choices, in SQLite.
+
+The database lives in the user data directory; `History.in_memory()` is the same store kept
+only in memory, for when that directory cannot be written. WAL and a busy timeout let several
+running instances share one file, and three rules keep each one's text safe from the others:
+- a draft is edited by one instance at a time: `open_draft` and `claim_draft` take a lease
+  (`draft_leases`) that `close` gives back, and a lease whose process has gone is taken over;
+- each save names the revision it was based on: a save based on an older one is kept as a
+  recovered revision, never written over the newer text;
+- past texts of a draft are kept as revisions (one a minute at most, the newest 50).
+Every query finds its rows through an index, so writes cost the same in a history of years.
+A file SQLite cannot read is moved aside (kept, never deleted) and a fresh one started;
+`History.notice` then says so. The schema and its migrations are in `history_schema`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from arxiv_tui.store.schema import migrate
+from arxiv_tui.store.instance import Instance, is_running
+from arxiv_tui.store.records import Draft, Hit, Revision, Saved
+from arxiv_tui.paths import data_dir
+
+BUSY_TIMEOUT_S = 5.0
+KEEP_REVISIONS = 50  # past texts kept per draft (recovered ones are always kept)
+REVISION_EVERY_S = 60.0  # at most one past text a minute: autosave runs after every pause
+
+
+_DRAFT_COLUMNS = ("id, updated_at, text, revision, "
+                  "(SELECT count(*) FROM draft_revisions r WHERE r.draft_id = drafts.id AND r.recovered = 1)")
+_REVISION_COLUMNS = "id, draft_id, revision, saved_at, text, recovered"
+_REQUEST_COLUMNS = "id, draft_id, created_at, model, prompt, settings, draft_text, cursor, parent_choice_id"
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Switch a file to WAL (once for good). Switching needs the file to itself and SQLite does
+    not wait for that (no busy handler), so two instances creating the file at once retry."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+class History:
+    """The history database; safe to call from several threads (one connection, one lock)."""
+
+    def __init__(self, path: Path | None = None, *, instance: Instance | None = None, _memory: bool = False) -> None:
+        self.path = None if _memory else path or data_dir() / "history.db"
+        self.instance = instance or Instance()
+        self.notice: str | None = None  # set when a corrupt file was moved aside
+        self._lock = threading.RLock()
+        if self.path is None:
+            self._db = self._open(":memory:")
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = self._open(self.path)
+        except sqlite3.OperationalError:
+            raise  # cannot be opened or written (permissions, a full disk): not corruption
+        except sqlite3.DatabaseError as exc:
+            kept = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+            self.path.replace(kept)
+            for suffix in ("-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            self.notice = f"the history database could not be read ({exc}); it was kept as {kept} and a new one started"
+            self._db = self._open(self.path)
+
+    def damage(self) -> str | None:
+        """What `PRAGMA quick_check` finds wrong with the file, or None. It reads the whole file
+        (~75 ms per 100 MB here), so the app runs it on the writer's thread, not at start."""
+        found = [line for (row,) in self._read("PRAGMA quick_check(3)") for line in row.splitlines()]
+        return None if found == ["ok"] else "; ".join(line for line in found if not line.startswith("***"))
+
+    @classmethod
+    def in_memory(cls, instance: Instance | None = None) -> History:
+        """A history that lives as long as this object: nothing reaches the disk."""
+        return cls(instance=instance, _memory=True)
+
+    @staticmethod
+    def _open(path: Path | str) -> sqlite3.Connection:
+        db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            _use_wal(db)
+            db.execute("PRAGMA synchronous = NORMAL")  # WAL: a power cut may lose the last save, never corrupt
+            migrate(db)
+        except sqlite3.Error:
+            db.close()
+            raise
+        return db
+
+    def close(self) -> None:
+        """Give back this instance's leases (if the disk lets us) and close the file."""
+        with self._lock:
+            try:
+                self._db.execute("DELETE FROM draft_leases WHERE instance = ?", (self.instance.token,))
+            except sqlite3.Error:
+                pass  # a lease left behind is taken over once this process has gone
+            self._db.close()
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Make every write inside one transaction: bulk loads without a disk sync per row."""
+        with self._transaction():
+            yield
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._db.in_transaction:  # inside `batch`
+                yield self._db
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
+    def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    # Drafts and who edits them -----------------------------------------------------------------
+    def new_draft(self, text: str = "") -> int:
+        """A new draft, leased to this instance."""
+        now = time.time()
+        with self._transaction() as db:
+            draft = db.execute("INSERT INTO drafts (created_at, updated_at, text) VALUES (?, ?, ?)",
+                               (now, now, text)).lastrowid
+            self._take_lease(db, draft)
+        return draft
+
+    def open_draft(self) -> Draft:
+        """The draft to edit at start: the most recent one no running instance edits (leased to
+        this one), or a new one."""
+        with self._transaction() as db:
+            for draft_id, *holder in db.execute(
+                    "SELECT draft_id, instance, host, pid, pid_started FROM draft_leases").fetchall():
+                if not self._held_elsewhere(*holder):
+                    db.execute("DELETE FROM draft_leases WHERE draft_id = ?", (draft_id,))
+            row = db.execute(f"SELECT {_DRAFT_COLUMNS} FROM drafts WHERE id NOT IN "
+                             "(SELECT draft_id FROM draft_leases) ORDER BY updated_at DESC, id DESC LIMIT 1").fetchone()
+            if row is None:
+                return self.draft(self.new_draft(""))
+            self._take_lease(db, row[0])
+        return Draft(*row)
+
+    def claim_draft(self, draft: int) -> bool:
+        """Lease `draft` to this instance, unless another running instance edits it."""
+        with self._transaction() as db:
+            holder = db.execute("SELECT instance, host, pid, pid_started FROM draft_leases WHERE draft_id = ?",
+                                (draft,)).fetchone()
+            if holder is not None and self._held_elsewhere(*holder):
+                return False
+            self._take_lease(db, draft)
+        return True
+
+    def release_draft(self, draft: int) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM draft_leases WHERE draft_id = ? AND instance = ?", (draft, self.instance.token))
+
+    def _take_lease(self, db: sqlite3.Connection, draft: int) -> None:
+        me = self.instance
+        db.execute("INSERT OR REPLACE INTO draft_leases (draft_id, instance, host, pid, pid_started, taken_at) "
+                   "VALUES (?, ?, ?, ?, ?, ?)", (draft, me.token, me.host, me.pid, me.pid_started, time.time()))
+
+    def _held_elsewhere(self, instance: str, host: str, pid: int, pid_started: str | None) -> bool:
+        """Whether a lease belongs to another instance that still runs (one in this very process,
+        a second History, runs as long as the process does)."""
+        return instance != self.instance.token and is_running(host, pid, pid_started)
+
+    def save_draft(self, draft: int, text: str, base_revision: int) -> Saved:
+        """Store the draft's text, if the draft is still at `base_revision`; if it moved on since
+        (another writer), the text is kept as a recovered revision and the newer one stays. An
+        unchanged text costs nothing and keeps the draft's time."""
+        now = time.time()
+        with self._transaction() as db:
+            row = db.execute("SELECT revision, text FROM drafts WHERE id = ?", (draft,)).fetchone()
+            if row is None:
+                raise LookupError(f"there is no draft {draft}")
+            revision, stored = row
+            if stored == text:
+                return Saved(revision)
+            if revision != base_revision:
+                db.execute("INSERT INTO draft_revisions (draft_id, revision, saved_at, text, recovered) "
+                           "VALUES (?, ?, ?, ?, 1)", (draft, base_revision, now, text))
+                return Saved(revision, conflict=True)
+            self._keep_past_text(db, draft, revision, stored, now)
+            db.execute("UPDATE drafts SET text = ?, updated_at = ?, revision = ? WHERE id = ?",
+                       (text, now, revision + 1, draft))
+        return Saved(revision + 1)
+
+    @staticmethod
+    def _keep_past_text(db: sqlite3.Connection, draft: int, revision: int, text: str, now: float) -> None:
+        """Keep the text a save replaces as a revision: at most one a minute, the newest
+        `KEEP_REVISIONS` of them."""
+        newest = db.execute("SELECT saved_at FROM draft_revisions WHERE draft_id = ? AND recovered = 0 "
+                            "ORDER BY id DESC LIMIT 1", (draft,)).fetchone()
+        if not text.strip() or (newest is not None and now - newest[0] < REVISION_EVERY_S):
+            return
+        db.execute("INSERT INTO draft_revisions (draft_id, revision, saved_at, text) VALUES (?, ?, ?, ?)",
+                   (draft, revision, now, text))
+        db.execute("DELETE FROM draft_revisions WHERE draft_id = ? AND recovered = 0 AND id <= "
+                   "(SELECT id FROM draft_revisions WHERE draft_id = ? AND recovered = 0 ORDER BY id DESC "
+                   "LIMIT 1 OFFSET ?)", (draft, draft, KEEP_REVISIONS))
+
+    def draft(self, draft: int) -> Draft | None:
+        rows = self._read(f"SELECT {_DRAFT_COLUMNS} FROM drafts WHERE id = ?", (draft,))
+        return Draft(*rows[0]) if rows else None
+
+    def latest_draft(self) -> Draft | None:
+        drafts = self.drafts(limit=1)
+        return drafts[0] if drafts else None
+
+    def drafts(self, limit: int = 100) -> list[Draft]:
+        rows = self._read(f"SELECT {_DRAFT_COLUMNS} FROM drafts ORDER BY updated_at DESC, id DESC LIMIT ?", (limit,))
+        return [Draft(*row) for row in rows]
+
+    def revisions(self, draft: int) -> list[Revision]:
+        """The draft's past and recovered texts, newest first."""
+        rows = self._read(f"SELECT {_REVISION_COLUMNS} FROM draft_revisions WHERE draft_id = ? ORDER BY id DESC",
+                          (draft,))
+        return [Revision(*row[:5], bool(row[5])) for row in rows]
+
+    def revision(self, revision: int) -> Revision | None:
+        rows = self._read(f"SELECT {_REVISION_COLUMNS} FROM draft_revisions WHERE id = ?", (revision,))
+        return Revision(*rows[0][:5], bool(rows[0][5])) if rows else None
+
+    # Requests, alternatives, choices -----------------------------------------------------------
+    def add_request(self, draft: int | None, model: str, prompt: str, settings: dict,
+                    draft_text: str | None = None, cursor: int | None = None, parent_choice: int | None = None) -> int:
+        """A new node of the draft's tree: `prompt` is the text before `cursor` in `draft_text`;
+        `parent_choice` the acceptance it follows (None: a root)."""
+        with self._transaction() as db:
+            return db.execute(
+                "INSERT INTO requests (draft_id, created_at, model, prompt, settings, draft_text, cursor, parent_choice_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (draft, time.time(), model, prompt, json.dumps(settings, sort_keys=True),
+                 prompt if draft_text is None else draft_text, len(prompt) if cursor is None else cursor, parent_choice),
+            ).lastrowid
+
+    def save_alternatives(self, request: int, alternatives: list[tuple[str, int, str | None]]) -> None:
+        """Store a request's alternatives as (text, tokens, finish_reason), replacing earlier ones."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM alternatives WHERE request_id = ?", (request,))
+            db.executemany("INSERT INTO alternatives (request_id, idx, text, tokens, finish_reason) VALUES (?, ?, ?, ?, ?)",
+                           [(request, idx, *alternative) for idx, alternative in enumerate(alternatives)])
+
+    def add_choice(self, request: int, idx: int, accepted: str, kind: str) -> int:
+        """Record that (part of) alternative `idx` was accepted; kind: whole, word or sentence."""
+        with self._transaction() as db:
+            return db.execute("INSERT INTO choices (request_id, idx, accepted, kind, created_at) VALUES (?, ?, ?, ?, ?)",
+                              (request, idx, accepted, kind, time.time())).lastrowid
+
+    def requests(self, draft: int | None = None, limit: int = 100) -> list[dict]:
+        """Requests, newest first, with their alternatives and choices (of one draft, or all)."""
+        where, args = ("WHERE draft_id = ?", (draft,)) if draft is not None else ("", ())
+        return self._requests(f"SELECT id FROM requests {where} ORDER BY id DESC LIMIT ?", (*args, limit))[::-1]
+
+    def request(self, request: int) -> dict | None:
+        found = self._requests("SELECT ?", (request,))
+        return found[0] if found else None
+
+    def _requests(self, ids_sql: str, args: tuple) -> list[dict]:
+        """The requests whose ids `ids_sql` selects, oldest first: three indexed queries in all."""
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE id IN ({ids_sql}) ORDER BY id",
+                                    args).fetchall()
+            alternatives = self._db.execute(
+                f"SELECT request_id, idx, text, tokens, finish_reason FROM alternatives WHERE request_id IN ({ids_sql}) "
+                "ORDER BY request_id, idx", args).fetchall()
+            choices = self._db.execute(
+                f"SELECT request_id, id, idx, accepted, kind FROM choices WHERE request_id IN ({ids_sql}) ORDER BY id",
+                args).fetchall()
+        requests = {}
+        for rid, draft, created, model, prompt, settings, draft_text, cursor, parent in rows:
+            requests[rid] = {
+                "id": rid, "draft_id": draft, "created_at": created, "model": model, "prompt": prompt,
+                "settings": json.loads(settings), "draft_text": draft_text, "cursor": cursor,
+                "parent_choice_id": parent, "alternatives": [], "choices": [],
+            }
+        for rid, i, text, tokens, reason in alternatives:
+            requests[rid]["alternatives"].append({"index": i, "text": text, "tokens": tokens, "finish_reason": reason})
+        for rid, cid, i, accepted, kind in choices:
+            requests[rid]["choices"].append({"id": cid, "index": i, "accepted": accepted, "kind": kind})
+        return list(requests.values())
+
+    def is_node_text(self, draft: int, text: str) -> bool:
+        """Whether some request of the draft was made on exactly this text."""
+        return bool(self._read("SELECT 1 FROM requests WHERE draft_id = ? AND draft_text = ? LIMIT 1", (draft, text)))
+
+    def latest_choice(self, draft: int) -> int | None:
+        """The draft's last acceptance: what its next request follows."""
+        rows = self._read("SELECT max(c.id) FROM requests r JOIN choices c ON c.request_id = r.id WHERE r.draft_id = ?",
+                          (draft,))
+        return rows[0][0]
+
+    def tree(self, draft: int) -> list[dict]:
+        """The draft's tree of choices: root requests, each alternative holding `children`, the
+        requests made after it was accepted. Requests that never showed alternatives are left out."""
+        requests = [r for r in self._requests("SELECT id FROM requests WHERE draft_id = ?", (draft,)) if r["alternatives"]]
+        by_choice: dict[int, list[dict]] = {}
+        for request in requests:
+            by_choice.setdefault(request["parent_choice_id"], []).append(request)
+        for request in requests:
+            for alternative in request["alternatives"]:
+                choices = [c for c in request["choices"] if c["index"] == alternative["index"]]
+                alternative["accepted"] = [{"text": c["accepted"], "kind": c["kind"]} for c in choices]
+                alternative["children"] = [child for c in choices for child in by_choice.get(c["id"], [])]
+        known = {c["id"] for r in requests for c in r["choices"]}
+        return [r for r in requests if r["parent_choice_id"] is None or r["parent_choice_id"] not in known]
+
+    def search(self, text: str, limit: int = 50, marks: tuple[str, str] = ("[", "]")) -> list[Hit]:
+        """Drafts and alternatives containing `text` (FTS5, each word as a prefix), best first;
+        in each snippet the matched words are put between `marks`."""
+        words = [w.replace('"', '""') for w in text.split()]
+        if not words:
+            return []
+        query = " ".join(f'"{w}"*' for w in words)
+        rows = self._read(
+            "SELECT * FROM (SELECT 'draft', rowid, snippet(drafts_search, 0, :open, :close, '…', 12), rank "
+            "               FROM drafts_search WHERE drafts_search MATCH :q ORDER BY rank LIMIT :n) "
+            "UNION ALL "
+            "SELECT 'alternative', a.request_id || ':' || a.idx, hit.snippet, hit.rank FROM "
+            "  (SELECT rowid, snippet(alternatives_search, 0, :open, :close, '…', 12) AS snippet, rank "
+            "   FROM alternatives_search WHERE alternatives_search MATCH :q ORDER BY rank LIMIT :n) AS hit "
+            "  JOIN alternatives a ON a.id = hit.rowid "
+            "ORDER BY 4 LIMIT :n",
+            {"q": query, "n": limit, "open": marks[0], "close": marks[1]},
+        )
+        return [Hit(kind, str(ref), snippet) for kind, ref, snippet, _ in rows]
+
+
+def unusable_reason(error: OSError | sqlite3.Error) -> str:
+    """Why the history file could not be opened, in a few words: "PATH: reason"."""
+    reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+    return f"{getattr(error, 'filename', None) or 'history.db'}: {reason}"
+
+
+def training_texts(path: Path | None = None) -> list[str]:
+    """The writer's own text as training data: every non-empty draft, and every prompt with the
+    continuation (whole or to a sentence end) accepted there. Read-only; the file is not touched.
+
+    Raises FileNotFoundError when there is no history, sqlite3.DatabaseError when it is unreadable.
+    """
+    path = path or data_dir() / "history.db"
+    if not path.is_file():
+        raise FileNotFoundError(path)
+    db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    try:
+        drafts = db.execute("SELECT text FROM drafts WHERE trim(text) != '' ORDER BY id").fetchall()
+        accepted = db.execute(
+            "SELECT r.prompt || c.accepted FROM choices c JOIN requests r ON r.id = c.request_id "
+            "WHERE c.kind IN ('whole', 'sentence') ORDER BY c.id"
+        ).fetchall()
+    finally:
+        db.close()
+    return [text for (text,) in drafts + accepted]

@@ -1,0 +1,104 @@
+"""The user's settings: a TOML file in the config directory, read with tomllib.
+
+Written whole through a temporary file and `os.replace`, so a crash never leaves half a file.
+Unknown keys are kept out; a value of the wrong type falls back to the default with a warning.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from arxiv_tui.paths import config_dir
+
+from arxiv_tui.runtime.generation import DEFAULT_MODEL, DEFAULT_TEMPLATE, GenerationDefaults
+
+_DEFAULTS = GenerationDefaults()
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the app lets the user change."""
+
+    model: str = DEFAULT_MODEL
+    precision: str = "auto"
+    template: str = DEFAULT_TEMPLATE
+    n: int = _DEFAULTS.n
+    max_new_tokens: int = _DEFAULTS.max_new_tokens
+    temperature: float = _DEFAULTS.temperature
+    top_p: float = _DEFAULTS.top_p
+    top_k: int = _DEFAULTS.top_k
+    debounce_s: float = 0.4
+    stop_at_sentence: bool = False
+    keymap: dict[str, str] = field(default_factory=dict)  # binding id -> keys, e.g. accept = "tab"
+
+    def validated(self) -> Config:
+        """ValueError naming the first setting out of range."""
+        checks = [
+            (self.n >= 1, "n must be at least 1"),
+            (1 <= self.max_new_tokens <= 512, "max_new_tokens must be 1..512"),
+            (self.temperature >= 0, "temperature must be 0 or more"),
+            (0 < self.top_p <= 1, "top_p must be in (0, 1]"),
+            (self.top_k >= 0, "top_k must be 0 or more"),
+            (0 <= self.debounce_s <= 10, "debounce_s must be 0..10 seconds"),
+            (self.precision in ("auto", "bf16", "fp32", "int8"), "precision must be auto, bf16, fp32 or int8"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+        return self
+
+
+def config_path() -> Path:
+    return config_dir() / "config.toml"
+
+
+def load_config(path: Path | None = None) -> tuple[Config, list[str]]:
+    """The config (defaults where the file says nothing) and warnings about what was ignored."""
+    path = path or config_path()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return Config(), []
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return Config(), [f"{path} was not read ({exc}); using defaults"]
+    warnings, values = [], {}
+    for f in fields(Config):
+        if f.name not in data:
+            continue
+        value, default = data[f.name], getattr(Config(), f.name)
+        if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if type(value) is not type(default) or (f.name == "keymap" and not all(isinstance(v, str) for v in value.values())):
+            warnings.append(f"{path}: {f.name} should be a {type(default).__name__}; using the default")
+            continue
+        values[f.name] = value
+    config = replace(Config(), **values)
+    try:
+        return config.validated(), warnings
+    except ValueError as exc:
+        return Config(keymap=config.keymap), warnings + [f"{path}: {exc}; using the defaults"]
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def save_config(config: Config, path: Path | None = None) -> None:
+    """Write the whole file atomically."""
+    path = path or config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = asdict(config)
+    keymap = data.pop("keymap")
+    lines = ["# arxiv-tui settings; see README.md", *(f"{k} = {_toml_value(v)}" for k, v in data.items())]
+    lines += ["", "[keymap]", *(f'{k} = {_toml_value(v)}' for k, v in sorted(keymap.items()))]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.replace(tmp, path)

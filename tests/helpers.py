@@ -20,15 +20,15 @@ def make_app(model, **config) -> ArxivApp:
 
 def assert_ghost_of(app, text: str) -> None:
     """The editor shows `text` after the cursor as ghost text, as much as fits on the cursor's row."""
-    editor = app.editor
+    editor = app.drafting.editor
     room = editor.content_region.right - editor.cursor_screen_offset.x
     assert 0 < room and editor.suggestion == text[:room]
 
 
 async def type_and_wait(pilot, app, text: str) -> None:
-    await wait_for(pilot, lambda: app.engine is not None)
+    await wait_for(pilot, lambda: app.drafting.engine is not None)
     await pilot.press(*text)
-    await wait_for(pilot, lambda: app.status.state == "idle" and not app._stale and all(app.panel.texts()))
+    await wait_for(pilot, lambda: app.drafting.status.state == "idle" and not app.drafting.session.stale and all(app.drafting.panel.texts()))
 
 
 def written(ref):

@@ -36,16 +36,16 @@ def _app() -> ArxivApp:
 async def _settle(pilot) -> None:
     app = pilot.app
     for _ in range(200):
-        if app.status.state == "no model":
+        if app.drafting.status.state == "no model":
             break
         await pilot.pause(0.02)
     app.clear_notifications()
-    app.editor.cursor_blink = False  # else the cursor's blink phase decides the picture
+    app.drafting.editor.cursor_blink = False  # else the cursor's blink phase decides the picture
     await pilot.pause(0.1)
     # With blink off, TextArea's line cache key ignores whether the cursor is drawn, so a line
     # cached before focus could be reused without it: clear the cache, then draw.
-    app.editor.notify_style_update()
-    app.editor.refresh()
+    app.drafting.editor.notify_style_update()
+    app.drafting.editor.refresh()
     await pilot.pause(0.1)
 
 

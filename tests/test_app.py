@@ -17,11 +17,11 @@ async def test_type_stream_pick_and_everything_is_stored(trained_model):
     app = make_app(trained_model, n=3, max_new_tokens=12)
     async with app.run_test() as pilot:
         await type_and_wait(pilot, app, "We propose")
-        texts = app.panel.texts()
+        texts = app.drafting.panel.texts()
         assert len(texts) == 3 and all(texts)
         assert_ghost_of(app, texts[0])
         await pilot.press("2")
-        assert app.editor.text == "We propose" + texts[1]
+        assert app.drafting.editor.text == "We propose" + texts[1]
         await pilot.press("ctrl+q")
     history = History()
     assert history.latest_draft().text == "We propose" + texts[1]
@@ -36,42 +36,42 @@ async def test_cycle_and_tab_accept_the_highlighted(trained_model):
     app = make_app(trained_model, n=3, max_new_tokens=8)
     async with app.run_test() as pilot:
         await type_and_wait(pilot, app, "We")
-        texts = app.panel.texts()
+        texts = app.drafting.panel.texts()
         await pilot.press("alt+right_square_bracket", "alt+right_square_bracket", "alt+left_square_bracket")
-        assert app.panel.highlighted == 1
+        assert app.drafting.panel.highlighted == 1
         assert_ghost_of(app, texts[1])
         await pilot.press("tab")
-        assert app.editor.text == "We" + texts[1]
+        assert app.drafting.editor.text == "We" + texts[1]
 
 
 async def test_digits_type_when_no_alternative_shows(trained_model):
     app = ArxivApp(config=Config(model=str(trained_model), debounce_s=30))  # no pause, no cards
     async with app.run_test() as pilot:
-        await wait_for(pilot, lambda: app.engine is not None)
+        await wait_for(pilot, lambda: app.drafting.engine is not None)
         await pilot.press(*"in 2019")
-        assert app.editor.text == "in 2019"
+        assert app.drafting.editor.text == "in 2019"
         await pilot.press("tab")  # on demand: alternatives now show, and digits pick
-        await wait_for(pilot, lambda: app.status.state == "idle" and all(app.panel.texts()))
+        await wait_for(pilot, lambda: app.drafting.status.state == "idle" and all(app.drafting.panel.texts()))
         await pilot.press("3")
-        assert app.editor.text == "in 2019" + saved_history(app).requests()[0]["choices"][0]["accepted"]
+        assert app.drafting.editor.text == "in 2019" + saved_history(app).requests()[0]["choices"][0]["accepted"]
         await pilot.press("escape", "7")  # Esc hides them: digits type again
-        assert app.editor.text.endswith("7")
+        assert app.drafting.editor.text.endswith("7")
 
 
 async def test_accept_word_then_sentence_keeps_the_rest(trained_model):
     app = make_app(trained_model, n=1, max_new_tokens=40)
     async with app.run_test() as pilot:
         await type_and_wait(pilot, app, "We propose")
-        full = app.panel.texts()[0]
-        requests_before = app._request_id
+        full = app.drafting.panel.texts()[0]
+        requests_before = app.drafting.session.request_id
         await pilot.press("ctrl+right")
-        word = full[: len(full) - len(app.panel.texts()[0])]
+        word = full[: len(full) - len(app.drafting.panel.texts()[0])]
         assert word.strip() and " " not in word.strip() and full.startswith(word)
-        assert app.editor.text == "We propose" + word
+        assert app.drafting.editor.text == "We propose" + word
         await pilot.press("ctrl+down")
         await pilot.pause(0.3)
-        assert app._request_id == requests_before  # no new request for partial accepts
-        accepted = app.editor.text[len("We propose"):]
+        assert app.drafting.session.request_id == requests_before  # no new request for partial accepts
+        accepted = app.drafting.editor.text[len("We propose"):]
         assert full.startswith(accepted) and len(accepted) > len(word)
         assert accepted.rstrip().endswith((".", "!", "?")) or accepted == full
     choices = [c for r in History().requests() for c in r["choices"]]
@@ -85,19 +85,19 @@ async def test_escape_cancels_mid_stream(tmp_path):
     slow = build_model(tmp_path / "long", n_positions=1024, n_embd=256, with_eos=False)
     app = make_app(slow, n=3, max_new_tokens=1000)
     async with app.run_test() as pilot:
-        await wait_for(pilot, lambda: app.engine is not None)
+        await wait_for(pilot, lambda: app.drafting.engine is not None)
         await pilot.press("W")
         # A tiny model's Python-bound loop can starve the UI thread, so don't wait for text.
-        await wait_for(pilot, lambda: app.status.state == "generating")
+        await wait_for(pilot, lambda: app.drafting.status.state == "generating")
         await pilot.press("escape")
-        await wait_for(pilot, lambda: all(card.finish_reason for card in app.panel.cards))
-        assert {card.finish_reason for card in app.panel.cards} == {"cancelled"}
-        lengths = [len(t) for t in app.panel.texts()]
+        await wait_for(pilot, lambda: all(card.finish_reason for card in app.drafting.panel.cards))
+        assert {card.finish_reason for card in app.drafting.panel.cards} == {"cancelled"}
+        lengths = [len(t) for t in app.drafting.panel.texts()]
         await pilot.pause(0.3)
-        assert [len(t) for t in app.panel.texts()] == lengths  # nothing arrives after the cancel
-        assert app.editor.suggestion == ""
+        assert [len(t) for t in app.drafting.panel.texts()] == lengths  # nothing arrives after the cancel
+        assert app.drafting.editor.suggestion == ""
         await pilot.press("1")
-        assert app.editor.text == "W1"  # cancelled alternatives are not picked
+        assert app.drafting.editor.text == "W1"  # cancelled alternatives are not picked
 
 
 async def test_restart_restores_the_draft(trained_model):
@@ -108,8 +108,8 @@ async def test_restart_restores_the_draft(trained_model):
     assert History().latest_draft().text == "Deep nets"
     app = make_app(trained_model)
     async with app.run_test() as pilot:
-        assert app.editor.text == "Deep nets"
-        assert app.editor.cursor_location == app.editor.document.end
+        assert app.drafting.editor.text == "Deep nets"
+        assert app.drafting.editor.cursor_location == app.drafting.editor.document.end
 
 
 async def test_a_corrupt_history_is_kept_and_reported(trained_model, user_dirs):
@@ -160,21 +160,21 @@ async def test_history_screen_restores_a_draft(trained_model):
     history.close()  # gives back its leases: the app opens the newer, unowned draft
     app = make_app(trained_model)
     async with app.run_test() as pilot:
-        assert app.editor.text == "A newer one"
+        assert app.drafting.editor.text == "A newer one"
         await pilot.press("ctrl+o")
         await pilot.pause(0.2)
         await pilot.press(*"robots", "enter")
         await pilot.pause(0.2)
-        assert app.editor.text == "An older abstract about robots"
-        assert app.draft_id == old
+        assert app.drafting.editor.text == "An older abstract about robots"
+        assert app.keeper.draft_id == old
 
 
 async def test_a_model_that_fails_to_load_is_a_notice(tmp_path):
     app = make_app(tmp_path / "missing")
     async with app.run_test() as pilot:
-        await wait_for(pilot, lambda: app.status.state == "no model")
+        await wait_for(pilot, lambda: app.drafting.status.state == "no model")
         await pilot.press(*"still typing")
-        assert app.editor.text == "still typing"
+        assert app.drafting.editor.text == "still typing"
         assert any("could not be loaded" in n.message for n in app._notifications)
 
 

@@ -24,8 +24,8 @@ def notices(app: ArxivApp) -> str:
 async def test_two_windows_typing_alternately_keep_both_texts(tmp_path):
     alpha, beta = no_model_app(tmp_path), no_model_app(tmp_path)
     async with alpha.run_test() as a, beta.run_test() as b:
-        await wait_for(a, lambda: alpha.draft_id is not None and beta.draft_id is not None)
-        assert alpha.draft_id != beta.draft_id  # the second window opened a draft of its own
+        await wait_for(a, lambda: alpha.keeper.draft_id is not None and beta.keeper.draft_id is not None)
+        assert alpha.keeper.draft_id != beta.keeper.draft_id  # the second window opened a draft of its own
         for word in ("one ", "two ", "three "):
             await a.press(*f"alpha {word}")
             await b.press(*f"beta {word}")
@@ -39,13 +39,13 @@ async def test_two_windows_typing_alternately_keep_both_texts(tmp_path):
 async def test_a_draft_open_in_another_window_opens_as_a_copy(tmp_path):
     alpha, beta = no_model_app(tmp_path), no_model_app(tmp_path)
     async with alpha.run_test() as a:
-        await wait_for(a, lambda: alpha.draft_id is not None)
+        await wait_for(a, lambda: alpha.keeper.draft_id is not None)
         await a.press(*"held by alpha")
-        saved_history(alpha.keeper.save(alpha.editor.text) or alpha)
+        saved_history(alpha.keeper.save(alpha.drafting.editor.text) or alpha)
         async with beta.run_test() as b:
-            await wait_for(b, lambda: beta.draft_id is not None)
-            await beta._history_choice(("draft", str(alpha.draft_id)))
-            assert beta.editor.text == "held by alpha" and beta.draft_id != alpha.draft_id
+            await wait_for(b, lambda: beta.keeper.draft_id is not None)
+            await beta.open_from_history(("draft", str(alpha.keeper.draft_id)))
+            assert beta.drafting.editor.text == "held by alpha" and beta.keeper.draft_id != alpha.keeper.draft_id
             await wait_for(b, lambda: "another window" in notices(beta))
 
 
@@ -55,7 +55,7 @@ async def test_an_unwritable_data_directory_starts_in_memory_and_saves_to_a_file
     monkeypatch.setenv("HOME", str(user_dirs / "home"))
     app = no_model_app(tmp_path)
     async with app.run_test() as pilot:
-        await wait_for(pilot, lambda: app.draft_id is not None)
+        await wait_for(pilot, lambda: app.keeper.draft_id is not None)
         assert "can't be saved" in notices(app) and "Not a directory" in notices(app)
         await pilot.press(*"We propose")
         await pilot.press("ctrl+s")
@@ -81,7 +81,7 @@ async def test_nothing_to_rescue_when_the_file_holds_the_last_text(tmp_path, mon
     app = no_model_app(tmp_path)
     async with app.run_test() as pilot:
         await pilot.press(*"kept")
-        app.keeper.save_as(tmp_path / "kept.txt", app.editor.text)
+        app.keeper.save_as(tmp_path / "kept.txt", app.drafting.editor.text)
     assert app.rescued_to is None and (tmp_path / "kept.txt").read_text() == "kept"
 
 
@@ -96,14 +96,14 @@ def test_the_history_command_on_an_unwritable_directory_is_one_line(monkeypatch,
 async def test_a_disk_that_fills_mid_session_keeps_the_text_and_saves_it_later(tmp_path):
     app = no_model_app(tmp_path)
     async with app.run_test() as pilot:
-        await wait_for(pilot, lambda: app.draft_id is not None)
+        await wait_for(pilot, lambda: app.keeper.draft_id is not None)
         await pilot.press(*"Saved before")
-        history = saved_history(app.keeper.save(app.editor.text) or app)
+        history = saved_history(app.keeper.save(app.drafting.editor.text) or app)
         pages = history._read("PRAGMA page_count")[0][0]
         history._read(f"PRAGMA max_page_count = {pages}")
-        app.editor.insert(" and then a long passage" * 400)
+        app.drafting.editor.insert(" and then a long passage" * 400)
         await wait_for(pilot, lambda: "can't be written" in notices(app))
-        assert history.draft(app.draft_id).text == "Saved before"  # what was saved is still whole
+        assert history.draft(app.keeper.draft_id).text == "Saved before"  # what was saved is still whole
         await pilot.press("ctrl+o")  # reading waits for the writes a second at most, then reads what was saved
         await wait_for(pilot, lambda: app.screen.query("#history-list") and app.screen.query_one("#history-list").option_count)
         await pilot.press("escape")
@@ -111,25 +111,25 @@ async def test_a_disk_that_fills_mid_session_keeps_the_text_and_saves_it_later(t
         await wait_for(pilot, lambda: "stays open" in notices(app))
         history._read("PRAGMA max_page_count = 1073741823")
         await wait_for(pilot, lambda: "saved again" in notices(app), timeout=20)
-        assert history.draft(app.draft_id).text == app.editor.text
+        assert history.draft(app.keeper.draft_id).text == app.drafting.editor.text
 
 
 async def test_a_draft_changed_behind_the_apps_back_keeps_both_texts(tmp_path):
     app = no_model_app(tmp_path)
     async with app.run_test() as pilot:
-        await wait_for(pilot, lambda: app.draft_id is not None)
-        draft = app.draft_id
+        await wait_for(pilot, lambda: app.keeper.draft_id is not None)
+        draft = app.keeper.draft_id
         other = History()  # another writer, who took the draft over (its lease looked abandoned)
         assert other.save_draft(draft, "their newer text", other.draft(draft).revision).revision == 1
         await pilot.press(*"my text")
-        await wait_for(pilot, lambda: app.draft_id != draft, timeout=5)
+        await wait_for(pilot, lambda: app.keeper.draft_id != draft, timeout=5)
         assert "changed in another window" in notices(app)
         history = saved_history(app)
         assert history.draft(draft).text == "their newer text"
         assert [r.text for r in history.revisions(draft) if r.recovered] == ["my text"]
-        assert history.draft(app.draft_id).text == "my text"
+        assert history.draft(app.keeper.draft_id).text == "my text"
         await pilot.press(*" goes on")
-    assert History().draft(app.draft_id).text == "my text goes on"
+    assert History().draft(app.keeper.draft_id).text == "my text goes on"
 
 
 @pytest.mark.parametrize("kind", ["revision", "draft"])
@@ -140,7 +140,7 @@ async def test_the_history_screen_lists_and_opens_revisions(tmp_path, kind):
     history.close()
     app = no_model_app(tmp_path)
     async with app.run_test() as pilot:
-        await wait_for(pilot, lambda: app.draft_id == draft)
+        await wait_for(pilot, lambda: app.keeper.draft_id == draft)
         await pilot.press("ctrl+o")
         await pilot.pause(0.3)
         if kind == "revision":
@@ -149,8 +149,8 @@ async def test_the_history_screen_lists_and_opens_revisions(tmp_path, kind):
         await pilot.press("enter")
         await pilot.pause(0.3)
         expected = "first words" if kind == "revision" else "first words, rewritten"
-        assert app.editor.text == expected
-        assert (app.draft_id != draft) == (kind == "revision")  # a revision opens as a new draft
+        assert app.drafting.editor.text == expected
+        assert (app.keeper.draft_id != draft) == (kind == "revision")  # a revision opens as a new draft
 
 
 async def test_a_damaged_history_file_is_reported_and_still_used(tmp_path, user_dirs):
@@ -158,7 +158,7 @@ async def test_a_damaged_history_file_is_reported_and_still_used(tmp_path, user_
     app = no_model_app(tmp_path)
     async with app.run_test() as pilot:
         await wait_for(pilot, lambda: "is damaged" in notices(app))
-        assert app.draft_id is not None and app.editor.text  # the latest draft opened as usual
+        assert app.keeper.draft_id is not None and app.drafting.editor.text  # the latest draft opened as usual
 
 
 async def test_search_hits_keep_the_texts_own_brackets_and_up_down_move_through_them(tmp_path):
@@ -168,7 +168,7 @@ async def test_search_hits_keep_the_texts_own_brackets_and_up_down_move_through_
     history.close()
     app = no_model_app(tmp_path)
     async with app.run_test() as pilot:
-        await wait_for(pilot, lambda: app.draft_id is not None)
+        await wait_for(pilot, lambda: app.keeper.draft_id is not None)
         await pilot.press("ctrl+o", *"graphs")
         options = app.screen.query_one("#history-list")
         await wait_for(pilot, lambda: options.option_count == 2 and options.highlighted == 0)

@@ -17,21 +17,21 @@ async def test_accept_undo_pick_a_sibling_and_the_tree_has_both_branches(trained
     app = make_app(trained_model, n=3, max_new_tokens=12)
     async with app.run_test() as pilot:
         await type_and_wait(pilot, app, "We propose")
-        texts, node_ref = app.panel.texts(), app._request_db_id
+        texts, node_ref = app.drafting.panel.texts(), app.drafting.session.request
         node = written(node_ref)
         await pilot.press("1")
-        assert app.editor.text == "We propose" + texts[0]
+        assert app.drafting.editor.text == "We propose" + texts[0]
         await pilot.press("ctrl+z")  # back to the text before, the same alternatives pickable
-        assert app.editor.text == "We propose" and app.editor.cursor_location == (0, 10)
-        assert app.panel.texts() == texts and not app._stale and app.panel.highlighted == 0
+        assert app.drafting.editor.text == "We propose" and app.drafting.editor.cursor_location == (0, 10)
+        assert app.drafting.panel.texts() == texts and not app.drafting.session.stale and app.drafting.panel.highlighted == 0
         await pilot.press("2")
-        assert app.editor.text == "We propose" + texts[1]
-        await wait_for(pilot, lambda: app._request_db_id is not node_ref and app.status.state == "idle"
-                       and not app._stale and all(app.panel.texts()))
-        follower = written(app._request_db_id)
+        assert app.drafting.editor.text == "We propose" + texts[1]
+        await wait_for(pilot, lambda: app.drafting.session.request is not node_ref and app.drafting.status.state == "idle"
+                       and not app.drafting.session.stale and all(app.drafting.panel.texts()))
+        follower = written(app.drafting.session.request)
 
         # Requests that finished while "We propose" was typed are roots too; ours is the last.
-        root = saved_history(app).tree(app.draft_id)[-1]
+        root = saved_history(app).tree(app.keeper.draft_id)[-1]
         assert root["id"] == node and root["draft_text"] == "We propose"
         assert accepted(root["alternatives"][0]) == [texts[0]]
         assert accepted(root["alternatives"][1]) == [texts[1]]
@@ -46,24 +46,24 @@ async def test_accept_undo_pick_a_sibling_and_the_tree_has_both_branches(trained
         tree.move_cursor(root_node)
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen is app.screen_stack[0])
-        assert app.editor.text == "We propose" and app.panel.texts() == texts and app._request_db_id == node
+        assert app.drafting.editor.text == "We propose" and app.drafting.panel.texts() == texts and app.drafting.session.request == node
         await pilot.press("3")  # a third branch from the same node
-        assert app.editor.text == "We propose" + texts[2]
+        assert app.drafting.editor.text == "We propose" + texts[2]
 
 
 async def test_jumping_keeps_text_that_no_node_holds(trained_model):
     app = ArxivApp(config=Config(model=str(trained_model), n=2, max_new_tokens=6, debounce_s=30, precision="fp32"))
     async with app.run_test() as pilot:
-        await wait_for(pilot, lambda: app.engine is not None)
+        await wait_for(pilot, lambda: app.drafting.engine is not None)
         await pilot.press(*"We", "tab")  # no pause long enough: only Tab asks
-        await wait_for(pilot, lambda: app.status.state == "idle" and all(app.panel.texts()))
-        node, draft = written(app._request_db_id), app.draft_id
-        app.editor.insert(" and more words")  # unsaved in any node
+        await wait_for(pilot, lambda: app.drafting.status.state == "idle" and all(app.drafting.panel.texts()))
+        node, draft = written(app.drafting.session.request), app.keeper.draft_id
+        app.drafting.editor.insert(" and more words")  # unsaved in any node
         await pilot.pause()
-        typed = app.editor.text
-        await app.jump_to_node((node, 1))
+        typed = app.drafting.editor.text
+        await app.drafting.jump_to_node((node, 1))
         await pilot.pause()
-        assert app.editor.text == "We" and app.panel.highlighted == 1 and not app._stale
+        assert app.drafting.editor.text == "We" and app.drafting.panel.highlighted == 1 and not app.drafting.session.stale
         kept = [d for d in saved_history(app).drafts() if d.id != draft]
         assert [d.text for d in kept] == [typed]
 
@@ -71,13 +71,13 @@ async def test_jumping_keeps_text_that_no_node_holds(trained_model):
 async def test_undo_after_typing_is_the_editors_own(trained_model):
     app = ArxivApp(config=Config(model=str(trained_model), n=2, max_new_tokens=6, debounce_s=30, precision="fp32"))
     async with app.run_test() as pilot:
-        await wait_for(pilot, lambda: app.engine is not None)
+        await wait_for(pilot, lambda: app.drafting.engine is not None)
         await pilot.press(*"We", "tab")
-        await wait_for(pilot, lambda: app.status.state == "idle" and all(app.panel.texts()))
+        await wait_for(pilot, lambda: app.drafting.status.state == "idle" and all(app.drafting.panel.texts()))
         await pilot.press("1", "x")
-        text = app.editor.text
+        text = app.drafting.editor.text
         await pilot.press("ctrl+z")  # undoes the typing, not the acceptance
-        assert app.editor.text == text[:-1]
+        assert app.drafting.editor.text == text[:-1]
 
 
 async def test_cards_show_tokens_and_time_at_sentence_end(trained_model):
@@ -86,8 +86,8 @@ async def test_cards_show_tokens_and_time_at_sentence_end(trained_model):
     app = make_app(trained_model, n=2, max_new_tokens=60, stop_at_sentence=True, temperature=0.0)
     async with app.run_test() as pilot:
         await type_and_wait(pilot, app, "We propose")
-        await wait_for(pilot, lambda: all(card.cost for card in app.panel.cards))
-        for card in app.panel.cards:
+        await wait_for(pilot, lambda: all(card.cost for card in app.drafting.panel.cards))
+        for card in app.drafting.panel.cards:
             assert card.finish_reason == "stop"
             assert sentence_end(card.text + " A") == len(card.text)  # ends exactly at a sentence end
             tokens, ms = card.cost

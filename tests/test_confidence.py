@@ -60,32 +60,39 @@ def test_char_offsets_of_multibyte_text():
 
 
 async def test_confidence_view_marks_the_odd_word_and_replaces_it(trained_model):
+    from arxiv_tui.tui.screens.confidence import ConfidenceScreen
+    from arxiv_tui.tui.screens.replacements import ReplacementScreen
     from arxiv_tui.tui.widgets.confidence import LOW, style_for
 
     app = make_app(trained_model, n=2, max_new_tokens=6)
     async with app.run_test() as pilot:
-        await wait_for(pilot, lambda: app.engine is not None)
-        app.editor.load_text(ODD)
+        editor = app.drafting.editor
+        await wait_for(pilot, lambda: app.drafting.engine is not None)
+        editor.load_text(ODD)
         await pilot.press("f2")
-        view = app.confidence_view
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfidenceScreen))
+        view = app.screen.view
         await wait_for(pilot, lambda: view.scores is not None)
-        assert view.display and not app.editor.display and "confidence" in app.status.state
+        assert view.has_focus and "confidence" in str(app.screen.summary.render())
         rendered = view.render()
         zebra = ODD.index("zebra")
         odd_styles = {str(span.style) for span in rendered.spans if span.start <= zebra < span.end}
         assert style_for(word_probs(view.scores, ODD, "zebra")) in odd_styles
         likely = [t for t in view.tokens if not style_for(t.prob)]  # likely tokens stay plain
         assert likely and not [s for s in rendered.spans if s.start <= likely[0].start < s.end and " on " in str(s.style)]
-        await pilot.press("tab")  # the first unlikely token
+        await pilot.press("tab")  # the first unlikely token: Tab is the view's, not accepting
         selected = view.tokens[view.selected]
         assert selected.prob < LOW
-        while not (view.tokens[view.selected].start <= zebra < view.tokens[view.selected].end):
+        for _ in range(len(view.tokens)):
+            if view.tokens[view.selected].start <= zebra < view.tokens[view.selected].end:
+                break
             await pilot.press("tab")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.screen.id != "_default" and app.screen.query("OptionList"))
+        await wait_for(pilot, lambda: isinstance(app.screen, ReplacementScreen))
         await pilot.press("enter")  # the likeliest replacement
-        await wait_for(pilot, lambda: "zebra" not in app.editor.text)
-        assert app.editor.text.startswith("We propose a new") and app.editor.text.endswith("for graph learning. The code is public.")
-        await wait_for(pilot, lambda: view.scores is not None and view.scores.text == app.editor.text)
+        await wait_for(pilot, lambda: "zebra" not in editor.text)
+        assert editor.text.startswith("We propose a new") and editor.text.endswith("for graph learning. The code is public.")
+        await wait_for(pilot, lambda: view.scores is not None and view.scores.text == editor.text)
+        assert app.drafting.session.stale  # the replacement asked for no alternatives
         await pilot.press("escape")
-        assert app.editor.display and not view.display and app.editor.has_focus
+        assert app.screen is app.drafting and editor.has_focus

@@ -103,12 +103,12 @@ async def test_the_app_restarts_a_killed_engine_and_keeps_the_text(trained_model
     app = make_app(trained_model, n=2, max_new_tokens=6)
     async with app.run_test() as pilot:
         await type_and_wait(pilot, app, "We")
-        app.engine._process.kill()
+        app.drafting.engine._process.kill()
         await wait_for(pilot, lambda: any("restarting" in n.message for n in app._notifications))
-        await wait_for(pilot, lambda: app.engine is not None, 60)
-        assert app.editor.text == "We"
+        await wait_for(pilot, lambda: app.drafting.engine is not None, 60)
+        assert app.drafting.editor.text == "We"
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: app.status.state == "idle" and all(app.panel.texts()))
+        await wait_for(pilot, lambda: app.drafting.status.state == "idle" and all(app.drafting.panel.texts()))
 
 
 def test_a_killed_engine_is_reported(trained_model):

@@ -20,17 +20,17 @@ def endless_model(tmp_path_factory):
 async def ui_work(model, tokens: int) -> dict:
     app = ArxivApp(config=Config(model=str(model), n=3, max_new_tokens=tokens, debounce_s=30, precision="fp32"))
     refreshes, batches = [], []
-    rebuild_footer, on_progress = app.refresh_bindings, app._on_progress
+    rebuild_footer, on_progress = app.refresh_bindings, app.drafting.show_progress
     app.refresh_bindings = lambda: (refreshes.append(1), rebuild_footer())  # count the footer's rebuilds
-    app._on_progress = lambda progress: (batches.append(progress), on_progress(progress))
+    app.drafting.show_progress = lambda progress: (batches.append(progress), on_progress(progress))
     async with app.run_test(size=(100, 40)) as pilot:
-        await wait_for(pilot, lambda: app.engine is not None)
+        await wait_for(pilot, lambda: app.drafting.engine is not None)
         await pilot.press("W", "e")
         before = len(refreshes)
         batches.clear()
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: app.status.state == "idle" and all(c.finish_reason for c in app.panel.cards), 60)
-        cards = app.panel.cards
+        await wait_for(pilot, lambda: app.drafting.status.state == "idle" and all(c.finish_reason for c in app.drafting.panel.cards), 60)
+        cards = app.drafting.panel.cards
         assert all(len(card.text) > 0 for card in cards)
         return {
             "binding_refreshes": len(refreshes) - before,

@@ -16,6 +16,7 @@ from textual.drivers import linux_driver
 
 from arxiv_tui.tui import terminal_keys
 from arxiv_tui.tui.app import ArxivApp
+from arxiv_tui.tui.screens.draft import DraftScreen
 from arxiv_tui.tui.terminal import key_bytes
 from tests.helpers import make_app, type_and_wait
 
@@ -30,7 +31,8 @@ def parse(data: bytes) -> list[events.Key]:
     return [event for event in parsed if isinstance(event, events.Key)]
 
 
-DEFAULT_KEYS = sorted({key for binding in ArxivApp.BINDINGS for key in binding.key.split(",")})
+BINDINGS = DraftScreen.BINDINGS + ArxivApp.BINDINGS  # the drafting screen's keys, then the app's
+DEFAULT_KEYS = sorted({key for binding in BINDINGS for key in binding.key.split(",")})
 
 
 @pytest.mark.parametrize("key", DEFAULT_KEYS)
@@ -48,7 +50,7 @@ async def test_each_default_key_reaches_its_action(trained_model):
     async with app.run_test() as pilot:
         await type_and_wait(pilot, app, "We")  # nine alternatives show: every key is usable
         active = app.screen.active_bindings
-        for binding in ArxivApp.BINDINGS:
+        for binding in BINDINGS:
             for key in binding.key.split(","):
                 [event] = parse(key_bytes(key))
                 assert active[event.key].binding.action == binding.action, key
@@ -61,13 +63,13 @@ async def test_alt_bracket_bytes_cycle_and_never_type(trained_model):
         for event in parse(b"\x1b]") + parse(b"\x1b]") + parse(b"\x1b["):
             app._driver.process_message(event)  # what the driver's input thread does with it
         await pilot.pause(0.1)
-        assert app.panel.highlighted == 1
-        assert app.editor.text == "We"
+        assert app.drafting.panel.highlighted == 1
+        assert app.drafting.editor.text == "We"
         await pilot.press("escape")  # nothing to cycle now: the chord still types nothing
         for event in parse(b"\x1b]"):
             app._driver.process_message(event)
         await pilot.pause(0.1)
-        assert app.editor.text == "We"
+        assert app.drafting.editor.text == "We"
 
 
 async def test_help_lists_the_apps_keys_before_the_editors(trained_model):

@@ -31,7 +31,7 @@ def word_span(text: str, token: TokenScore) -> tuple[int, int]:
 
 class ConfidenceView(Static, can_focus=True):
     """Read-only: ←/→ move between tokens, Tab/Shift+Tab to the next unlikely one, Enter offers
-    the model's likeliest replacements for the selected word, Esc or F2 goes back to editing."""
+    the model's likeliest replacements for the selected word (see `ConfidenceScreen`)."""
 
     BINDINGS = [
         Binding("right", "move(1)", "Next token", show=False),
@@ -39,7 +39,6 @@ class ConfidenceView(Static, can_focus=True):
         Binding("tab", "jump(1)", "Next unlikely"),
         Binding("shift+tab", "jump(-1)", "Previous unlikely", show=False),
         Binding("enter", "replace", "Replacements"),
-        Binding("escape", "close", "Edit"),
     ]
 
     scores: reactive[DraftScores | None] = reactive(None)
@@ -51,9 +50,6 @@ class ConfidenceView(Static, can_focus=True):
         def __init__(self, token: TokenScore, start: int, end: int) -> None:
             super().__init__()
             self.token, self.start, self.end = token, start, end
-
-    class Closed(Message):
-        pass
 
     def render(self) -> Text:
         if self.scores is None:
@@ -88,6 +84,3 @@ class ConfidenceView(Static, can_focus=True):
         if self.tokens:
             token = self.tokens[self.selected]
             self.post_message(self.ReplaceRequested(token, *word_span(self.scores.text, token)))
-
-    def action_close(self) -> None:
-        self.post_message(self.Closed())

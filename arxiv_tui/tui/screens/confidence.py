@@ -1,0 +1,80 @@
+"""F2: the draft as the model sees it, each token coloured by its probability, on a screen of
+its own (its keys are its own: Tab goes to the next unlikely word, not to accepting).
+
+Enter on a word offers the model's likeliest replacements; the chosen one goes into the
+editor (an edit of the drafting screen's own, which asks for no alternatives) and the draft is
+scored again. Esc or F2 goes back to editing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Static
+
+from arxiv_tui.tui.widgets.confidence import ConfidenceView
+from arxiv_tui.tui.widgets.keybar import KeyBar
+
+if TYPE_CHECKING:
+    from arxiv_tui.runtime.engine_process import EngineProcess, Scored
+    from arxiv_tui.tui.widgets.editor import DraftEditor
+
+
+class ConfidenceScreen(Screen):
+    BINDINGS = [Binding("escape,f2", "close", "Edit", id="close_confidence")]
+
+    def __init__(self, engine: EngineProcess, editor: DraftEditor,
+                 own_edit: Callable[[], AbstractContextManager[None]]) -> None:
+        super().__init__()
+        self.engine = engine
+        self.editor = editor  # the drafting screen's: replacements go there
+        self.own_edit = own_edit
+        self.view = ConfidenceView(id="confidence")
+        self.summary = Static("", id="confidence-summary")
+
+    def compose(self) -> ComposeResult:
+        yield self.view
+        yield self.summary
+        yield KeyBar()
+
+    def on_mount(self) -> None:
+        self.view.focus()
+        self.engine.score(self.editor.text)
+
+    def show(self, message: Scored) -> None:
+        """The engine's scores for a draft: shown if the draft is still that text."""
+        if message.scores.text == self.editor.text:
+            self.view.scores = message.scores
+            self.summary.update(f"confidence: {len(message.scores.tokens)} tokens in {message.seconds * 1000:.0f} ms")
+
+    def on_confidence_view_replace_requested(self, message: ConfidenceView.ReplaceRequested) -> None:
+        from arxiv_tui.tui.screens.replacements import ReplacementScreen
+
+        table = self.engine.token_table
+        options = [(table[token].decode("utf-8", errors="replace"), prob) for token, prob in message.token.top]
+        word = self.editor.text[message.start:message.end]
+
+        def replace(choice: str | None) -> None:
+            if choice is None:
+                return
+            leading = word[: len(word) - len(word.lstrip())]
+            choice = leading + choice.lstrip()  # a word for a word: the space before it stays as it was
+            document = self.editor.document
+            with self.own_edit():
+                self.editor.replace(choice, document.get_location_from_index(message.start),
+                                    document.get_location_from_index(message.end))
+            self.view.scores = None
+            self.engine.score(self.editor.text)
+
+        self.app.push_screen(ReplacementScreen(word, options), replace)
+
+    def action_close(self) -> None:
+        self.dismiss()
+
+    DEFAULT_CSS = """
+    #confidence-summary { height: 1; padding: 0 1; color: $text-muted; }
+    """

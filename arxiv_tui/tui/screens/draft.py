@@ -1,0 +1,408 @@
+"""The drafting screen: the editor, N streamed alternatives, keyboard picking.
+
+The screen owns its widgets, its workers and its `DraftSession` (UI-free state). The model runs
+in a child process (`arxiv_tui.runtime.engine_process`): its events arrive as `EngineEvent`
+messages; deltas come batched every 50 ms, tagged with the request id so a superseded
+request's are dropped. Edits the screen makes itself (accepting, loading a draft) happen under
+`prevent(TextArea.Changed)`, so they never ask for alternatives of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import TextArea
+
+from arxiv_tui.tui.session import Acceptance, Cards, DraftSession
+from arxiv_tui.tui.widgets.alternatives import AlternativesPanel
+from arxiv_tui.tui.widgets.editor import DraftEditor
+from arxiv_tui.tui.widgets.keybar import KeyBar
+from arxiv_tui.tui.widgets.status import StatusBar
+
+if TYPE_CHECKING:
+    from arxiv_tui.runtime.engine_process import EngineProcess, Loaded, Progress
+    from arxiv_tui.runtime.generation import GenerationSettings
+    from arxiv_tui.store.keeper import DraftKeeper
+    from arxiv_tui.store.records import Draft
+    from arxiv_tui.tui.config import Config
+
+AUTOSAVE_S = 0.5  # a draft is saved this long after the last change
+MAX_ALTERNATIVES = 9
+
+
+class EngineEvent(Message):
+    """An event of the engine's process (see `arxiv_tui.runtime.engine_process`), on the UI's queue."""
+
+    def __init__(self, event: object) -> None:
+        super().__init__()
+        self.event = event
+
+
+class DraftScreen(Screen):
+    """Type; when you pause, alternatives stream in; pick one (or part of one) with the keyboard."""
+
+    # Defaults that arrive intact from common terminals (xterm, GNOME Terminal, iTerm2, Windows
+    # Terminal, tmux, screen, VS Code); Alt+] needs `terminal_keys`, and Alt+Down is its
+    # fallback. Priority: they must beat the editor's own keys. Every id can be remapped.
+    BINDINGS = [
+        Binding("tab", "accept", "Accept", id="accept", priority=True),
+        *[Binding(str(i), f"accept_index({i - 1})", "Pick 1‥N" if i == 1 else "", id=f"accept_{i}",
+                  show=i == 1, key_display="1‥N", priority=True) for i in range(1, MAX_ALTERNATIVES + 1)],
+        Binding("alt+right_square_bracket,alt+down", "cycle(1)", "Next", id="next", priority=True),
+        Binding("alt+left_square_bracket,alt+up", "cycle(-1)", "Previous", id="previous", show=False, priority=True),
+        Binding("ctrl+right", "accept_word", "Word", id="accept_word", priority=True),
+        Binding("ctrl+down", "accept_sentence", "Sentence", id="accept_sentence", priority=True),
+        Binding("ctrl+z", "undo", "Undo", id="undo", show=False, priority=True),
+        Binding("escape", "dismiss_alternatives", "Cancel", id="cancel"),
+        Binding("ctrl+r", "regenerate", "Regenerate", id="regenerate"),
+        Binding("f2", "confidence", "Confidence", id="confidence"),
+    ]
+
+    def __init__(self, config: Config, keeper: DraftKeeper) -> None:
+        super().__init__()
+        self.config = config  # the app replaces it when the settings change
+        self.keeper = keeper
+        self.session = DraftSession()
+        self.engine: EngineProcess | None = None  # set once the model has loaded
+        self._engine_process: EngineProcess | None = None  # loading, or loaded
+        self._usable_keys: tuple | None = None  # what the footer last showed (see `_refresh_keys`)
+        self._autosave = None
+        # Kept as attributes, not queried: a timer or an engine event may still arrive while the
+        # app shuts down, when queries find nothing but the draft's text must still be saved.
+        self.editor = DraftEditor(self._acceptable, id="editor")
+        self.panel = AlternativesPanel(id="alternatives")
+        self.status = StatusBar(id="status")
+
+    def compose(self) -> ComposeResult:
+        yield self.editor
+        yield self.panel
+        yield self.status
+        yield KeyBar()
+
+    def on_mount(self) -> None:
+        self.status.model = self.config.model
+        self.editor.focus()
+
+    # The engine's process ---------------------------------------------------------------------
+    def load_model(self) -> None:
+        """Start the engine's process, which loads the model and says when it is ready (starting a
+        process costs ~1-8 ms here: the loading itself happens over there)."""
+        from arxiv_tui.runtime.engine_process import EngineProcess
+
+        c = self.config
+        self.status.model, self.status.precision, self.status.state = c.model, "", "loading"
+        self._engine_process = EngineProcess(
+            c.model, c.precision, c.template, min(c.n, MAX_ALTERNATIVES),
+            on_event=lambda event: self.post_message(EngineEvent(event)),
+            draft=self.text_before_cursor(), max_new_tokens=c.max_new_tokens,
+        )
+
+    def stop_engine(self) -> None:
+        self.engine = None
+        if self._engine_process is not None:
+            self._engine_process.close()
+            self._engine_process = None
+
+    def on_engine_event(self, message: EngineEvent) -> None:
+        from arxiv_tui.runtime import engine_process as e
+        from arxiv_tui.tui.screens.confidence import ConfidenceScreen
+
+        match message.event:
+            case e.Progress() as progress:
+                self.show_progress(progress)
+            case e.Loaded() as loaded:
+                self._loaded(loaded)
+            case e.Scored() as scored if isinstance(self.app.screen, ConfidenceScreen):
+                self.app.screen.show(scored)
+            case e.LoadFailed(error=error):
+                self.status.state = "no model"
+                self.notify(f"The model could not be loaded: {error}", severity="error", timeout=20)
+            case e.RequestFailed(error=error):
+                self.status.state = "idle"
+                self.notify(f"The model failed on this request: {error}", severity="error", timeout=20)
+            case e.EngineStopped(exit_code=code):
+                self._engine_stopped(code)
+
+    def _loaded(self, loaded: Loaded) -> None:
+        self.engine = self._engine_process
+        self.status.precision = loaded.precision
+        self.status.state = "idle"
+        if self.editor.text.strip():
+            self.schedule_generation()
+
+    def _engine_stopped(self, exit_code: int | None) -> None:
+        """The engine's process died (killed, out of memory): say so, and start it again if it
+        had been working (a process that dies while loading would only die again)."""
+        was_ready = self.engine is not None
+        self.engine = self._engine_process = None
+        if not was_ready:
+            self.status.state = "no model"
+            self.notify(f"The model's process stopped while loading (exit code {exit_code}).",
+                        severity="error", timeout=20)
+            return
+        self.notify(f"The model's process stopped unexpectedly (exit code {exit_code}); restarting it. "
+                    "Your text is safe.", severity="error", timeout=20)
+        self.load_model()
+
+    # Requests --------------------------------------------------------------------------------
+    def generation_settings(self) -> GenerationSettings:
+        from arxiv_tui.runtime.generation import GenerationSettings, SamplingParams
+
+        c = self.config
+        return GenerationSettings(
+            n=min(c.n, MAX_ALTERNATIVES), max_new_tokens=c.max_new_tokens,
+            sampling=SamplingParams(temperature=c.temperature, top_p=c.top_p, top_k=c.top_k),
+            stop_at_sentence_end=c.stop_at_sentence,
+        )
+
+    def text_before_cursor(self) -> str:
+        return self.editor.document.get_text_range((0, 0), self.editor.cursor_location)
+
+    def cursor_offset(self) -> int:
+        return self.editor.document.get_index_from_location(self.editor.cursor_location)
+
+    def schedule_generation(self) -> None:
+        """Start a request once typing pauses (each call supersedes the last)."""
+        self._debounce()
+
+    @work(exclusive=True, group="debounce")
+    async def _debounce(self) -> None:
+        await asyncio.sleep(self.config.debounce_s)
+        self.start_generation()
+
+    def start_generation(self) -> None:
+        """Ask for N alternatives for the text before the cursor (the engine stops the one running)."""
+        if self.engine is None:
+            return
+        settings, prompt, c = self.generation_settings(), self.text_before_cursor(), self.config
+        parent = self.session.parent_choice
+        self.engine.generate(self.session.sent(), prompt, settings)  # it stops the one running
+        self.session.request = self.keeper.add_request(
+            c.model, prompt,
+            {"n": settings.n, "max_new_tokens": settings.max_new_tokens, "temperature": c.temperature,
+             "top_p": c.top_p, "top_k": c.top_k, "stop_at_sentence": c.stop_at_sentence},
+            draft_text=self.editor.text, cursor=self.cursor_offset(), parent_choice=parent,
+        )
+        self.editor.suggestion = ""
+        self.panel.reset(settings.n, settings.max_new_tokens)
+        self._set_stale(False)
+        self.status.state = "generating"
+
+    def stop_requests(self) -> None:
+        """The one way to stop generating: the running request ends at its next step (what it
+        streamed stays), and one about to start (typing just paused) does not start."""
+        self.workers.cancel_group(self, "debounce")
+        if self.engine is not None:
+            self.engine.cancel()
+
+    def show_progress(self, message: Progress) -> None:
+        """A batch of deltas: one text change per card, however many tokens it holds."""
+        if not self.session.is_current(message.request_id):
+            return  # a superseded request
+        pieces: dict[int, list[str]] = {}
+        endings: dict[int, str] = {}
+        for delta in message.deltas:
+            pieces.setdefault(delta.index, []).append(delta.text)
+            if delta.finish_reason is not None:
+                endings[delta.index] = delta.finish_reason
+        for index, texts in pieces.items():
+            if (card := self.panel.card(index)) is not None:
+                card.text += "".join(texts)
+                card.finish_reason = endings.get(index)
+        for index, cost in message.costs.items():
+            if (card := self.panel.card(index)) is not None:
+                card.cost = cost
+        self._show_suggestion()
+        if message.done:
+            self.status.state = "idle"
+            if message.ttft_s is not None:
+                self.status.ttft_ms = message.ttft_s * 1000
+            self.status.tokens_per_s = message.tokens_per_s
+            self.panel.fit(message.tokens)
+            self.keeper.save_alternatives(
+                self.session.request, [(c.text, t, c.finish_reason) for c, t in zip(self.panel.cards, message.tokens)])
+
+    def _show_suggestion(self) -> None:
+        card = self.panel.card(self.panel.highlighted)
+        self.editor.show_ghost(card.text if card and not self.session.stale else "")
+        self._refresh_keys()
+
+    def _set_stale(self, stale: bool) -> None:
+        """Whether the cards still continue the text at the cursor: if not, they fade and can't be picked."""
+        self.session.stale = stale
+        self.panel.set_class(stale, "-stale")
+        self._refresh_keys()
+
+    def _refresh_keys(self) -> None:
+        """Rebuild the footer only when the set of usable picking keys changed: a rebuild costs
+        milliseconds of the UI thread, and streaming asks up to 30 times a second."""
+        usable = (self.session.stale, self.panel.highlighted, tuple(bool(text) for text in self.panel.texts()))
+        if usable != self._usable_keys:
+            self._usable_keys = usable
+            self.app.refresh_bindings()
+
+    # Typing and saving -------------------------------------------------------------------------
+    @on(TextArea.Changed, "#editor")
+    def _typed(self) -> None:
+        self._schedule_autosave()
+        self.stop_requests()
+        self._set_stale(True)
+        self.schedule_generation()
+
+    @contextmanager
+    def own_edit(self) -> Iterator[None]:
+        """An edit the screen makes itself: saved like any, but it asks for no alternatives."""
+        with self.editor.prevent(TextArea.Changed):
+            yield
+        self._schedule_autosave()
+
+    def _schedule_autosave(self) -> None:
+        if self._autosave is not None:
+            self._autosave.stop()
+        self._autosave = self.set_timer(AUTOSAVE_S, self.save_draft)
+
+    def save_draft(self) -> None:
+        self.keeper.save(self.editor.text)
+
+    def stop_autosave(self) -> None:
+        if self._autosave is not None:
+            self._autosave.stop()
+
+    async def open_draft(self, draft: Draft) -> None:
+        """Show `draft` (which the keeper now edits); its next request follows its last acceptance."""
+        self.session.open(await self.keeper.read(self.keeper.history.latest_choice, draft.id))
+        if draft.text != self.editor.text:
+            with self.own_edit():
+                self.editor.load_text(draft.text)
+        self.editor.move_cursor(self.editor.document.end)
+
+    def action_dismiss_alternatives(self) -> None:
+        """Esc: stop generating and hide the alternatives."""
+        self.stop_requests()
+        self._set_stale(True)
+        self._show_suggestion()
+        self.status.state = "idle" if self.engine else self.status.state
+
+    def action_regenerate(self) -> None:
+        self.start_generation()
+
+    def action_confidence(self) -> None:
+        """F2: how likely each token is, on a screen of its own."""
+        from arxiv_tui.tui.screens.confidence import ConfidenceScreen
+
+        if self.engine is None:
+            self.notify("The model is still loading", severity="warning")
+            return
+        self.action_dismiss_alternatives()
+        self.app.push_screen(ConfidenceScreen(self.engine, self.editor, self.own_edit))
+
+    # Picking ------------------------------------------------------------------------------------
+    def _acceptable(self, index: int | None = None) -> bool:
+        """Whether alternative `index` (default: the highlighted one) can be accepted now."""
+        card = self.panel.card(self.panel.highlighted if index is None else index)
+        return not self.session.stale and card is not None and bool(card.text)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "accept_index":
+            return self._acceptable(int(parameters[0]))
+        if action in ("accept_word", "accept_sentence", "cycle"):
+            return self._acceptable()
+        return True
+
+    def _insert(self, text: str, index: int, kind: str) -> None:
+        """Put `text` in at the cursor and record the choice, remembering how to undo it."""
+        start = self.cursor_offset()
+        cards: Cards = tuple((card.text, card.finish_reason) for card in self.panel.cards)
+        self.editor.insert(text)
+        request = self.session.request
+        choice = self.keeper.add_choice(request, index, text, kind)
+        self.session.accepted(Acceptance(request, self.session.node_parent, start, text, self.editor.text,
+                                         cards, self.panel.highlighted), choice)
+
+    def action_accept(self) -> None:
+        """Tab: accept the highlighted alternative, or ask for alternatives if none shows."""
+        if self._acceptable():
+            self.action_accept_index(self.panel.highlighted)
+        else:
+            self.start_generation()
+
+    def action_accept_index(self, index: int) -> None:
+        self.stop_requests()
+        self._insert(self.panel.card(index).text, index, "whole")  # the change then asks for the next ones
+
+    def action_cycle(self, step: int) -> None:
+        self.panel.cycle(step)
+        self._show_suggestion()
+
+    def _accept_part(self, part: str, kind: str) -> None:
+        """Insert the start of the highlighted alternative and keep its rest, without a new request."""
+        with self.own_edit():
+            self._insert(part, self.panel.highlighted, kind)
+        for card in self.panel.cards:
+            card.text = card.text[len(part):] if card.text.startswith(part) else ""
+        self._show_suggestion()
+
+    def action_accept_word(self) -> None:
+        self._accept_part(re.match(r"\s*\S*", self.panel.card(self.panel.highlighted).text).group(), "word")
+
+    def action_accept_sentence(self) -> None:
+        from arxiv_tui.runtime.sentences import sentence_end
+
+        text = self.panel.card(self.panel.highlighted).text
+        end = sentence_end(text + " A") or len(text)  # a finished last sentence counts too
+        self._accept_part(text[: min(end, len(text))], "sentence")
+
+    def action_undo(self) -> None:
+        """Ctrl+Z: take back the last acceptance if nothing changed since, else the editor's undo."""
+        if self.session.undoable(self.editor.text) is None:
+            self.editor.action_undo()
+            return
+        acceptance = self.session.take_back()
+        self.stop_requests()  # the acceptance's own follow-up request, if it started
+        document = self.editor.document
+        start = document.get_location_from_index(acceptance.start)
+        end = document.get_location_from_index(acceptance.start + len(acceptance.text))
+        with self.own_edit():
+            self.editor.delete(start, end)
+        self.editor.move_cursor(start)
+        self.show_node(acceptance.request, acceptance.parent_choice, acceptance.cards, acceptance.highlighted)
+
+    def show_node(self, request, parent_choice, cards: Cards, highlighted: int = 0) -> None:
+        """Show a tree node's alternatives, pickable, as the continuation of the text at the cursor."""
+        self.session.show_node(request, parent_choice)
+        self.panel.reset(len(cards))
+        for card, (text, reason) in zip(self.panel.cards, cards):
+            card.text, card.finish_reason = text, reason
+        self.panel.highlighted = min(highlighted, max(len(cards) - 1, 0))
+        self._set_stale(False)
+        self.status.state = "idle" if self.engine else self.status.state
+        self._show_suggestion()
+
+    async def jump_to_node(self, target: tuple[int, int] | None) -> None:
+        """From the tree view: the draft as it was at request `target[0]`, alternative `target[1]`
+        highlighted. A text no node holds (typed since) is first kept as a draft of its own."""
+        history = self.keeper.history
+        if target is None or (request := await self.keeper.read(history.request, target[0])) is None:
+            return
+        self.stop_requests()
+        self.session.jumped()
+        current = self.editor.text
+        if request["draft_text"] != current:
+            if current.strip() and not await self.keeper.read(history.is_node_text, self.keeper.draft_id, current):
+                self.keeper.keep_as_new(current)
+                self.notify("The text you had is kept as a draft of its own (Ctrl+O)")
+            with self.own_edit():
+                self.editor.load_text(request["draft_text"])
+        self.editor.move_cursor(self.editor.document.get_location_from_index(request["cursor"]))
+        cards = tuple((a["text"], a["finish_reason"]) for a in request["alternatives"])
+        self.show_node(request["id"], request["parent_choice_id"], cards, target[1])
+

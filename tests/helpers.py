@@ -1,9 +1,113 @@
-"""Helpers for the app's tests: build an app on a tiny model and wait for what it shows."""
+"""The tests' shared helpers: tiny real models (a tokenizer trained here on text written here),
+the command line run in-process, and apps on tiny models with waits on what they show."""
 
 from __future__ import annotations
 
+import io
+import sys
+from pathlib import Path
+
+from arxiv_tui.cli.main import main
 from arxiv_tui.tui.app import ArxivApp
 from arxiv_tui.tui.config import Config
+
+SENTENCES = [
+    "We propose a new method for graph learning.",
+    "The results show e.g. large gains on Fig. 3 benchmarks.",
+    "Our model improves accuracy by 3.5 points.",
+    "Smith et al. study the same problem.",
+    "We evaluate it on five data sets.",
+    "The code is public.",
+]
+# Characters that byte-level BPE splits over several tokens when the vocabulary is small.
+WIDE_CHARS = "中文 é ≤ ∑ 😀 naïve café ≥ 數據"
+CORPUS = " ".join(SENTENCES) + " " + WIDE_CHARS
+
+
+def build_tokenizer(directory: Path, corpus: str, vocab_size: int = 300, with_eos: bool = True):
+    """Train a GPT-2-style byte-level BPE tokenizer on `corpus` and save it in `directory`."""
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tokenizer.train_from_iterator([corpus] * 20, trainer)
+    eos = "<|endoftext|>" if with_eos else None
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token=eos, eos_token=eos, unk_token=eos)
+    fast.save_pretrained(directory)
+    return fast
+
+
+def build_model(
+    directory: Path, corpus: str = CORPUS, train_steps: int = 0, n_positions: int = 128, seed: int = 0,
+    n_embd: int = 32, with_eos: bool = True, n_layer: int = 2,
+) -> Path:
+    """Save an `n_layer`-layer GPT-2 (optionally trained on `corpus` for a few steps) in `directory`.
+
+    Without `with_eos` the tokenizer has no end token, so text only ends at the length limit.
+    """
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    directory.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_tokenizer(directory, corpus, with_eos=with_eos)
+    torch.manual_seed(seed)
+    config = GPT2Config(
+        n_layer=n_layer, n_head=2, n_embd=n_embd, n_positions=n_positions, vocab_size=len(tokenizer),
+        bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
+    )
+    model = GPT2LMHeadModel(config)
+    if train_steps:
+        _train(model, tokenizer, corpus, train_steps, block=min(128, n_positions))
+    model.save_pretrained(directory)
+    return directory
+
+
+def _train(model, tokenizer, corpus: str, steps: int, block: int) -> None:
+    """Fit the model to a repeated corpus, so greedy text follows it (sentences, periods)."""
+    import torch
+
+    ids = tokenizer((corpus + " ") * 8, return_tensors="pt")["input_ids"][0]
+    blocks = ids[: len(ids) // block * block].view(-1, block)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    model.train()
+    for step in range(steps):
+        batch = blocks[step % len(blocks)][None]
+        loss = model(batch, labels=batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
+
+
+def run_cli(capsys, *argv, stdin: str | None = None, monkeypatch=None):
+    if stdin is not None:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, err, expected_code=2, mentions=""):
+    assert code == expected_code
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("arxiv-tui: error: "), err
+    assert mentions in lines[0]
+    assert "Traceback" not in err
 
 
 async def wait_for(pilot, condition, timeout: float = 15.0) -> None:
@@ -12,6 +116,16 @@ async def wait_for(pilot, condition, timeout: float = 15.0) -> None:
             return
         await pilot.pause(0.05)
     raise AssertionError("condition not reached in time")
+
+
+def no_model_app(tmp_path, history=None) -> ArxivApp:
+    """An app whose model never loads: typing, saving and the history work all the same."""
+    return ArxivApp(config=Config(model=str(tmp_path / "no-model"), precision="fp32"), history=history)
+
+
+def notices(app: ArxivApp) -> str:
+    """The notifications the app has shown, in one string."""
+    return " | ".join(n.message for n in app._notifications)
 
 
 def make_app(model, **config) -> ArxivApp:

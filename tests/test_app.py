@@ -10,7 +10,7 @@ import pytest
 from arxiv_tui.tui.app import ArxivApp
 from arxiv_tui.tui.config import Config, load_config
 from arxiv_tui.store.history import History
-from tests.helpers import assert_ghost_of, make_app, type_and_wait, wait_for, saved_history
+from tests.helpers import assert_ghost_of, make_app, notices, saved_history, type_and_wait, wait_for
 
 
 async def test_type_stream_pick_and_everything_is_stored(trained_model):
@@ -69,7 +69,7 @@ async def test_accept_word_then_sentence_keeps_the_rest(trained_model):
         assert word.strip() and " " not in word.strip() and full.startswith(word)
         assert app.drafting.editor.text == "We propose" + word
         await pilot.press("ctrl+down")
-        await pilot.pause(0.3)
+        await pilot.pause(0.3)  # longer than the debounce: a request would have been sent by now
         assert app.drafting.session.request_id == requests_before  # no new request for partial accepts
         accepted = app.drafting.editor.text[len("We propose"):]
         assert full.startswith(accepted) and len(accepted) > len(word)
@@ -79,7 +79,7 @@ async def test_accept_word_then_sentence_keeps_the_rest(trained_model):
 
 
 async def test_escape_cancels_mid_stream(tmp_path):
-    from tests.conftest import build_model
+    from tests.helpers import build_model
 
     # No end token and a long way to go: only Esc can end these alternatives early.
     slow = build_model(tmp_path / "long", n_positions=1024, n_embd=256, with_eos=False)
@@ -93,7 +93,7 @@ async def test_escape_cancels_mid_stream(tmp_path):
         await wait_for(pilot, lambda: all(card.finish_reason for card in app.drafting.panel.cards))
         assert {card.finish_reason for card in app.drafting.panel.cards} == {"cancelled"}
         lengths = [len(t) for t in app.drafting.panel.texts()]
-        await pilot.pause(0.3)
+        await pilot.pause(0.3)  # six batches' time: anything still streaming would have arrived
         assert [len(t) for t in app.drafting.panel.texts()] == lengths  # nothing arrives after the cancel
         assert app.drafting.editor.suggestion == ""
         await pilot.press("1")
@@ -104,7 +104,7 @@ async def test_restart_restores_the_draft(trained_model):
     app = make_app(trained_model)
     async with app.run_test() as pilot:
         await pilot.press(*"Deep nets")
-        await pilot.pause(0.8)  # autosave within a second
+        await wait_for(pilot, lambda: app.history.draft(app.keeper.draft_id).text == "Deep nets")  # autosaved
     assert History().latest_draft().text == "Deep nets"
     app = make_app(trained_model)
     async with app.run_test() as pilot:
@@ -118,14 +118,15 @@ async def test_a_corrupt_history_is_kept_and_reported(trained_model, user_dirs):
     path.write_bytes(b"garbage" * 500)
     app = make_app(trained_model)
     async with app.run_test() as pilot:
-        await pilot.pause(0.1)
-        assert any("kept as" in n.message for n in app._notifications)
+        await wait_for(pilot, lambda: "kept as" in notices(app))
     assert list(path.parent.glob("history.db.corrupt-*"))
 
 
 async def open_settings(pilot) -> None:
+    from arxiv_tui.tui.screens.settings import SettingsScreen
+
     await pilot.press("f3")
-    await pilot.pause(0.2)
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, SettingsScreen))
 
 
 async def test_settings_are_saved_and_used(trained_model):
@@ -135,8 +136,7 @@ async def test_settings_are_saved_and_used(trained_model):
         app.screen.query_one("#set-n").value = "2"
         app.screen.query_one("#set-temperature").value = "0.5"
         await pilot.press("ctrl+s")
-        await pilot.pause(0.2)
-        assert app.config.n == 2
+        await wait_for(pilot, lambda: app.config.n == 2)
     saved, warnings = load_config()
     assert (saved.n, saved.temperature, warnings) == (2, 0.5, [])
 
@@ -147,8 +147,7 @@ async def test_invalid_settings_are_refused_in_the_dialog(trained_model):
         await open_settings(pilot)
         app.screen.query_one("#set-top_p").value = "3"
         await pilot.press("ctrl+s")
-        await pilot.pause(0.1)
-        assert "top_p" in str(app.screen.query_one("#settings-error").render())
+        await wait_for(pilot, lambda: "top_p" in str(app.screen.query_one("#settings-error").render()))
         await pilot.press("escape")
         assert app.config.top_p == 0.9
 
@@ -161,11 +160,10 @@ async def test_history_screen_restores_a_draft(trained_model):
     app = make_app(trained_model)
     async with app.run_test() as pilot:
         assert app.drafting.editor.text == "A newer one"
-        await pilot.press("ctrl+o")
-        await pilot.pause(0.2)
-        await pilot.press(*"robots", "enter")
-        await pilot.pause(0.2)
-        assert app.drafting.editor.text == "An older abstract about robots"
+        await pilot.press("ctrl+o", *"robots")
+        await wait_for(pilot, lambda: app.screen.query("#history-list") and app.screen.query_one("#history-list").option_count == 1)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.drafting.editor.text == "An older abstract about robots")
         assert app.keeper.draft_id == old
 
 

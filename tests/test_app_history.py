@@ -5,20 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from arxiv_tui.tui.app import ArxivApp
 from arxiv_tui.cli.main import main
-from arxiv_tui.tui.config import Config
 from arxiv_tui.store.history import History
-from tests.helpers import garbled_history, saved_history, wait_for
-
-
-def no_model_app(tmp_path, history: History | None = None) -> ArxivApp:
-    """An app whose model never loads: typing, saving and the history work all the same."""
-    return ArxivApp(config=Config(model=str(tmp_path / "no-model"), precision="fp32"), history=history)
-
-
-def notices(app: ArxivApp) -> str:
-    return " | ".join(n.message for n in app._notifications)
+from tests.helpers import garbled_history, no_model_app, notices, saved_history, wait_for
 
 
 async def test_two_windows_typing_alternately_keep_both_texts(tmp_path):
@@ -29,7 +18,8 @@ async def test_two_windows_typing_alternately_keep_both_texts(tmp_path):
         for word in ("one ", "two ", "three "):
             await a.press(*f"alpha {word}")
             await b.press(*f"beta {word}")
-            await a.pause(0.6)  # past the autosave delay
+            await wait_for(a, lambda: all(app.history.draft(app.keeper.draft_id).text == app.drafting.editor.text
+                                          for app in (alpha, beta)))  # each autosaved
         saved_history(alpha)
         saved_history(beta)
     texts = sorted(d.text for d in History().drafts())
@@ -63,8 +53,7 @@ async def test_an_unwritable_data_directory_starts_in_memory_and_saves_to_a_file
         field = app.screen.query_one("#save-as-path")
         field.value = str(tmp_path / "missing-folder" / "draft.txt")
         await pilot.press("enter")
-        await pilot.pause(0.2)
-        assert "No such file or directory" in str(app.screen.query_one("#save-as-error").render())
+        await wait_for(pilot, lambda: "No such file or directory" in str(app.screen.query_one("#save-as-error").render()))
         field.value = str(tmp_path / "draft.txt")
         await pilot.press("enter")
         await wait_for(pilot, lambda: (tmp_path / "draft.txt").exists())
@@ -142,14 +131,13 @@ async def test_the_history_screen_lists_and_opens_revisions(tmp_path, kind):
     async with app.run_test() as pilot:
         await wait_for(pilot, lambda: app.keeper.draft_id == draft)
         await pilot.press("ctrl+o")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: app.screen.query("#history-list") and app.screen.query_one("#history-list").option_count)
         if kind == "revision":
             await pilot.press("f4")  # the highlighted draft's revisions
-            await pilot.pause(0.3)
+            await wait_for(pilot, lambda: app.screen.query_one("#history-list").get_option_at_index(0).id.startswith("r"))
         await pilot.press("enter")
-        await pilot.pause(0.3)
         expected = "first words" if kind == "revision" else "first words, rewritten"
-        assert app.drafting.editor.text == expected
+        await wait_for(pilot, lambda: app.drafting.editor.text == expected)
         assert (app.keeper.draft_id != draft) == (kind == "revision")  # a revision opens as a new draft
 
 

@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
 
 import pytest
 
-from arxiv_tui.cli.main import main
-
-
-def run_cli(capsys, *argv, stdin: str | None = None, monkeypatch=None):
-    if stdin is not None:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code, err, expected_code=2, mentions=""):
-    assert code == expected_code
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("arxiv-tui: error: "), err
-    assert mentions in lines[0]
-    assert "Traceback" not in err
+from tests.helpers import assert_one_line_error, run_cli
 
 
 def test_generate_json(capsys, tiny_model):

@@ -11,7 +11,7 @@ from transformers import AutoModelForCausalLM
 from arxiv_tui.runtime.detokenize import ByteLevelTable, Detokenizer
 from arxiv_tui.runtime.engine import FINISH_CANCELLED, FINISH_LENGTH, FINISH_STOP, GenerationSettings
 from arxiv_tui.runtime.sampling import SamplingParams
-from tests.conftest import WIDE_CHARS
+from tests.helpers import WIDE_CHARS
 
 GREEDY = SamplingParams(greedy=True)
 

@@ -14,7 +14,7 @@ import pytest
 from arxiv_tui.runtime import engine_process as e
 from arxiv_tui.runtime.engine_host import BATCH_S, Inbox, run_generation
 from arxiv_tui.runtime.generation import FINISH_CANCELLED, FINISH_LENGTH, GenerationSettings
-from tests.conftest import build_model
+from tests.helpers import build_model
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,7 @@ def test_a_model_that_cannot_load_is_one_event(tmp_path):
     event = engine.next(e.LoadFailed)
     assert "missing" in event.error
     engine.process._process.wait(10)
-    time.sleep(0.2)
+    time.sleep(0.2)  # the reader side's time to notice the end: it must stay silent
     assert engine.queue.empty()  # its process ending then is no crash to report
     engine.process.close()
 

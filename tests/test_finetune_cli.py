@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import assert_one_line_error, run_cli
+from tests.helpers import assert_one_line_error, run_cli
 
 
 def small(base: Path, data: Path, output: Path | str, *extra: str) -> list[str]:
@@ -144,7 +144,7 @@ def test_ctrl_c_stops_with_a_checkpoint_and_resume_finishes(four_layer_model, ab
 
 
 def test_eval_of_a_model_without_an_end_token_is_one_line(capsys, abstracts, tmp_path):
-    from tests.conftest import build_model
+    from tests.helpers import build_model
 
     model = build_model(tmp_path / "no-eos", with_eos=False)
     code, _, err = run_cli(capsys, "eval", "--model", str(model), "--data", str(abstracts), "--samples", "4")

@@ -51,7 +51,7 @@ def test_int8_stays_close_to_fp32(trained_model):
 
 def test_untied_lm_head_is_used(tmp_path):
     """A checkpoint with its own LM head (tie_word_embeddings false) must not be re-tied."""
-    from tests.conftest import build_model
+    from tests.helpers import build_model
 
     directory = build_model(tmp_path / "m")
     model = AutoModelForCausalLM.from_pretrained(directory)

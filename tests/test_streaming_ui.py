@@ -7,7 +7,7 @@ import pytest
 
 from arxiv_tui.tui.app import ArxivApp
 from arxiv_tui.tui.config import Config
-from tests.conftest import build_model
+from tests.helpers import build_model
 from tests.helpers import wait_for
 
 

@@ -18,7 +18,7 @@ from arxiv_tui.tui import terminal_keys
 from arxiv_tui.tui.app import ArxivApp
 from arxiv_tui.tui.screens.draft import DraftScreen
 from arxiv_tui.tui.terminal import key_bytes
-from tests.helpers import make_app, type_and_wait
+from tests.helpers import make_app, type_and_wait, wait_for
 
 
 def parse(data: bytes) -> list[events.Key]:
@@ -62,13 +62,12 @@ async def test_alt_bracket_bytes_cycle_and_never_type(trained_model):
         await type_and_wait(pilot, app, "We")
         for event in parse(b"\x1b]") + parse(b"\x1b]") + parse(b"\x1b["):
             app._driver.process_message(event)  # what the driver's input thread does with it
-        await pilot.pause(0.1)
-        assert app.drafting.panel.highlighted == 1
+        await wait_for(pilot, lambda: app.drafting.panel.highlighted == 1)
         assert app.drafting.editor.text == "We"
         await pilot.press("escape")  # nothing to cycle now: the chord still types nothing
         for event in parse(b"\x1b]"):
             app._driver.process_message(event)
-        await pilot.pause(0.1)
+        await pilot.pause(0.1)  # time to handle the event: it must type nothing
         assert app.drafting.editor.text == "We"
 
 
@@ -77,7 +76,7 @@ async def test_help_lists_the_apps_keys_before_the_editors(trained_model):
     async with app.run_test() as pilot:
         for event in parse(key_bytes("ctrl+g")):
             app._driver.process_message(event)
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: hasattr(app.screen, "table"))
         console = Console(width=100, file=io.StringIO(), record=True)
         console.print(app.screen.table)
         text = console.export_text()

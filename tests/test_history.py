@@ -143,7 +143,7 @@ def test_tree_of_choices(tmp_path):
 
 
 def test_training_texts_are_drafts_and_accepted_continuations(tmp_path):
-    from arxiv_tui.store.history import training_texts
+    from arxiv_tui.store.training import training_texts
 
     history = History(tmp_path / "h.db")
     draft = history.new_draft("We propose a model. It works.")

@@ -59,3 +59,9 @@ def test_the_shared_options_import_no_command():
     imported = _imports(ROOT / "arxiv_tui" / "cli" / "options.py")
     assert not [name for name in imported if name.startswith("arxiv_tui.cli.")], imported
 
+
+
+def test_no_module_is_longer_than_350_lines():
+    for path in SOURCES:
+        lines = len(path.read_text().splitlines())
+        assert lines <= 350, f"{path.relative_to(ROOT)} has {lines} lines: split it"

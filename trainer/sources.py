@@ -216,7 +216,7 @@ def _history_records(spec: str) -> Iterator[Record]:
     """The writer's drafts and accepted continuations (`history:`, or `history:PATH` to a database)."""
     import sqlite3
 
-    from arxiv_tui.store.history import training_texts
+    from arxiv_tui.store.training import training_texts
 
     path = Path(spec).expanduser() if spec else None
     try:

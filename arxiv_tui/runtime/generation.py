@@ -75,6 +75,16 @@ class GenerationSettings:
             raise ValueError(f"repetition penalty must be above 0, not {s.repetition_penalty}")
 
 
+def merged(deltas: list[Delta]) -> dict[int, tuple[str, str | None]]:
+    """Each alternative's text and end in a batch of deltas: one change per card, however many
+    tokens the batch holds."""
+    merged: dict[int, tuple[str, str | None]] = {}
+    for delta in deltas:
+        text, _ = merged.get(delta.index, ("", None))
+        merged[delta.index] = (text + delta.text, delta.finish_reason)
+    return merged
+
+
 @dataclass(frozen=True)
 class Delta:
     """New text for alternative `index`; `finish_reason` is set on its last delta."""

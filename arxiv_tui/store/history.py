@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from arxiv_tui.store.schema import migrate
+from arxiv_tui.store.schema import migrate, use_wal
 from arxiv_tui.store.instance import Instance, is_running
 from arxiv_tui.store.records import Draft, Hit, Revision, Saved
 from arxiv_tui.paths import data_dir
@@ -37,20 +37,6 @@ _DRAFT_COLUMNS = ("id, updated_at, text, revision, "
                   "(SELECT count(*) FROM draft_revisions r WHERE r.draft_id = drafts.id AND r.recovered = 1)")
 _REVISION_COLUMNS = "id, draft_id, revision, saved_at, text, recovered"
 _REQUEST_COLUMNS = "id, draft_id, created_at, model, prompt, settings, draft_text, cursor, parent_choice_id"
-
-
-def _use_wal(db: sqlite3.Connection) -> None:
-    """Switch a file to WAL (once for good). Switching needs the file to itself and SQLite does
-    not wait for that (no busy handler), so two instances creating the file at once retry."""
-    deadline = time.monotonic() + BUSY_TIMEOUT_S
-    while True:
-        try:
-            db.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
 
 
 class History:
@@ -93,7 +79,7 @@ class History:
         db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
         try:
             db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            _use_wal(db)
+            use_wal(db, BUSY_TIMEOUT_S)
             db.execute("PRAGMA synchronous = NORMAL")  # WAL: a power cut may lose the last save, never corrupt
             migrate(db)
         except sqlite3.Error:
@@ -350,24 +336,3 @@ def unusable_reason(error: OSError | sqlite3.Error) -> str:
     """Why the history file could not be opened, in a few words: "PATH: reason"."""
     reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
     return f"{getattr(error, 'filename', None) or 'history.db'}: {reason}"
-
-
-def training_texts(path: Path | None = None) -> list[str]:
-    """The writer's own text as training data: every non-empty draft, and every prompt with the
-    continuation (whole or to a sentence end) accepted there. Read-only; the file is not touched.
-
-    Raises FileNotFoundError when there is no history, sqlite3.DatabaseError when it is unreadable.
-    """
-    path = path or data_dir() / "history.db"
-    if not path.is_file():
-        raise FileNotFoundError(path)
-    db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
-    try:
-        drafts = db.execute("SELECT text FROM drafts WHERE trim(text) != '' ORDER BY id").fetchall()
-        accepted = db.execute(
-            "SELECT r.prompt || c.accepted FROM choices c JOIN requests r ON r.id = c.request_id "
-            "WHERE c.kind IN ('whole', 'sentence') ORDER BY c.id"
-        ).fetchall()
-    finally:
-        db.close()
-    return [text for (text,) in drafts + accepted]

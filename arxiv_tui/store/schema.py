@@ -7,6 +7,7 @@ of its own on a file of the version before it. Never edit a step that has shippe
 from __future__ import annotations
 
 import sqlite3
+import time
 
 
 def _search_triggers(table: str) -> str:
@@ -140,3 +141,17 @@ def _statements(script: str) -> list[str]:
     if current.strip():
         raise ValueError(f"an unfinished statement: {current}")
     return statements
+
+
+def use_wal(db: sqlite3.Connection, busy_timeout_s: float = 5.0) -> None:
+    """Switch a file to WAL (once for good). Switching needs the file to itself and SQLite does
+    not wait for that (no busy handler), so two instances creating the file at once retry."""
+    deadline = time.monotonic() + busy_timeout_s
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)

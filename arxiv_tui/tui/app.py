@@ -29,6 +29,7 @@ from arxiv_tui.store.keeper import (
 from arxiv_tui.store.records import Draft
 from arxiv_tui.tui import terminal_keys
 from arxiv_tui.tui.config import Config, load_config, save_config
+from arxiv_tui.tui.keys import APP_KEYS, DRAFTING_KEYS
 from arxiv_tui.tui.screens.draft import DraftScreen
 from arxiv_tui.tui.widgets.editor import DraftEditor
 
@@ -46,15 +47,7 @@ class ArxivApp(App):
 
     CSS_PATH = "app.tcss"
     TITLE = "arxiv-tui"
-    # Ctrl+H arrives as Backspace in terminals, so History is Ctrl+O. Every id can be remapped.
-    BINDINGS = [
-        Binding("ctrl+t", "tree", "Tree", id="tree"),
-        Binding("ctrl+o", "history", "History", id="history"),
-        Binding("ctrl+s", "save_as", "Save as", id="save_as", show=False),
-        Binding("f3", "settings", "Settings", id="settings"),
-        Binding("f1,ctrl+g", "help", "Help", id="help"),
-        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
-    ]
+    BINDINGS = APP_KEYS
 
     def __init__(self, model: str | None = None, config: Config | None = None, history: History | None = None) -> None:
         super().__init__()
@@ -86,7 +79,7 @@ class ArxivApp(App):
     def on_unmount(self) -> None:
         """However the app ends: the draft is saved (or rescued to a file) and the engine's
         process stopped."""
-        self.drafting.stop_autosave()
+        self.drafting.editor.stop_autosave()
         self.drafting.stop_engine()
         self.rescued_to = self.keeper.close(self.drafting.editor.text)
 
@@ -193,7 +186,7 @@ class ArxivApp(App):
 
         keymap, display = self.config.keymap, self.get_key_display
         self.push_screen(HelpScreen([
-            ("arxiv-tui", key_rows(DraftScreen.BINDINGS + self.BINDINGS, keymap, display)),
+            ("arxiv-tui", key_rows(DRAFTING_KEYS + APP_KEYS, keymap, display)),
             ("Command palette", [(display(Binding(self.COMMAND_PALETTE_BINDING, "")), "every command, by name")]),
             ("Editor", key_rows(DraftEditor.BINDINGS, keymap, display)),
         ]))

@@ -12,8 +12,13 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from arxiv_tui.paths import config_dir
-
-from arxiv_tui.runtime.generation import DEFAULT_MODEL, DEFAULT_TEMPLATE, GenerationDefaults
+from arxiv_tui.runtime.generation import (
+    DEFAULT_MODEL,
+    DEFAULT_TEMPLATE,
+    GenerationDefaults,
+    GenerationSettings,
+    SamplingParams,
+)
 
 _DEFAULTS = GenerationDefaults()
 
@@ -33,6 +38,19 @@ class Config:
     debounce_s: float = 0.4
     stop_at_sentence: bool = False
     keymap: dict[str, str] = field(default_factory=dict)  # binding id -> keys, e.g. accept = "tab"
+
+    def generation_settings(self, max_alternatives: int) -> GenerationSettings:
+        """What a request of the app asks the engine for."""
+        return GenerationSettings(
+            n=min(self.n, max_alternatives), max_new_tokens=self.max_new_tokens,
+            sampling=SamplingParams(temperature=self.temperature, top_p=self.top_p, top_k=self.top_k),
+            stop_at_sentence_end=self.stop_at_sentence,
+        )
+
+    def request_record(self, settings: GenerationSettings) -> dict:
+        """What the history keeps of a request's settings."""
+        return {"n": settings.n, "max_new_tokens": settings.max_new_tokens, "temperature": self.temperature,
+                "top_p": self.top_p, "top_k": self.top_k, "stop_at_sentence": self.stop_at_sentence}
 
     def validated(self) -> Config:
         """ValueError naming the first setting out of range."""

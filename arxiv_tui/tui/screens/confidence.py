@@ -7,8 +7,6 @@ scored again. Esc or F2 goes back to editing."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
@@ -27,12 +25,10 @@ if TYPE_CHECKING:
 class ConfidenceScreen(Screen):
     BINDINGS = [Binding("escape,f2", "close", "Edit", id="close_confidence")]
 
-    def __init__(self, engine: EngineProcess, editor: DraftEditor,
-                 own_edit: Callable[[], AbstractContextManager[None]]) -> None:
+    def __init__(self, engine: EngineProcess, editor: DraftEditor) -> None:
         super().__init__()
         self.engine = engine
         self.editor = editor  # the drafting screen's: replacements go there
-        self.own_edit = own_edit
         self.view = ConfidenceView(id="confidence")
         self.summary = Static("", id="confidence-summary")
 
@@ -64,7 +60,7 @@ class ConfidenceScreen(Screen):
             leading = word[: len(word) - len(word.lstrip())]
             choice = leading + choice.lstrip()  # a word for a word: the space before it stays as it was
             document = self.editor.document
-            with self.own_edit():
+            with self.editor.own_edit():
                 self.editor.replace(choice, document.get_location_from_index(message.start),
                                     document.get_location_from_index(message.end))
             self.view.scores = None

@@ -3,25 +3,23 @@
 The screen owns its widgets, its workers and its `DraftSession` (UI-free state). The model runs
 in a child process (`arxiv_tui.runtime.engine_process`): its events arrive as `EngineEvent`
 messages; deltas come batched every 50 ms, tagged with the request id so a superseded
-request's are dropped. Edits the screen makes itself (accepting, loading a draft) happen under
-`prevent(TextArea.Changed)`, so they never ask for alternatives of their own.
+request's are dropped. Edits the screen makes itself (accepting, loading a draft) are
+`DraftEditor.own_edit`s, so they never ask for alternatives of their own.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import TextArea
 
+from arxiv_tui.runtime.generation import merged
+from arxiv_tui.tui.engine_link import EngineEvent, EngineLink
+from arxiv_tui.tui.keys import DRAFTING_KEYS, MAX_ALTERNATIVES
 from arxiv_tui.tui.session import Acceptance, Cards, DraftSession
 from arxiv_tui.tui.widgets.alternatives import AlternativesPanel
 from arxiv_tui.tui.widgets.editor import DraftEditor
@@ -30,55 +28,25 @@ from arxiv_tui.tui.widgets.status import StatusBar
 
 if TYPE_CHECKING:
     from arxiv_tui.runtime.engine_process import EngineProcess, Loaded, Progress
-    from arxiv_tui.runtime.generation import GenerationSettings
     from arxiv_tui.store.keeper import DraftKeeper
     from arxiv_tui.store.records import Draft
     from arxiv_tui.tui.config import Config
 
-AUTOSAVE_S = 0.5  # a draft is saved this long after the last change
-MAX_ALTERNATIVES = 9
-
-
-class EngineEvent(Message):
-    """An event of the engine's process (see `arxiv_tui.runtime.engine_process`), on the UI's queue."""
-
-    def __init__(self, event: object) -> None:
-        super().__init__()
-        self.event = event
-
-
 class DraftScreen(Screen):
     """Type; when you pause, alternatives stream in; pick one (or part of one) with the keyboard."""
 
-    # Defaults that arrive intact from common terminals (xterm, GNOME Terminal, iTerm2, Windows
-    # Terminal, tmux, screen, VS Code); Alt+] needs `terminal_keys`, and Alt+Down is its
-    # fallback. Priority: they must beat the editor's own keys. Every id can be remapped.
-    BINDINGS = [
-        Binding("tab", "accept", "Accept", id="accept", priority=True),
-        *[Binding(str(i), f"accept_index({i - 1})", "Pick 1‥N" if i == 1 else "", id=f"accept_{i}",
-                  show=i == 1, key_display="1‥N", priority=True) for i in range(1, MAX_ALTERNATIVES + 1)],
-        Binding("alt+right_square_bracket,alt+down", "cycle(1)", "Next", id="next", priority=True),
-        Binding("alt+left_square_bracket,alt+up", "cycle(-1)", "Previous", id="previous", show=False, priority=True),
-        Binding("ctrl+right", "accept_word", "Word", id="accept_word", priority=True),
-        Binding("ctrl+down", "accept_sentence", "Sentence", id="accept_sentence", priority=True),
-        Binding("ctrl+z", "undo", "Undo", id="undo", show=False, priority=True),
-        Binding("escape", "dismiss_alternatives", "Cancel", id="cancel"),
-        Binding("ctrl+r", "regenerate", "Regenerate", id="regenerate"),
-        Binding("f2", "confidence", "Confidence", id="confidence"),
-    ]
+    BINDINGS = DRAFTING_KEYS
 
     def __init__(self, config: Config, keeper: DraftKeeper) -> None:
         super().__init__()
         self.config = config  # the app replaces it when the settings change
         self.keeper = keeper
         self.session = DraftSession()
-        self.engine: EngineProcess | None = None  # set once the model has loaded
-        self._engine_process: EngineProcess | None = None  # loading, or loaded
+        self.link = EngineLink(on_event=lambda event: self.post_message(EngineEvent(event)))
         self._usable_keys: tuple | None = None  # what the footer last showed (see `_refresh_keys`)
-        self._autosave = None
         # Kept as attributes, not queried: a timer or an engine event may still arrive while the
         # app shuts down, when queries find nothing but the draft's text must still be saved.
-        self.editor = DraftEditor(self._acceptable, id="editor")
+        self.editor = DraftEditor(self._acceptable, on_save=self.save_draft, id="editor")
         self.panel = AlternativesPanel(id="alternatives")
         self.status = StatusBar(id="status")
 
@@ -93,24 +61,18 @@ class DraftScreen(Screen):
         self.editor.focus()
 
     # The engine's process ---------------------------------------------------------------------
-    def load_model(self) -> None:
-        """Start the engine's process, which loads the model and says when it is ready (starting a
-        process costs ~1-8 ms here: the loading itself happens over there)."""
-        from arxiv_tui.runtime.engine_process import EngineProcess
+    @property
+    def engine(self) -> EngineProcess | None:
+        """The engine's process, once its model has loaded."""
+        return self.link.ready
 
-        c = self.config
-        self.status.model, self.status.precision, self.status.state = c.model, "", "loading"
-        self._engine_process = EngineProcess(
-            c.model, c.precision, c.template, min(c.n, MAX_ALTERNATIVES),
-            on_event=lambda event: self.post_message(EngineEvent(event)),
-            draft=self.text_before_cursor(), max_new_tokens=c.max_new_tokens,
-        )
+    def load_model(self) -> None:
+        """Start the engine's process, which loads the model and says when it is ready."""
+        self.status.model, self.status.precision, self.status.state = self.config.model, "", "loading"
+        self.link.start(self.config, self.text_before_cursor(), MAX_ALTERNATIVES)
 
     def stop_engine(self) -> None:
-        self.engine = None
-        if self._engine_process is not None:
-            self._engine_process.close()
-            self._engine_process = None
+        self.link.stop()
 
     def on_engine_event(self, message: EngineEvent) -> None:
         from arxiv_tui.runtime import engine_process as e
@@ -133,7 +95,7 @@ class DraftScreen(Screen):
                 self._engine_stopped(code)
 
     def _loaded(self, loaded: Loaded) -> None:
-        self.engine = self._engine_process
+        self.link.loaded()
         self.status.precision = loaded.precision
         self.status.state = "idle"
         if self.editor.text.strip():
@@ -141,10 +103,8 @@ class DraftScreen(Screen):
 
     def _engine_stopped(self, exit_code: int | None) -> None:
         """The engine's process died (killed, out of memory): say so, and start it again if it
-        had been working (a process that dies while loading would only die again)."""
-        was_ready = self.engine is not None
-        self.engine = self._engine_process = None
-        if not was_ready:
+        had been working."""
+        if not self.link.stopped():
             self.status.state = "no model"
             self.notify(f"The model's process stopped while loading (exit code {exit_code}).",
                         severity="error", timeout=20)
@@ -154,16 +114,6 @@ class DraftScreen(Screen):
         self.load_model()
 
     # Requests --------------------------------------------------------------------------------
-    def generation_settings(self) -> GenerationSettings:
-        from arxiv_tui.runtime.generation import GenerationSettings, SamplingParams
-
-        c = self.config
-        return GenerationSettings(
-            n=min(c.n, MAX_ALTERNATIVES), max_new_tokens=c.max_new_tokens,
-            sampling=SamplingParams(temperature=c.temperature, top_p=c.top_p, top_k=c.top_k),
-            stop_at_sentence_end=c.stop_at_sentence,
-        )
-
     def text_before_cursor(self) -> str:
         return self.editor.document.get_text_range((0, 0), self.editor.cursor_location)
 
@@ -183,13 +133,11 @@ class DraftScreen(Screen):
         """Ask for N alternatives for the text before the cursor (the engine stops the one running)."""
         if self.engine is None:
             return
-        settings, prompt, c = self.generation_settings(), self.text_before_cursor(), self.config
+        settings, prompt = self.config.generation_settings(MAX_ALTERNATIVES), self.text_before_cursor()
         parent = self.session.parent_choice
         self.engine.generate(self.session.sent(), prompt, settings)  # it stops the one running
         self.session.request = self.keeper.add_request(
-            c.model, prompt,
-            {"n": settings.n, "max_new_tokens": settings.max_new_tokens, "temperature": c.temperature,
-             "top_p": c.top_p, "top_k": c.top_k, "stop_at_sentence": c.stop_at_sentence},
+            self.config.model, prompt, self.config.request_record(settings),
             draft_text=self.editor.text, cursor=self.cursor_offset(), parent_choice=parent,
         )
         self.editor.suggestion = ""
@@ -208,16 +156,10 @@ class DraftScreen(Screen):
         """A batch of deltas: one text change per card, however many tokens it holds."""
         if not self.session.is_current(message.request_id):
             return  # a superseded request
-        pieces: dict[int, list[str]] = {}
-        endings: dict[int, str] = {}
-        for delta in message.deltas:
-            pieces.setdefault(delta.index, []).append(delta.text)
-            if delta.finish_reason is not None:
-                endings[delta.index] = delta.finish_reason
-        for index, texts in pieces.items():
+        for index, (text, finish_reason) in merged(message.deltas).items():
             if (card := self.panel.card(index)) is not None:
-                card.text += "".join(texts)
-                card.finish_reason = endings.get(index)
+                card.text += text
+                card.finish_reason = finish_reason
         for index, cost in message.costs.items():
             if (card := self.panel.card(index)) is not None:
                 card.cost = cost
@@ -253,35 +195,19 @@ class DraftScreen(Screen):
     # Typing and saving -------------------------------------------------------------------------
     @on(TextArea.Changed, "#editor")
     def _typed(self) -> None:
-        self._schedule_autosave()
+        """The writer typed (the screen's own edits are not heard: see `DraftEditor.own_edit`)."""
         self.stop_requests()
         self._set_stale(True)
         self.schedule_generation()
 
-    @contextmanager
-    def own_edit(self) -> Iterator[None]:
-        """An edit the screen makes itself: saved like any, but it asks for no alternatives."""
-        with self.editor.prevent(TextArea.Changed):
-            yield
-        self._schedule_autosave()
-
-    def _schedule_autosave(self) -> None:
-        if self._autosave is not None:
-            self._autosave.stop()
-        self._autosave = self.set_timer(AUTOSAVE_S, self.save_draft)
-
     def save_draft(self) -> None:
         self.keeper.save(self.editor.text)
-
-    def stop_autosave(self) -> None:
-        if self._autosave is not None:
-            self._autosave.stop()
 
     async def open_draft(self, draft: Draft) -> None:
         """Show `draft` (which the keeper now edits); its next request follows its last acceptance."""
         self.session.open(await self.keeper.read(self.keeper.history.latest_choice, draft.id))
         if draft.text != self.editor.text:
-            with self.own_edit():
+            with self.editor.own_edit():
                 self.editor.load_text(draft.text)
         self.editor.move_cursor(self.editor.document.end)
 
@@ -303,7 +229,7 @@ class DraftScreen(Screen):
             self.notify("The model is still loading", severity="warning")
             return
         self.action_dismiss_alternatives()
-        self.app.push_screen(ConfidenceScreen(self.engine, self.editor, self.own_edit))
+        self.app.push_screen(ConfidenceScreen(self.engine, self.editor))
 
     # Picking ------------------------------------------------------------------------------------
     def _acceptable(self, index: int | None = None) -> bool:
@@ -345,21 +271,16 @@ class DraftScreen(Screen):
 
     def _accept_part(self, part: str, kind: str) -> None:
         """Insert the start of the highlighted alternative and keep its rest, without a new request."""
-        with self.own_edit():
+        with self.editor.own_edit():
             self._insert(part, self.panel.highlighted, kind)
-        for card in self.panel.cards:
-            card.text = card.text[len(part):] if card.text.startswith(part) else ""
+        self.panel.consume(part)
         self._show_suggestion()
 
     def action_accept_word(self) -> None:
-        self._accept_part(re.match(r"\s*\S*", self.panel.card(self.panel.highlighted).text).group(), "word")
+        self._accept_part(self.panel.next_word(), "word")
 
     def action_accept_sentence(self) -> None:
-        from arxiv_tui.runtime.sentences import sentence_end
-
-        text = self.panel.card(self.panel.highlighted).text
-        end = sentence_end(text + " A") or len(text)  # a finished last sentence counts too
-        self._accept_part(text[: min(end, len(text))], "sentence")
+        self._accept_part(self.panel.next_sentence(), "sentence")
 
     def action_undo(self) -> None:
         """Ctrl+Z: take back the last acceptance if nothing changed since, else the editor's undo."""
@@ -371,7 +292,7 @@ class DraftScreen(Screen):
         document = self.editor.document
         start = document.get_location_from_index(acceptance.start)
         end = document.get_location_from_index(acceptance.start + len(acceptance.text))
-        with self.own_edit():
+        with self.editor.own_edit():
             self.editor.delete(start, end)
         self.editor.move_cursor(start)
         self.show_node(acceptance.request, acceptance.parent_choice, acceptance.cards, acceptance.highlighted)
@@ -400,7 +321,7 @@ class DraftScreen(Screen):
             if current.strip() and not await self.keeper.read(history.is_node_text, self.keeper.draft_id, current):
                 self.keeper.keep_as_new(current)
                 self.notify("The text you had is kept as a draft of its own (Ctrl+O)")
-            with self.own_edit():
+            with self.editor.own_edit():
                 self.editor.load_text(request["draft_text"])
         self.editor.move_cursor(self.editor.document.get_location_from_index(request["cursor"]))
         cards = tuple((a["text"], a["finish_reason"]) for a in request["alternatives"])

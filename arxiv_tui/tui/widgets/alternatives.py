@@ -12,6 +12,7 @@ the terminal per batch stay small however long the alternatives get.
 from __future__ import annotations
 
 import math
+import re
 
 from textual.containers import VerticalScroll
 from textual.content import Content
@@ -20,6 +21,8 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 _FINISH_LABELS = {"eos": "end of text", "length": "length", "stop": "sentence end", "cancelled": "cancelled"}
+
+from arxiv_tui.runtime.sentences import sentence_end
 
 
 class AlternativeCard(Widget):
@@ -142,6 +145,23 @@ class AlternativesPanel(VerticalScroll, can_focus=False):
 
     def texts(self) -> list[str]:
         return [card.text for card in self.cards]
+
+    def next_word(self) -> str:
+        """The highlighted alternative's next word, with the spaces before it."""
+        return re.match(r"\s*\S*", self.card(self.highlighted).text).group()
+
+    def next_sentence(self) -> str:
+        """The highlighted alternative up to the end of its next sentence (a finished last
+        sentence counts too; without an end, all of it)."""
+        text = self.card(self.highlighted).text
+        end = sentence_end(text + " A") or len(text)
+        return text[: min(end, len(text))]
+
+    def consume(self, part: str) -> None:
+        """`part` was accepted: each card keeps what follows it (a card that does not start with
+        it has nothing left to offer)."""
+        for card in self.cards:
+            card.text = card.text[len(part):] if card.text.startswith(part) else ""
 
     def cycle(self, step: int) -> None:
         if self.cards:

@@ -1,11 +1,15 @@
-"""The abstract editor."""
+"""The abstract editor: digits that pick, ghost text, autosave, and edits of the app's own."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from textual import events
+from textual.timer import Timer
 from textual.widgets import TextArea
+
+AUTOSAVE_S = 0.5  # a draft is saved this long after the last change
 
 
 class DraftEditor(TextArea):
@@ -16,9 +20,30 @@ class DraftEditor(TextArea):
     "in 2019" still types whenever no suggestion is on screen.
     """
 
-    def __init__(self, can_pick: Callable[[int], bool], **kwargs) -> None:
+    def __init__(self, can_pick: Callable[[int], bool], on_save: Callable[[], None], **kwargs) -> None:
         super().__init__(soft_wrap=True, show_line_numbers=False, tab_behavior="focus", **kwargs)
         self.can_pick = can_pick
+        self.on_save = on_save  # called AUTOSAVE_S after the last change
+        self._autosave: Timer | None = None
+
+    @contextmanager
+    def own_edit(self) -> Iterator[None]:
+        """An edit the app makes itself (accepting, replacing a word, loading a draft): saved like
+        any, but no `Changed` message is posted for it, so it asks for no alternatives."""
+        with self.prevent(TextArea.Changed):
+            yield
+        self._schedule_autosave()
+
+    def on_text_area_changed(self) -> None:
+        self._schedule_autosave()
+
+    def _schedule_autosave(self) -> None:
+        self.stop_autosave()
+        self._autosave = self.set_timer(AUTOSAVE_S, self.on_save)
+
+    def stop_autosave(self) -> None:
+        if self._autosave is not None:
+            self._autosave.stop()
 
     def show_ghost(self, text: str) -> None:
         """Show `text` after the cursor as a suggestion, cut to what fits on the cursor's row.

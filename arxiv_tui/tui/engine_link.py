@@ -1,0 +1,54 @@
+"""The drafting screen's hold on the engine's process: started with the draft to prefill,
+ready once it has loaded, restarted after a crash (not after one while loading, which would
+only happen again), stopped for good at the end. No UI: the screen shows what it says."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from textual.message import Message
+
+if TYPE_CHECKING:
+    from arxiv_tui.runtime.engine_process import EngineProcess
+    from arxiv_tui.tui.config import Config
+
+
+class EngineEvent(Message):
+    """An event of the engine's process (see `arxiv_tui.runtime.engine_process`), on the UI's queue."""
+
+    def __init__(self, event: object) -> None:
+        super().__init__()
+        self.event = event
+
+
+class EngineLink:
+    def __init__(self, on_event: Callable[[object], None]) -> None:
+        self.on_event = on_event  # called on a reader thread: post it to the UI's queue
+        self.ready: EngineProcess | None = None  # the process, once its model has loaded
+        self._process: EngineProcess | None = None  # loading, or loaded
+
+    def start(self, config: Config, draft: str, max_alternatives: int) -> None:
+        """Start the process (~1-8 ms here: the loading happens over there), which prefills the
+        prompt cache with `draft` while it loads."""
+        from arxiv_tui.runtime.engine_process import EngineProcess
+
+        self._process = EngineProcess(
+            config.model, config.precision, config.template, min(config.n, max_alternatives),
+            on_event=self.on_event, draft=draft, max_new_tokens=config.max_new_tokens,
+        )
+
+    def loaded(self) -> None:
+        self.ready = self._process
+
+    def stopped(self) -> bool:
+        """The process died: whether it had loaded (then it is worth starting again)."""
+        was_ready = self.ready is not None
+        self.ready = self._process = None
+        return was_ready
+
+    def stop(self) -> None:
+        self.ready = None
+        if self._process is not None:
+            self._process.close()
+            self._process = None

@@ -61,8 +61,8 @@ def user_dirs(tmp_path, monkeypatch) -> Path:
 @pytest.fixture(scope="session")
 def engine_factory():
     """Load an Engine for a model directory, once per (directory, precision)."""
-    from arxiv_tui.runtime.engine import Engine
     from arxiv_tui.runtime.checkpoint import load_model
+    from arxiv_tui.runtime.engine import Engine
 
     engines = {}
 

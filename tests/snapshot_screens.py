@@ -11,9 +11,9 @@ import time
 
 import pytest
 
+from arxiv_tui.store.history import History
 from arxiv_tui.tui.app import ArxivApp
 from arxiv_tui.tui.config import Config
-from arxiv_tui.store.history import History
 
 SIZE = (100, 30)
 

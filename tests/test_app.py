@@ -7,10 +7,17 @@ import sys
 
 import pytest
 
+from arxiv_tui.store.history import History
 from arxiv_tui.tui.app import ArxivApp
 from arxiv_tui.tui.config import Config, load_config
-from arxiv_tui.store.history import History
-from tests.helpers import assert_ghost_of, make_app, notices, saved_history, type_and_wait, wait_for
+from tests.helpers import (
+    assert_ghost_of,
+    make_app,
+    notices,
+    saved_history,
+    type_and_wait,
+    wait_for,
+)
 
 
 async def test_type_stream_pick_and_everything_is_stored(trained_model):

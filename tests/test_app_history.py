@@ -7,7 +7,13 @@ import pytest
 
 from arxiv_tui.cli.main import main
 from arxiv_tui.store.history import History
-from tests.helpers import garbled_history, no_model_app, notices, saved_history, wait_for
+from tests.helpers import (
+    garbled_history,
+    no_model_app,
+    notices,
+    saved_history,
+    wait_for,
+)
 
 
 async def test_two_windows_typing_alternately_keep_both_texts(tmp_path):

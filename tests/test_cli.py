@@ -55,7 +55,7 @@ def test_generate_handles_a_60000_character_prompt(capsys, tiny_model):
         (["--top-p", "1.01"], "--top-p"),
         (["--max-new-tokens", "0"], "--max-new-tokens"),
         (["--max-new-tokens", "2.5"], "--max-new-tokens"),
-        (["--max-new-tokens", "100000"], "max new tokens"),
+        (["--max-new-tokens", "100000"], "max_new_tokens must be below the model's context"),
         (["--precision", "fp8"], "--precision"),
     ],
 )

@@ -9,7 +9,12 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from arxiv_tui.runtime.detokenize import ByteLevelTable, Detokenizer
-from arxiv_tui.runtime.engine import FINISH_CANCELLED, FINISH_LENGTH, FINISH_STOP, GenerationSettings
+from arxiv_tui.runtime.engine import (
+    FINISH_CANCELLED,
+    FINISH_LENGTH,
+    FINISH_STOP,
+    GenerationSettings,
+)
 from arxiv_tui.runtime.sampling import SamplingParams
 from tests.helpers import WIDE_CHARS
 

@@ -10,8 +10,8 @@ import threading
 from arxiv_tui.store import history as history_module
 from arxiv_tui.store.bench import fill_history, write_cost_ms
 from arxiv_tui.store.history import History
-from arxiv_tui.store.writer import HistoryWriter
 from arxiv_tui.store.instance import Instance, process_start
+from arxiv_tui.store.writer import HistoryWriter
 
 
 def test_a_second_instance_gets_its_own_draft_and_both_texts_survive(tmp_path):

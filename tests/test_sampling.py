@@ -6,7 +6,12 @@ import pytest
 import torch
 from transformers.generation.logits_process import TopKLogitsWarper, TopPLogitsWarper
 
-from arxiv_tui.runtime.sampling import SamplingParams, make_generators, nucleus, sample_next
+from arxiv_tui.runtime.sampling import (
+    SamplingParams,
+    make_generators,
+    nucleus,
+    sample_next,
+)
 
 
 def _transformers_kept(logits: torch.Tensor, top_k: int, top_p: float) -> set[int]:

@@ -7,8 +7,7 @@ import pytest
 
 from arxiv_tui.tui.app import ArxivApp
 from arxiv_tui.tui.config import Config
-from tests.helpers import build_model
-from tests.helpers import wait_for
+from tests.helpers import build_model, wait_for
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from arxiv_tui.runtime.generation import GenerationDefaults
 from trainer.blocks import encode, pack, pad
 from trainer.card import render_card
 from trainer.data import load_corpus
@@ -105,12 +106,13 @@ def sample_continuations(lm, tokenizer, template: str, seed: int) -> list[tuple[
     """A continuation of each sample prompt, sampled as the app does (T 0.8, top-p 0.9, top-k 50)."""
     torch.manual_seed(seed)
     lm.eval()
+    d = GenerationDefaults()
     samples = []
     for prompt in SAMPLE_PROMPTS:
         ids = tokenizer(template + prompt, return_tensors="pt").input_ids.to(lm.device)
         with torch.no_grad():
-            out = lm.generate(ids, do_sample=True, temperature=0.8, top_p=0.9, top_k=50, max_new_tokens=40,
-                              pad_token_id=tokenizer.eos_token_id)
+            out = lm.generate(ids, do_sample=True, temperature=d.temperature, top_p=d.top_p, top_k=d.top_k,
+                              max_new_tokens=d.max_new_tokens, pad_token_id=tokenizer.eos_token_id)
         samples.append((prompt, tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)))
     return samples
 

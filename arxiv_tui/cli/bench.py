@@ -6,7 +6,12 @@ from __future__ import annotations
 import argparse
 import json
 
-from arxiv_tui.cli.options import CommandError, add_model_option, add_precision_option, positive_int
+from arxiv_tui.cli.options import (
+    CommandError,
+    add_model_option,
+    add_precision_option,
+    positive_int,
+)
 from arxiv_tui.runtime.generation import DEFAULT_MODEL
 
 

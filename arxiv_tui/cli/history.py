@@ -6,7 +6,12 @@ import argparse
 import datetime
 import json
 
-from arxiv_tui.cli.options import CommandError, UsageError, add_listing_command, positive_int
+from arxiv_tui.cli.options import (
+    CommandError,
+    UsageError,
+    add_listing_command,
+    positive_int,
+)
 
 
 def add_command(commands) -> None:

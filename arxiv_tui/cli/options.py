@@ -8,7 +8,12 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from arxiv_tui.errors import ReportedError
-from arxiv_tui.runtime.generation import DEFAULT_MODEL, GenerationDefaults
+from arxiv_tui.runtime.generation import (
+    DEFAULT_MODEL,
+    PRECISIONS,
+    RANGES,
+    GenerationDefaults,
+)
 
 PROG = "arxiv-tui"
 
@@ -51,7 +56,11 @@ positive_int = _number(int, lambda v: v >= 1, "a positive integer")
 non_negative_int = _number(int, lambda v: v >= 0, "a non-negative integer")
 non_negative_float = _number(float, lambda v: v >= 0, "a number of 0 or more")
 positive_float = _number(float, lambda v: v > 0, "a number above 0")
-top_p_value = _number(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
+
+
+def setting(name: str, kind: type) -> Callable[[str], float]:
+    """An argparse type for generation setting `name`, checked against its one range."""
+    return _number(kind, RANGES[name].holds, f"a number {RANGES[name].words}")
 
 
 def add_model_option(parser: argparse.ArgumentParser) -> None:
@@ -63,21 +72,22 @@ def add_model_option(parser: argparse.ArgumentParser) -> None:
 
 def add_precision_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--precision", default="auto", choices=["auto", "bf16", "fp32", "int8"],
+        "--precision", default="auto", choices=PRECISIONS,
         help="weights and compute: auto (bf16 where the CPU has it, else fp32), or int8 (fastest)",
     )
 
 
 def add_sampling_options(parser: argparse.ArgumentParser) -> None:
     d = GenerationDefaults()
-    parser.add_argument("-n", type=positive_int, default=d.n, help=f"alternatives (default {d.n})")
-    parser.add_argument("--max-new-tokens", type=positive_int, default=d.max_new_tokens, metavar="K")
-    parser.add_argument("--temperature", type=non_negative_float, default=d.temperature, metavar="T",
+    parser.add_argument("-n", type=setting("n", int), default=d.n, help=f"alternatives (default {d.n})")
+    parser.add_argument("--max-new-tokens", type=setting("max_new_tokens", int), default=d.max_new_tokens, metavar="K")
+    parser.add_argument("--temperature", type=setting("temperature", float), default=d.temperature, metavar="T",
                         help=f"0 is greedy (default {d.temperature})")
-    parser.add_argument("--top-p", type=top_p_value, default=d.top_p, metavar="P")
-    parser.add_argument("--top-k", type=non_negative_int, default=d.top_k, metavar="K",
+    parser.add_argument("--top-p", type=setting("top_p", float), default=d.top_p, metavar="P")
+    parser.add_argument("--top-k", type=setting("top_k", int), default=d.top_k, metavar="K",
                         help=f"0 turns it off (default {d.top_k}, as transformers' generate)")
-    parser.add_argument("--repetition-penalty", type=positive_float, default=d.repetition_penalty, metavar="X")
+    parser.add_argument("--repetition-penalty", type=setting("repetition_penalty", float),
+                        default=d.repetition_penalty, metavar="X")
 
 
 def add_listing_command(commands, name: str, help: str, description: str, list_help: str,

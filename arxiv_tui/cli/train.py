@@ -15,6 +15,7 @@ from arxiv_tui.cli.options import (
     positive_float,
     positive_int,
 )
+from arxiv_tui.runtime.generation import TRAINING_PRECISIONS
 
 
 def add_command(commands) -> None:
@@ -42,7 +43,7 @@ def add_command(commands) -> None:
     ft.add_argument("--untie-lm-head", action="store_true", help="train an LM head of its own (off in the recipe)")
     ft.add_argument("--no-pack", dest="pack", action="store_false",
                     help="one text per row, padded, instead of texts packed end to end")
-    ft.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"],
+    ft.add_argument("--precision", default="auto", choices=TRAINING_PRECISIONS,
                     help="auto: bf16 where the hardware has it, else fp32")
     ft.add_argument("--resume", action="store_true", help="continue the interrupted run for --output")
     ft.add_argument("--save-every", type=non_negative_int, default=50, metavar="N",
@@ -58,7 +59,7 @@ def add_command(commands) -> None:
     _add_data_options(ev, r)
     ev.add_argument("--samples", type=positive_int, default=r.eval_samples, metavar="N", help="held-out texts")
     ev.add_argument("--max-length", type=positive_int, default=r.max_length, metavar="L")
-    ev.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
+    ev.add_argument("--precision", default="auto", choices=TRAINING_PRECISIONS)
     ev.add_argument("--json", action="store_true", help='print {"eval_loss", "perplexity", "tokens", "samples"}')
     ev.set_defaults(run=_eval)
 

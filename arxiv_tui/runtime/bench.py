@@ -16,7 +16,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from arxiv_tui.runtime.generation import DEFAULT_TEMPLATE
+from arxiv_tui.runtime.generation import DEFAULT_TEMPLATE, GenerationDefaults
 
 BENCH_PROMPT = "We propose a novel method for learning graph representations with transformers"
 # ~300 tokens, and the few words then appended to it, for the prefix-reuse figures.
@@ -101,7 +101,12 @@ def _confidence_figures(engine, runs: int) -> dict:
 def baseline_side(directory: str, n: int, k: int, runs: int) -> dict:
     """Time transformers' own `generate` in fp32; run in a child process."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, LogitsProcessorList
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        LogitsProcessor,
+        LogitsProcessorList,
+    )
 
     class FirstCall(LogitsProcessor):
         """Notes when the first token's logits are ready: the baseline's time to first token."""
@@ -120,13 +125,14 @@ def baseline_side(directory: str, n: int, k: int, runs: int) -> dict:
     model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32).eval()
     inputs = tokenizer(DEFAULT_TEMPLATE + BENCH_PROMPT, return_tensors="pt")
     eos = tokenizer.eos_token_id
+    d = GenerationDefaults()  # the engine side's sampling too
 
     def timed() -> tuple[float, float]:
         first = FirstCall()
         started = time.perf_counter()
         with torch.inference_mode():
             out = model.generate(
-                **inputs, do_sample=True, temperature=0.8, top_k=50, top_p=0.9,
+                **inputs, do_sample=True, temperature=d.temperature, top_k=d.top_k, top_p=d.top_p,
                 num_return_sequences=n, max_new_tokens=k, min_new_tokens=k,
                 pad_token_id=eos, logits_processor=LogitsProcessorList([first]),
             )
@@ -172,7 +178,8 @@ def compare(directory: str, precision: str, n: int, k: int, runs: int) -> dict:
     return {
         "settings": {
             "n": n, "max_new_tokens": k, "runs": runs,
-            "temperature": 0.8, "top_k": 50, "top_p": 0.9, "prompt": BENCH_PROMPT,
+            **{name: getattr(GenerationDefaults(), name) for name in ("temperature", "top_k", "top_p")},
+            "prompt": BENCH_PROMPT,
             "precision": engine.pop("precision"),
             "long_prompt_tokens": engine.pop("long_prompt_tokens"),
         },

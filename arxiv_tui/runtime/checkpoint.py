@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from arxiv_tui.runtime.generation import PRECISIONS
 from arxiv_tui.runtime.registry import ModelError, check_model_dir
-
-PRECISIONS = ("auto", "bf16", "fp32", "int8")
 
 
 def cpu_has_native_bf16() -> bool:

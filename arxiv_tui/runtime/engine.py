@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 
 import torch
 
+from arxiv_tui.runtime.checkpoint import LoadedModel, load_model
 from arxiv_tui.runtime.confidence import DraftScores, Scorer
 from arxiv_tui.runtime.detokenize import ByteLevelTable, Detokenizer
 from arxiv_tui.runtime.generation import (
+    DEFAULT_TEMPLATE,
     FINISH_CANCELLED,
     FINISH_EOS,
     FINISH_LENGTH,
@@ -28,12 +30,10 @@ from arxiv_tui.runtime.generation import (
     GenerationSettings,
 )
 from arxiv_tui.runtime.gpt2 import KVCache
-from arxiv_tui.runtime.checkpoint import LoadedModel, load_model
-from arxiv_tui.runtime.registry import resolve_model
 from arxiv_tui.runtime.prompts import prompt_ids, shared_prefix
+from arxiv_tui.runtime.registry import resolve_model
 from arxiv_tui.runtime.sampling import make_generators, sample_next
 from arxiv_tui.runtime.sentences import sentence_end
-from arxiv_tui.runtime.generation import DEFAULT_TEMPLATE
 
 PREFILL_CHUNK = 256  # prompt tokens per forward pass: bounds attention memory, allows cancelling
 _CACHE_SLACK = 64  # spare positions in the prompt cache, so typing on rarely reallocates it

@@ -149,8 +149,8 @@ def _claim_stdio() -> tuple[Connection, Connection]:
 
 def serve(requests: Connection, events: Connection) -> None:
     """Load the model the first request names, warm up, then serve until the app goes away."""
-    from arxiv_tui.runtime.engine import Engine
     from arxiv_tui.errors import ReportedError
+    from arxiv_tui.runtime.engine import Engine
 
     try:
         opening: Open = requests.recv()

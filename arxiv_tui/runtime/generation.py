@@ -6,6 +6,7 @@ The app builds these in its own process and sends them to the engine's process (
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 DEFAULT_MODEL = "Arcoson/distilgpt2-arxiv-csai"
@@ -25,6 +26,34 @@ class GenerationDefaults:
 
 
 _DEFAULTS = GenerationDefaults()
+
+
+@dataclass(frozen=True)
+class Range:
+    """Which values a setting takes, in words and as a check."""
+
+    holds: Callable[[float], bool]
+    words: str  # "at least 1", "in (0, 1]"
+
+
+# The one definition of each generation setting's range: the engine, the command line, the
+# config file and the settings dialog all check against it.
+RANGES = {
+    "n": Range(lambda v: v >= 1, "at least 1"),
+    "max_new_tokens": Range(lambda v: v >= 1, "at least 1"),
+    "temperature": Range(lambda v: v >= 0, "0 (greedy) or more"),
+    "top_p": Range(lambda v: 0 < v <= 1, "in (0, 1]"),
+    "top_k": Range(lambda v: v >= 0, "0 (off) or more"),
+    "repetition_penalty": Range(lambda v: v > 0, "above 0"),
+}
+PRECISIONS = ("auto", "bf16", "fp32", "int8")  # int8: inference only
+TRAINING_PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def check(name: str, value: float) -> None:
+    """ValueError in the user's words if `value` is out of `name`'s range."""
+    if not RANGES[name].holds(value):
+        raise ValueError(f"{name} must be {RANGES[name].words}, not {value}")
 
 FINISH_EOS = "eos"
 FINISH_LENGTH = "length"
@@ -61,18 +90,12 @@ class GenerationSettings:
     def validate(self, context_length: int) -> None:
         """ValueError with a user-facing message for settings no request can honour."""
         s = self.sampling
-        if self.n < 1:
-            raise ValueError(f"the number of alternatives must be at least 1, not {self.n}")
-        if not 1 <= self.max_new_tokens < context_length:
-            raise ValueError(f"max new tokens must be between 1 and {context_length - 1}, not {self.max_new_tokens}")
-        if s.temperature < 0:
-            raise ValueError(f"temperature must be 0 or more, not {s.temperature}")
-        if not 0 < s.top_p <= 1:
-            raise ValueError(f"top-p must be in (0, 1], not {s.top_p}")
-        if s.top_k < 0:
-            raise ValueError(f"top-k must be 0 (off) or more, not {s.top_k}")
-        if s.repetition_penalty <= 0:
-            raise ValueError(f"repetition penalty must be above 0, not {s.repetition_penalty}")
+        for name, value in (("n", self.n), ("max_new_tokens", self.max_new_tokens), ("temperature", s.temperature),
+                            ("top_p", s.top_p), ("top_k", s.top_k), ("repetition_penalty", s.repetition_penalty)):
+            check(name, value)
+        if self.max_new_tokens >= context_length:  # the model's own limit
+            raise ValueError(f"max_new_tokens must be below the model's context of {context_length}, "
+                             f"not {self.max_new_tokens}")
 
 
 def merged(deltas: list[Delta]) -> dict[int, tuple[str, str | None]]:

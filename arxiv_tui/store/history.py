@@ -23,10 +23,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from arxiv_tui.store.schema import migrate, use_wal
+from arxiv_tui.paths import data_dir
 from arxiv_tui.store.instance import Instance, is_running
 from arxiv_tui.store.records import Draft, Hit, Revision, Saved
-from arxiv_tui.paths import data_dir
+from arxiv_tui.store.schema import migrate, use_wal
 
 BUSY_TIMEOUT_S = 5.0
 KEEP_REVISIONS = 50  # past texts kept per draft (recovered ones are always kept)

@@ -41,9 +41,9 @@ class Headless:
     """The engine alone in its own process (the same child the app uses), driven directly."""
 
     def __init__(self, directory: str, precision: str, n: int, k: int) -> None:
-        from arxiv_tui.tui.config import Config
         from arxiv_tui.runtime.engine_process import EngineProcess
         from arxiv_tui.runtime.generation import GenerationSettings, SamplingParams
+        from arxiv_tui.tui.config import Config
 
         c = Config()
         self.settings = GenerationSettings(n=n, max_new_tokens=k, sampling=SamplingParams(
@@ -78,8 +78,8 @@ class AppSession:
     """The app on a pty, driven by key bytes; figures read off its status bar."""
 
     def __init__(self, directory: str, precision: str, n: int, k: int, draft: str, home: Path) -> None:
-        from arxiv_tui.tui.config import Config, save_config
         from arxiv_tui.store.history import History
+        from arxiv_tui.tui.config import Config, save_config
 
         env = {"XDG_DATA_HOME": str(home / "data"), "XDG_CONFIG_HOME": str(home / "config")}
         os.environ.update(env)  # History and save_config below write into the same place

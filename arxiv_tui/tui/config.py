@@ -15,9 +15,11 @@ from arxiv_tui.paths import config_dir
 from arxiv_tui.runtime.generation import (
     DEFAULT_MODEL,
     DEFAULT_TEMPLATE,
+    PRECISIONS,
     GenerationDefaults,
     GenerationSettings,
     SamplingParams,
+    check,
 )
 
 _DEFAULTS = GenerationDefaults()
@@ -54,18 +56,12 @@ class Config:
 
     def validated(self) -> Config:
         """ValueError naming the first setting out of range."""
-        checks = [
-            (self.n >= 1, "n must be at least 1"),
-            (1 <= self.max_new_tokens <= 512, "max_new_tokens must be 1..512"),
-            (self.temperature >= 0, "temperature must be 0 or more"),
-            (0 < self.top_p <= 1, "top_p must be in (0, 1]"),
-            (self.top_k >= 0, "top_k must be 0 or more"),
-            (0 <= self.debounce_s <= 10, "debounce_s must be 0..10 seconds"),
-            (self.precision in ("auto", "bf16", "fp32", "int8"), "precision must be auto, bf16, fp32 or int8"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message)
+        for name in ("n", "max_new_tokens", "temperature", "top_p", "top_k"):
+            check(name, getattr(self, name))
+        if not 0 <= self.debounce_s <= 10:
+            raise ValueError(f"debounce_s must be 0..10 seconds, not {self.debounce_s}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         return self
 
 

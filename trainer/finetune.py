@@ -60,16 +60,10 @@ def check_output(output: Path, resume: bool) -> None:
 
 
 def choose_dtype(precision: str) -> torch.dtype:
-    """bf16 where the device computes it natively (auto), else fp32."""
-    if precision == "bf16":
-        return torch.bfloat16
-    if precision == "fp32":
-        return torch.float32
-    if torch.cuda.is_available():
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-    from arxiv_tui.runtime.checkpoint import cpu_has_native_bf16
+    """The dtype training computes in: the runtime's choice for the device it runs on."""
+    from arxiv_tui.runtime.checkpoint import compute_dtype, resolve_precision
 
-    return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
+    return compute_dtype(resolve_precision(precision, cuda=torch.cuda.is_available()))
 
 
 def load_base(name: str):

@@ -43,26 +43,31 @@ def parameter_counts(lm: nn.Module) -> tuple[int, int]:
     return sum(p.numel() for p in unique if p.requires_grad), sum(p.numel() for p in unique)
 
 
-def _use_fused_gelu(block: nn.Module) -> None:
-    """GPT-2's "gelu_new" is tanh-GELU written as 7 tensor ops; torch's fused kernel is the same
-    function in one (and one in backward): ~4% of a training step on this CPU."""
-    from transformers.activations import ACT2FN
+class _Activation(nn.Module):
+    """The runtime's activation (one fused torch call) as a module, to stand in for transformers':
+    for "gelu_new", 7 tensor ops become one, and one in backward, ~4% of a training step here."""
 
-    if block.mlp.act.__class__.__name__ == "NewGELUActivation":
-        block.mlp.act = ACT2FN["gelu_pytorch_tanh"]
+    def __init__(self, name: str) -> None:
+        from arxiv_tui.runtime.gpt2 import activation
+
+        super().__init__()
+        self.fn = activation(name)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x)
 
 
 def _pack_frozen_linears(block: nn.Module) -> None:
     """Frozen Conv1D layers as oneDNN-prepacked linears (the engine's; ~8% faster at 1,024 rows).
     Left as they are where oneDNN cannot pack this dtype."""
-    from arxiv_tui.runtime.gpt2 import PackedLinear
+    from arxiv_tui.runtime.gpt2 import PackedLinear, conv1d_weight_as_linear
 
     if not torch.backends.mkldnn.is_available():
         return
     for parent, name in ((block.attn, "c_attn"), (block.attn, "c_proj"), (block.mlp, "c_fc"), (block.mlp, "c_proj")):
         conv = getattr(parent, name)
         linear = nn.Linear(conv.weight.shape[0], conv.weight.shape[1], dtype=conv.weight.dtype)
-        linear.weight = nn.Parameter(conv.weight.detach().t().contiguous(), requires_grad=False)
+        linear.weight = nn.Parameter(conv1d_weight_as_linear(conv.weight.detach()), requires_grad=False)
         linear.bias = nn.Parameter(conv.bias.detach(), requires_grad=False)
         try:
             setattr(parent, name, PackedLinear(linear, rows_hint=1024))
@@ -87,12 +92,13 @@ class RecipeModel(nn.Module):
         })
         # In fp32 the trunk is the model's own modules; in bf16 a copy, cast once.
         self.trunk = copy.deepcopy(frozen).to(compute_dtype) if compute_dtype != torch.float32 else frozen
+        act = lm.config.activation_function
         for block in transformer.h:
-            _use_fused_gelu(block)
+            block.mlp.act = _Activation(act)
         if self.trunk is not frozen:
             will_run_on_cpu = not torch.cuda.is_available()  # accelerate takes the GPU when there is one
             for block in self.trunk["blocks"]:
-                _use_fused_gelu(block)
+                block.mlp.act = _Activation(act)
                 if will_run_on_cpu:
                     _pack_frozen_linears(block)
         self.train(False)

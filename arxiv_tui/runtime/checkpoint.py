@@ -33,13 +33,25 @@ def cpu_has_native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def resolve_precision(precision: str) -> str:
-    """Turn `auto` into the concrete precision for this CPU."""
+def resolve_precision(precision: str, cuda: bool = False) -> str:
+    """Turn `auto` into the concrete precision: bf16 where the device computes it natively (this
+    CPU, or a CUDA device when training on one), else fp32."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
-    if precision == "auto":
-        return "bf16" if cpu_has_native_bf16() else "fp32"
-    return precision
+    if precision != "auto":
+        return precision
+    if cuda:
+        import torch
+
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if cpu_has_native_bf16() else "fp32"
+
+
+def compute_dtype(precision: str):
+    """The torch dtype a concrete precision computes in (int8 models compute in fp32)."""
+    import torch
+
+    return torch.bfloat16 if precision == "bf16" else torch.float32
 
 
 _SAFETENSORS_DTYPES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
@@ -149,7 +161,7 @@ def load_model(directory: Path, precision: str = "auto") -> LoadedModel:
         tokenizer = AutoTokenizer.from_pretrained(directory)
     except Exception as exc:  # tokenizers raise many unrelated types for a broken file
         raise ModelError(f"cannot load the tokenizer in {directory}: {exc}") from None
-    dtype = torch.bfloat16 if concrete == "bf16" else torch.float32
+    dtype = compute_dtype(concrete)
     try:
         model = build_gpt2(shape, Checkpoint(directory), dtype)
     except KeyError as exc:

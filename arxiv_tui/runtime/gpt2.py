@@ -129,7 +129,7 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(c, eps=shape.layer_norm_epsilon)
         self.c_fc = nn.Linear(c, 4 * c)
         self.mlp_proj = nn.Linear(4 * c, c)
-        self.act = _ACTIVATIONS[shape.activation]
+        self.act = activation(shape.activation)
         scale = 1.0 / math.sqrt(shape.head_dim) if shape.scale_attn_weights else 1.0
         if shape.scale_attn_by_inverse_layer_idx:
             scale /= layer_idx + 1
@@ -214,10 +214,28 @@ class Checkpoint(Protocol):
     def read(self, name: str, dtype: torch.dtype) -> torch.Tensor: ...
 
 
+def conv1d_weight_as_linear(weight: torch.Tensor) -> torch.Tensor:
+    """Hugging Face's Conv1D stores a projection's weight [in, out]; nn.Linear wants [out, in]."""
+    return weight.t().contiguous()
+
+
+def is_conv1d_weight(key: str) -> bool:
+    """Whether checkpoint tensor `key` is a Conv1D projection's weight (stored transposed)."""
+    return key.endswith(".weight") and any(p in key for p in ("c_attn", "c_proj", "c_fc"))
+
+
+def activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """GPT-2's activation `name` as one fused torch call ("gelu_new" is tanh-GELU, which the
+    reference writes as 7 tensor ops)."""
+    if name not in _ACTIVATIONS:
+        raise ValueError(f"unsupported activation {name!r}")
+    return _ACTIVATIONS[name]
+
+
 def build_gpt2(shape: GPT2Shape, checkpoint: Checkpoint, dtype: torch.dtype) -> GPT2:
     """Build the model in `dtype` from a Hugging Face GPT-2 checkpoint, tensor by tensor.
 
-    Conv1D weights are stored [in, out]; nn.Linear wants [out, in], hence the transposes.
+    Conv1D weights are stored transposed (see `conv1d_weight_as_linear`).
     """
     with torch.device("meta"):
         model = GPT2(shape)
@@ -228,8 +246,7 @@ def build_gpt2(shape: GPT2Shape, checkpoint: Checkpoint, dtype: torch.dtype) -> 
             continue
         key = name if name == "lm_head.weight" else _hf_key(name)
         tensor = checkpoint.read(key, dtype)
-        is_conv1d = key.endswith(".weight") and any(p in key for p in ("c_attn", "c_proj", "c_fc"))
-        state[name] = tensor.t().contiguous() if is_conv1d else tensor
+        state[name] = conv1d_weight_as_linear(tensor) if is_conv1d_weight(key) else tensor
     model.load_state_dict(state, strict=separate_head, assign=True)
     if not separate_head:
         model.lm_head.weight = model.wte.weight  # tied, as in the checkpoint: one copy in memory

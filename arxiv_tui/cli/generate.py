@@ -60,7 +60,7 @@ def settings_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from arxiv_tui.runtime.engine import Alternative, Engine
+    from arxiv_tui.runtime.engine import Engine
 
     prompt = read_prompt(args.prompt)
     settings = settings_from_args(args)
@@ -72,11 +72,12 @@ def run(args: argparse.Namespace) -> int:
         settings.validate(engine.context_length)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    alternatives = [Alternative(i) for i in range(settings.n)]
     started = time.perf_counter()
     ttft = None
-    for _ in engine.stream(prompt, settings, raw=args.raw, alternatives=alternatives):
+    run = engine.stream(prompt, settings, raw=args.raw)
+    for _ in run:
         ttft = ttft if ttft is not None else time.perf_counter() - started
+    alternatives = run.alternatives
     total = time.perf_counter() - started
     tokens = sum(len(a.tokens) for a in alternatives)
     if args.json:

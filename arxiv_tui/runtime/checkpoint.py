@@ -145,7 +145,6 @@ class LoadedModel:
 
 def load_model(directory: Path, precision: str = "auto") -> LoadedModel:
     """Load `directory` (already resolved) into the runtime; ModelError if it cannot be used."""
-    import torch
     from transformers import AutoTokenizer, GPT2Config
 
     from arxiv_tui.runtime.gpt2 import GPT2Shape, build_gpt2, pack_linears

@@ -62,6 +62,20 @@ class _PromptCache:
         return shared_prefix(self.ids, ids)
 
 
+class Run:
+    """One request as it runs: iterating it yields each step's deltas; `alternatives` holds each
+    alternative's whole state (tokens, text, end) as it grows."""
+
+    def __init__(self, engine: Engine, text: str, settings: GenerationSettings, raw: bool,
+                 cancel: threading.Event) -> None:
+        self.engine, self.text, self.settings, self.raw, self.cancel = engine, text, settings, raw, cancel
+        self.alternatives = [Alternative(i) for i in range(settings.n)]
+
+    def __iter__(self) -> Iterator[list[Delta]]:
+        with self.engine._run_lock, torch.inference_mode():
+            yield from self.engine._run(self.text, self.settings, self.raw, self.cancel, self.alternatives)
+
+
 class Engine:
     """Generates alternatives from a loaded model; one request runs at a time."""
 
@@ -72,8 +86,6 @@ class Engine:
         self._eos = loaded.tokenizer.eos_token_id
         self._prompt_cache: _PromptCache | None = None
         self._run_lock = threading.Lock()
-        self._latest_lock = threading.Lock()
-        self._latest_cancel: threading.Event | None = None
         self.last_prefill_tokens = 0  # prompt tokens the last request had to compute
         self._scorer = Scorer()
 
@@ -131,42 +143,20 @@ class Engine:
         with self._run_lock:
             self._prompt_cache = None
 
-    def cancel(self) -> None:
-        """Stop the running request (if any) before its next step."""
-        with self._latest_lock:
-            if self._latest_cancel is not None:
-                self._latest_cancel.set()
-
     def generate(self, text: str, settings: GenerationSettings, raw: bool = False) -> list[Alternative]:
         """Run a request to the end and return its alternatives."""
-        alternatives = [Alternative(i) for i in range(settings.n)]
-        for deltas in self.stream(text, settings, raw=raw, alternatives=alternatives):
+        run = self.stream(text, settings, raw=raw)
+        for _ in run:
             pass
-        return alternatives
+        return run.alternatives
 
-    def stream(
-        self,
-        text: str,
-        settings: GenerationSettings,
-        raw: bool = False,
-        cancel: threading.Event | None = None,
-        alternatives: list[Alternative] | None = None,
-    ) -> Iterator[list[Delta]]:
-        """Yield, step by step, the deltas of all N alternatives for the prompt `text`.
-
-        Starting a request cancels the one before it. Pass `alternatives` to see the full
-        state (tokens, text) as it grows.
-        """
+    def stream(self, text: str, settings: GenerationSettings, raw: bool = False,
+               cancel: threading.Event | None = None) -> Run:
+        """A request for N alternatives of the prompt `text`: iterate it for their deltas, step by
+        step. Setting `cancel` (the caller's one way to stop it) ends it before its next step.
+        ValueError at once for settings no request can honour."""
         settings.validate(self.context_length)
-        cancel = cancel or threading.Event()
-        with self._latest_lock:  # supersede: the running request stops at its next step
-            if self._latest_cancel is not None:
-                self._latest_cancel.set()
-            self._latest_cancel = cancel
-        if alternatives is None:
-            alternatives = [Alternative(i) for i in range(settings.n)]
-        with self._run_lock, torch.inference_mode():
-            yield from self._run(text, settings, raw, cancel, alternatives)
+        return Run(self, text, settings, raw, cancel or threading.Event())
 
     def prefill(self, text: str, max_new_tokens: int) -> None:
         """Compute the prompt cache for `text` ahead of a request for it (or for more of it)."""

@@ -90,13 +90,12 @@ def receive(requests: Connection, inbox: Inbox) -> None:
 
 def run_generation(engine, request: Generate, cancel: threading.Event, send) -> None:
     """Stream one request's alternatives to `send`, in batches."""
-    from arxiv_tui.runtime.engine import Alternative
-
     settings = request.settings
-    alternatives = [Alternative(i) for i in range(settings.n)]
     started = last_sent = time.perf_counter()
     ttft, pending, costs = None, [], {}
-    for deltas in engine.stream(request.prompt, settings, cancel=cancel, alternatives=alternatives):
+    run = engine.stream(request.prompt, settings, cancel=cancel)
+    alternatives = run.alternatives
+    for deltas in run:
         now = time.perf_counter()
         ttft = ttft if ttft is not None else now - started
         pending.extend(deltas)

@@ -32,11 +32,10 @@ async def test_type_stream_pick_and_everything_is_stored(trained_model):
         await pilot.press("ctrl+q")
     history = History()
     assert history.latest_draft().text == "We propose" + texts[1]
-    [request] = [r for r in history.requests() if r["choices"]]
-    assert request["prompt"] == "We propose"
-    assert [a["text"] for a in request["alternatives"]] == texts
-    assert [{k: c[k] for k in ("index", "accepted", "kind")} for c in request["choices"]] == [
-        {"index": 1, "accepted": texts[1], "kind": "whole"}]
+    [request] = [r for r in history.requests() if r.choices]
+    assert request.prompt == "We propose"
+    assert [a.text for a in request.alternatives] == texts
+    assert [(c.index, c.accepted, c.kind) for c in request.choices] == [(1, texts[1], "whole")]
 
 
 async def test_cycle_and_tab_accept_the_highlighted(trained_model):
@@ -60,7 +59,7 @@ async def test_digits_type_when_no_alternative_shows(trained_model):
         await pilot.press("tab")  # on demand: alternatives now show, and digits pick
         await wait_for(pilot, lambda: app.drafting.status.state == "idle" and all(app.drafting.panel.texts()))
         await pilot.press("3")
-        assert app.drafting.editor.text == "in 2019" + saved_history(app).requests()[0]["choices"][0]["accepted"]
+        assert app.drafting.editor.text == "in 2019" + saved_history(app).requests()[0].choices[0].accepted
         await pilot.press("escape", "7")  # Esc hides them: digits type again
         assert app.drafting.editor.text.endswith("7")
 
@@ -81,8 +80,8 @@ async def test_accept_word_then_sentence_keeps_the_rest(trained_model):
         accepted = app.drafting.editor.text[len("We propose"):]
         assert full.startswith(accepted) and len(accepted) > len(word)
         assert accepted.rstrip().endswith((".", "!", "?")) or accepted == full
-    choices = [c for r in History().requests() for c in r["choices"]]
-    assert [c["kind"] for c in choices] == ["word", "sentence"]
+    choices = [c for r in History().requests() for c in r.choices]
+    assert [c.kind for c in choices] == ["word", "sentence"]
 
 
 async def test_escape_cancels_mid_stream(tmp_path):

@@ -9,8 +9,8 @@ from arxiv_tui.tui.config import Config
 from tests.helpers import make_app, saved_history, type_and_wait, wait_for, written
 
 
-def accepted(alternative: dict) -> list[str]:
-    return [a["text"] for a in alternative["accepted"]]
+def accepted(branch) -> list[str]:
+    return [c.accepted for c in branch.accepted]
 
 
 async def test_accept_undo_pick_a_sibling_and_the_tree_has_both_branches(trained_model):
@@ -32,10 +32,10 @@ async def test_accept_undo_pick_a_sibling_and_the_tree_has_both_branches(trained
 
         # Requests that finished while "We propose" was typed are roots too; ours is the last.
         root = saved_history(app).tree(app.keeper.draft_id)[-1]
-        assert root["id"] == node and root["draft_text"] == "We propose"
-        assert accepted(root["alternatives"][0]) == [texts[0]]
-        assert accepted(root["alternatives"][1]) == [texts[1]]
-        assert follower in [child["id"] for child in root["alternatives"][1]["children"]]
+        assert root.request.id == node and root.request.draft_text == "We propose"
+        assert accepted(root.branches[0]) == [texts[0]]
+        assert accepted(root.branches[1]) == [texts[1]]
+        assert follower in [child.request.id for child in root.branches[1].children]
 
         await pilot.press("ctrl+t")  # the tree view: both branches, then jump to the root request
         tree = app.screen.query_one(Tree)

@@ -7,6 +7,7 @@ import sqlite3
 import pytest
 
 from arxiv_tui.store.history import History
+from arxiv_tui.store.records import Choice
 from arxiv_tui.store.schema import MIGRATIONS, SCHEMA_VERSION, migrate
 from tests.helpers import garbled_history
 
@@ -23,9 +24,9 @@ def test_drafts_requests_alternatives_and_choices_persist(tmp_path):
     reopened = History(tmp_path / "h.db")
     assert reopened.latest_draft().text == "We study graphs"
     stored = reopened.request(request)
-    assert stored["settings"] == {"n": 2} and stored["draft_id"] == draft
-    assert [a["text"] for a in stored["alternatives"]] == [" with care.", " at scale"]
-    assert stored["choices"] == [{"id": choice, "index": 1, "accepted": " at", "kind": "word"}]
+    assert stored.settings == {"n": 2} and stored.draft_id == draft
+    assert [a.text for a in stored.alternatives] == [" with care.", " at scale"]
+    assert stored.choices == (Choice(id=choice, index=1, accepted=" at", kind="word"),)
     assert {h.kind for h in reopened.search("scale")} == {"alternative"}
     assert [h.ref for h in reopened.search("graph")] == [str(draft)]  # prefix match, updated text
 
@@ -79,11 +80,11 @@ def test_v3_to_v4_keeps_every_row_and_indexes_them_by_id(tmp_path):
     assert [(d.id, d.text, d.revision) for d in history.drafts()] == [(2, "Robots that walk", 0),
                                                                       (1, "We study sparse graphs", 0)]
     first, second = history.request(1), history.request(2)
-    assert [(a["index"], a["text"], a["tokens"], a["finish_reason"]) for a in first["alternatives"]] == [
+    assert [(a.index, a.text, a.tokens, a.finish_reason) for a in first.alternatives] == [
         (0, " with care", 3, "length"), (1, " kernels", 2, "stop")]
-    assert first["choices"] == [{"id": 1, "index": 0, "accepted": " with care", "kind": "whole"}]
-    assert (second["parent_choice_id"], second["draft_text"], second["cursor"]) == (1, "We study with care", 18)
-    assert [c["id"] for c in history.tree(1)[0]["alternatives"][0]["children"]] == [2]
+    assert first.choices == (Choice(id=1, index=0, accepted=" with care", kind="whole"),)
+    assert (second.parent_choice_id, second.draft_text, second.cursor) == (1, "We study with care", 18)
+    assert [c.request.id for c in history.tree(1)[0].branches[0].children] == [2]
     assert {(h.kind, h.ref) for h in history.search("care")} == {("alternative", "1:0")}
     assert {(h.kind, h.ref) for h in history.search("robots")} == {("draft", "2")}
     # The new index follows the rows: a changed draft and replaced alternatives are found by
@@ -135,11 +136,11 @@ def test_tree_of_choices(tmp_path):
     history.add_request(draft, "m", "We propose a meth", {}, parent_choice=second)  # superseded: no node
     assert history.latest_choice(draft) == second
     (node,) = history.tree(draft)
-    assert node["id"] == root and node["cursor"] == 10
-    model, method = node["alternatives"]
-    assert [c["id"] for c in model["children"]] == [after_first]
-    assert [c["id"] for c in method["children"]] == [after_second]
-    assert method["accepted"] == [{"text": " a method.", "kind": "whole"}]
+    assert node.request.id == root and node.request.cursor == 10
+    model, method = node.branches
+    assert [c.request.id for c in model.children] == [after_first]
+    assert [c.request.id for c in method.children] == [after_second]
+    assert [(c.accepted, c.kind) for c in method.accepted] == [(" a method.", "whole")]
 
 
 def test_training_texts_are_drafts_and_accepted_continuations(tmp_path):

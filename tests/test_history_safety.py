@@ -104,8 +104,8 @@ def test_the_writer_keeps_order_and_passes_ids_on(tmp_path):
     choice = writer.submit(history.add_choice, request, 0, " propose", "whole")
     follower = writer.submit(history.add_request, draft, "m", "We propose", {}, parent_choice=choice)
     assert writer.close()
-    assert history.request(follower.result())["parent_choice_id"] == choice.result()
-    assert history.request(request.result())["alternatives"][0]["text"] == " propose"
+    assert history.request(follower.result()).parent_choice_id == choice.result()
+    assert history.request(request.result()).alternatives[0].text == " propose"
 
 
 def test_saves_waiting_in_line_merge_into_the_newest(tmp_path):
@@ -137,7 +137,7 @@ def test_a_full_disk_keeps_every_write_waiting_until_it_takes_them(tmp_path):
     assert writer.flush(timeout=10.0)
     assert troubles[-1] is None and writer.trouble is None
     assert history.draft(draft).text == "An abstract, longer " + "x" * 40_000
-    assert saves[0] is saves[1] and history.request(request.result())["prompt"] == "An abstract"
+    assert saves[0] is saves[1] and history.request(request.result()).prompt == "An abstract"
 
 
 def test_a_write_that_is_wrong_in_itself_is_dropped_and_told(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 
@@ -64,12 +65,25 @@ def _show(args: argparse.Namespace) -> int:
     draft = _draft(history, args.id)
     print(f"draft {draft.id}, saved {_when(draft.updated_at)}\n\n{draft.text}\n")
     for request in reversed(history.requests(draft.id)):
-        print(f"request {request['id']} at {_when(request['created_at'])}, prompt ending …{request['prompt'][-40:]!r}")
-        picked = {c["index"]: c["kind"] for c in request["choices"]}
-        for alt in request["alternatives"]:
-            mark = f"  <- accepted ({picked[alt['index']]})" if alt["index"] in picked else ""
-            print(f"  [{alt['index'] + 1}] {alt['text'].strip()}{mark}")
+        print(f"request {request.id} at {_when(request.created_at)}, prompt ending …{request.prompt[-40:]!r}")
+        picked = {c.index: c.kind for c in request.choices}
+        for alt in request.alternatives:
+            mark = f"  <- accepted ({picked[alt.index]})" if alt.index in picked else ""
+            print(f"  [{alt.index + 1}] {alt.text.strip()}{mark}")
     return 0
+
+
+def _node_json(node) -> dict:
+    """A tree node as the JSON export writes it: the request's fields, each alternative with what
+    of it was accepted and the nodes that followed."""
+    request = dataclasses.asdict(node.request)
+    request["alternatives"] = [
+        {**dataclasses.asdict(branch.alternative),
+         "accepted": [{"text": c.accepted, "kind": c.kind} for c in branch.accepted],
+         "children": [_node_json(child) for child in branch.children]}
+        for branch in node.branches
+    ]
+    return request
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -77,7 +91,8 @@ def _export(args: argparse.Namespace) -> int:
     draft = _draft(history, args.id)
     if args.format == "json":
         print(json.dumps({"id": draft.id, "updated_at": draft.updated_at, "text": draft.text,
-                          "tree": history.tree(draft.id)}, ensure_ascii=False, indent=2))
+                          "tree": [_node_json(node) for node in history.tree(draft.id)]},
+                         ensure_ascii=False, indent=2))
     elif args.format == "md":
         print(f"# Draft {draft.id}\n\n_Saved {_when(draft.updated_at)} by arxiv-tui._\n\n{draft.text}")
     else:

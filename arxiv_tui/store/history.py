@@ -25,7 +25,17 @@ from pathlib import Path
 
 from arxiv_tui.paths import data_dir
 from arxiv_tui.store.instance import Instance, is_running
-from arxiv_tui.store.records import Draft, Hit, Revision, Saved
+from arxiv_tui.store.records import (
+    Branch,
+    Choice,
+    Draft,
+    Hit,
+    Node,
+    Request,
+    Revision,
+    Saved,
+    StoredAlternative,
+)
 from arxiv_tui.store.schema import migrate, use_wal
 
 BUSY_TIMEOUT_S = 5.0
@@ -253,16 +263,16 @@ class History:
             return db.execute("INSERT INTO choices (request_id, idx, accepted, kind, created_at) VALUES (?, ?, ?, ?, ?)",
                               (request, idx, accepted, kind, time.time())).lastrowid
 
-    def requests(self, draft: int | None = None, limit: int = 100) -> list[dict]:
+    def requests(self, draft: int | None = None, limit: int = 100) -> list[Request]:
         """Requests, newest first, with their alternatives and choices (of one draft, or all)."""
         where, args = ("WHERE draft_id = ?", (draft,)) if draft is not None else ("", ())
         return self._requests(f"SELECT id FROM requests {where} ORDER BY id DESC LIMIT ?", (*args, limit))[::-1]
 
-    def request(self, request: int) -> dict | None:
+    def request(self, request: int) -> Request | None:
         found = self._requests("SELECT ?", (request,))
         return found[0] if found else None
 
-    def _requests(self, ids_sql: str, args: tuple) -> list[dict]:
+    def _requests(self, ids_sql: str, args: tuple) -> list[Request]:
         """The requests whose ids `ids_sql` selects, oldest first: three indexed queries in all."""
         with self._lock:
             rows = self._db.execute(f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE id IN ({ids_sql}) ORDER BY id",
@@ -273,18 +283,13 @@ class History:
             choices = self._db.execute(
                 f"SELECT request_id, id, idx, accepted, kind FROM choices WHERE request_id IN ({ids_sql}) ORDER BY id",
                 args).fetchall()
-        requests = {}
-        for rid, draft, created, model, prompt, settings, draft_text, cursor, parent in rows:
-            requests[rid] = {
-                "id": rid, "draft_id": draft, "created_at": created, "model": model, "prompt": prompt,
-                "settings": json.loads(settings), "draft_text": draft_text, "cursor": cursor,
-                "parent_choice_id": parent, "alternatives": [], "choices": [],
-            }
-        for rid, i, text, tokens, reason in alternatives:
-            requests[rid]["alternatives"].append({"index": i, "text": text, "tokens": tokens, "finish_reason": reason})
-        for rid, cid, i, accepted, kind in choices:
-            requests[rid]["choices"].append({"id": cid, "index": i, "accepted": accepted, "kind": kind})
-        return list(requests.values())
+        found: dict[int, list] = {}
+        for rid, *alternative in alternatives:
+            found.setdefault(rid, [[], []])[0].append(StoredAlternative(*alternative))
+        for rid, *choice in choices:
+            found.setdefault(rid, [[], []])[1].append(Choice(*choice))
+        return [Request(*row[:5], json.loads(row[5]), *row[6:], *map(tuple, found.get(row[0], [[], []])))
+                for row in rows]
 
     def is_node_text(self, draft: int, text: str) -> bool:
         """Whether some request of the draft was made on exactly this text."""
@@ -296,20 +301,24 @@ class History:
                           (draft,))
         return rows[0][0]
 
-    def tree(self, draft: int) -> list[dict]:
-        """The draft's tree of choices: root requests, each alternative holding `children`, the
+    def tree(self, draft: int) -> list[Node]:
+        """The draft's tree of choices: its root requests, each alternative a branch holding the
         requests made after it was accepted. Requests that never showed alternatives are left out."""
-        requests = [r for r in self._requests("SELECT id FROM requests WHERE draft_id = ?", (draft,)) if r["alternatives"]]
-        by_choice: dict[int, list[dict]] = {}
+        requests = [r for r in self._requests("SELECT id FROM requests WHERE draft_id = ?", (draft,)) if r.alternatives]
+        following: dict[int | None, list[Request]] = {}
         for request in requests:
-            by_choice.setdefault(request["parent_choice_id"], []).append(request)
-        for request in requests:
-            for alternative in request["alternatives"]:
-                choices = [c for c in request["choices"] if c["index"] == alternative["index"]]
-                alternative["accepted"] = [{"text": c["accepted"], "kind": c["kind"]} for c in choices]
-                alternative["children"] = [child for c in choices for child in by_choice.get(c["id"], [])]
-        known = {c["id"] for r in requests for c in r["choices"]}
-        return [r for r in requests if r["parent_choice_id"] is None or r["parent_choice_id"] not in known]
+            following.setdefault(request.parent_choice_id, []).append(request)
+
+        def node(request: Request) -> Node:
+            branches = []
+            for alternative in request.alternatives:
+                accepted = tuple(c for c in request.choices if c.index == alternative.index)
+                children = tuple(node(child) for c in accepted for child in following.get(c.id, []))
+                branches.append(Branch(alternative, accepted, children))
+            return Node(request, tuple(branches))
+
+        known = {c.id for r in requests for c in r.choices}
+        return [node(r) for r in requests if r.parent_choice_id is None or r.parent_choice_id not in known]
 
     def search(self, text: str, limit: int = 50, marks: tuple[str, str] = ("[", "]")) -> list[Hit]:
         """Drafts and alternatives containing `text` (FTS5, each word as a prefix), best first;

@@ -42,3 +42,56 @@ class Hit:
     kind: str
     ref: str
     snippet: str
+
+
+@dataclass(frozen=True)
+class StoredAlternative:
+    index: int
+    text: str
+    tokens: int
+    finish_reason: str | None
+
+
+@dataclass(frozen=True)
+class Choice:
+    """(Part of) alternative `index` accepted: kind is whole, word or sentence."""
+
+    id: int
+    index: int
+    accepted: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Request:
+    """A node of a draft's tree: the draft as it was (`draft_text`, `cursor`; `prompt` is the text
+    before the cursor), the acceptance it follows (None: a root), what came back, what was taken."""
+
+    id: int
+    draft_id: int | None
+    created_at: float
+    model: str
+    prompt: str
+    settings: dict
+    draft_text: str
+    cursor: int
+    parent_choice_id: int | None
+    alternatives: tuple[StoredAlternative, ...] = ()
+    choices: tuple[Choice, ...] = ()
+
+
+@dataclass(frozen=True)
+class Branch:
+    """An alternative of a tree node, what of it was accepted, and the nodes that followed."""
+
+    alternative: StoredAlternative
+    accepted: tuple[Choice, ...]
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Node:
+    """A request in the tree of choices, with one branch per alternative."""
+
+    request: Request
+    branches: tuple[Branch, ...]

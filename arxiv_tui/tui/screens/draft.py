@@ -317,13 +317,13 @@ class DraftScreen(Screen):
         self.stop_requests()
         self.session.jumped()
         current = self.editor.text
-        if request["draft_text"] != current:
+        if request.draft_text != current:
             if current.strip() and not await self.keeper.read(history.is_node_text, self.keeper.draft_id, current):
                 self.keeper.keep_as_new(current)
                 self.notify("The text you had is kept as a draft of its own (Ctrl+O)")
             with self.editor.own_edit():
-                self.editor.load_text(request["draft_text"])
-        self.editor.move_cursor(self.editor.document.get_location_from_index(request["cursor"]))
-        cards = tuple((a["text"], a["finish_reason"]) for a in request["alternatives"])
-        self.show_node(request["id"], request["parent_choice_id"], cards, target[1])
+                self.editor.load_text(request.draft_text)
+        self.editor.move_cursor(self.editor.document.get_location_from_index(request.cursor))
+        cards = tuple((a.text, a.finish_reason) for a in request.alternatives)
+        self.show_node(request.id, request.parent_choice_id, cards, target[1])
 

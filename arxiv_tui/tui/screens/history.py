@@ -71,8 +71,8 @@ def search_rows(history: History, query: str) -> list[Row]:
         else:
             request_id, idx = (int(x) for x in hit.ref.split(":"))
             request = history.request(request_id)
-            text = request["alternatives"][idx]["text"] if request else ""
-            preview = Text.assemble(request["prompt"] if request else "", (text, "bold"))
+            text = request.alternatives[idx].text if request else ""
+            preview = Text.assemble(request.prompt if request else "", (text, "bold"))
             rows.append((f"h{n}", _snippet("alternative", hit.snippet), ("text", text), preview))
     return rows
 

@@ -14,6 +14,7 @@ from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
 from arxiv_tui.store.history import History
+from arxiv_tui.store.records import Node
 
 _KIND_MARKS = {"whole": "✓", "sentence": "✓ sentence", "word": "✓ word"}
 
@@ -48,28 +49,30 @@ class TreeScreen(ModalScreen[tuple[int, int] | None]):
         tree = self.query_one("#choices-tree", Tree)
         tree.show_root = False
         roots = await self.read(self.history.tree, self.draft_id) if self.draft_id is not None else []
-        for request in roots:
-            self._add_request(tree.root, request)
+        for root in roots:
+            self._add_node(tree.root, root)
         if not roots:
             tree.root.add_leaf("no alternatives have been shown for this draft yet")
         tree.root.expand_all()
         tree.focus()
 
-    def _add_request(self, parent: TreeNode, request: dict) -> None:
-        label = Text.assemble(("… " if request["prompt"] else "", "dim"), _tail(request["prompt"]) or "(empty draft)",
-                              (f"  #{request['id']}", "dim"))
-        node = parent.add(label, data=(request["id"], 0))
-        for alternative in request["alternatives"]:
-            marks = " ".join(_KIND_MARKS[a["kind"]] for a in alternative["accepted"])
-            label = Text.assemble((f"{alternative['index'] + 1} ", "bold"), _head(alternative["text"]) or "(empty)",
+    def _add_node(self, parent: TreeNode, node: Node) -> None:
+        request = node.request
+        label = Text.assemble(("… " if request.prompt else "", "dim"), _tail(request.prompt) or "(empty draft)",
+                              (f"  #{request.id}", "dim"))
+        shown = parent.add(label, data=(request.id, 0))
+        for branch in node.branches:
+            alternative = branch.alternative
+            marks = " ".join(_KIND_MARKS[c.kind] for c in branch.accepted)
+            label = Text.assemble((f"{alternative.index + 1} ", "bold"), _head(alternative.text) or "(empty)",
                                   (f"  {marks}" if marks else "", "green"))
-            data = (request["id"], alternative["index"])
-            if alternative["children"]:
-                child = node.add(label, data=data)
-                for follower in alternative["children"]:
-                    self._add_request(child, follower)
+            data = (request.id, alternative.index)
+            if branch.children:
+                child = shown.add(label, data=data)
+                for follower in branch.children:
+                    self._add_node(child, follower)
             else:
-                node.add_leaf(label, data=data)
+                shown.add_leaf(label, data=data)
 
     def on_tree_node_selected(self, event: Tree.NodeSelected) -> None:
         if event.node.data is not None:

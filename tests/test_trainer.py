@@ -112,13 +112,14 @@ def test_loss_falls_and_output_is_a_complete_registered_model(four_layer_model, 
     # With the tiny model's random embedding frozen as the head, learning is slow: train a head too.
     outcome = finetune(small_recipe(four_layer_model, abstracts, steps=40, lr=1e-2, untie_lm_head=True), output)
     metrics = outcome.metrics
-    assert metrics["eval_loss"] < metrics["base_eval_loss"] - 1.0
-    assert metrics["steps"] == 40 and metrics["train_seconds"] > 0
-    assert json.loads((output / "metrics.json").read_text())["eval_loss"] == metrics["eval_loss"]
+    assert metrics.eval_loss < metrics.base_eval_loss - 1.0
+    assert metrics.steps == 40 and metrics.train_seconds > 0
+    written = json.loads((output / "metrics.json").read_text())
+    assert written["eval_loss"] == metrics.eval_loss
     for key in ("train_loss", "perplexity", "base_perplexity", "trainable_params", "total_params", "seconds"):
-        assert key in metrics
+        assert written[key] == getattr(metrics, key)
     card = (output / "README.md").read_text()
-    assert "## Results" in card and f"{metrics['eval_loss']:.2f}" in card and "We propose" in card
+    assert "## Results" in card and f"{metrics.eval_loss:.2f}" in card and "We propose" in card
     assert not partial_path(output).exists() and not (output / "checkpoint.pt").exists()
     reloaded = GPT2LMHeadModel.from_pretrained(output)
     assert not reloaded.config.tie_word_embeddings
@@ -143,9 +144,9 @@ def test_resume_after_interrupt_continues_to_the_same_model(four_layer_model, ab
     resumed_reports = []
     second = finetune(recipe, output, precision="fp32", resume=True, report=resumed_reports.append)
     assert [r.step for r in resumed_reports] == list(range(6, 13))
-    assert second.metrics["steps"] == 12
-    assert second.metrics["eval_loss"] == pytest.approx(straight["eval_loss"], rel=1e-5)
-    assert second.metrics["train_loss"] == pytest.approx(straight["train_loss"], rel=1e-5)
+    assert second.metrics.steps == 12
+    assert second.metrics.eval_loss == pytest.approx(straight.eval_loss, rel=1e-5)
+    assert second.metrics.train_loss == pytest.approx(straight.train_loss, rel=1e-5)
 
 
 def test_resume_refuses_changed_settings(four_layer_model, abstracts, tmp_path):

@@ -3,26 +3,27 @@
 from __future__ import annotations
 
 from trainer.data import Corpus
+from trainer.metrics import Metrics
 from trainer.recipe import Recipe
 
 PUBLISHED = {"train_loss": 3.82, "eval_loss": 3.48, "perplexity": 32.59}
 
 
-def _recipe_rows(recipe: Recipe, metrics: dict) -> list[str]:
-    trained = f"blocks {metrics['total_blocks'] - recipe.train_last_blocks}-{metrics['total_blocks'] - 1} and the final LayerNorm"
+def _recipe_rows(recipe: Recipe, metrics: Metrics) -> list[str]:
+    trained = f"blocks {metrics.total_blocks - recipe.train_last_blocks}-{metrics.total_blocks - 1} and the final LayerNorm"
     if recipe.train_last_blocks == 0:
         trained = "the final LayerNorm only"
     head = "untied and trained" if recipe.untie_lm_head else "tied to the frozen embedding"
-    share = 100 * metrics["trainable_params"] / metrics["total_params"]
+    share = 100 * metrics.trainable_params / metrics.total_params
     return [
         f"| base model | `{recipe.base}` |",
         f"| trained | {trained}; LM head {head} |",
-        f"| trainable parameters | {metrics['trainable_params']:,} of {metrics['total_params']:,} ({share:.1f}%) |",
+        f"| trainable parameters | {metrics.trainable_params:,} of {metrics.total_params:,} ({share:.1f}%) |",
         f"| optimiser | AdamW, lr {recipe.lr:g}, weight decay {recipe.weight_decay:g} (not on biases/LayerNorms), grad clip {recipe.max_grad_norm:g} |",
         f"| schedule | {recipe.steps} steps, {recipe.warmup_steps} warm-up, cosine decay |",
         f"| batch | {recipe.batch_size} x {recipe.max_length} tokens, {'packed' if recipe.pack else 'one text per row, padded'} |",
         f"| prompt format | `{recipe.template}...` |",
-        f"| precision | {metrics['precision']} on {metrics['device']} |",
+        f"| precision | {metrics.precision} on {metrics.device} |",
         f"| seed | {recipe.seed} |",
     ]
 
@@ -40,11 +41,11 @@ def _data_lines(corpus: Corpus, recipe: Recipe) -> list[str]:
     return lines
 
 
-def render_card(name: str, recipe: Recipe, corpus: Corpus, metrics: dict, samples: list[tuple[str, str]]) -> str:
+def render_card(name: str, recipe: Recipe, corpus: Corpus, metrics: Metrics, samples: list[tuple[str, str]]) -> str:
     """Markdown for README.md: recipe, data, metrics table, sample continuations."""
     def row(label: str, key: str, base_key: str | None) -> str:
-        base = f"{metrics[base_key]:.2f}" if base_key else "-"
-        return f"| {label} | {base} | {metrics[key]:.2f} | {PUBLISHED[key]:.2f} |"
+        base = f"{getattr(metrics, base_key):.2f}" if base_key else "-"
+        return f"| {label} | {base} | {getattr(metrics, key):.2f} | {PUBLISHED[key]:.2f} |"
 
     parts = [
         f"# {name}", "",
@@ -57,8 +58,8 @@ def render_card(name: str, recipe: Recipe, corpus: Corpus, metrics: dict, sample
         row("eval loss", "eval_loss", "base_eval_loss"),
         row("perplexity", "perplexity", "base_perplexity"),
         "",
-        (f"Eval: token-weighted mean over {metrics['eval_tokens']:,} tokens of {metrics['eval_samples']:,} held-out texts. "
-         f"Training: {metrics['steps']} steps in {metrics['train_seconds']:.1f} s ({metrics['seconds']:.0f} s in all)."),
+        (f"Eval: token-weighted mean over {metrics.eval_tokens:,} tokens of {metrics.eval_samples:,} held-out texts. "
+         f"Training: {metrics.steps} steps in {metrics.train_seconds:.1f} s ({metrics.seconds:.0f} s in all)."),
         "", "## Sample continuations", "",
     ]
     for prompt, continuation in samples:

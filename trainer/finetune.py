@@ -7,7 +7,6 @@ never looks finished. Every input problem is found before anything is written.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -23,6 +22,7 @@ from trainer.card import render_card
 from trainer.data import load_corpus
 from trainer.errors import TrainerError
 from trainer.evaluate import eval_blocks, evaluate
+from trainer.metrics import Metrics
 from trainer.model import RecipeModel, parameter_counts
 from trainer.recipe import Recipe
 from trainer.train import CHECKPOINT_FILE, StepReport, train
@@ -34,7 +34,7 @@ SAMPLE_PROMPTS = ("We propose", "In this paper, we study", "Deep neural networks
 @dataclass
 class Outcome:
     output: Path
-    metrics: dict | None  # None when interrupted
+    metrics: Metrics | None  # None when interrupted
     step: int
 
 
@@ -156,23 +156,23 @@ def finetune(recipe: Recipe, output: Path, *, precision: str = "auto", resume: b
     stage("evaluating the fine-tuned model")
     tuned = evaluate(model, held_out, recipe.batch_size)
     trainable, total = parameter_counts(lm)
-    metrics = {
-        "train_loss": result.train_loss, "eval_loss": tuned.eval_loss, "perplexity": tuned.perplexity,
-        "base_eval_loss": base.eval_loss, "base_perplexity": base.perplexity,
-        "trainable_params": trainable, "total_params": total, "total_blocks": len(lm.transformer.h),
-        "steps": result.step, "train_seconds": result.seconds,
-        "train_tokens_per_s": result.step * recipe.batch_size * recipe.max_length / max(result.seconds, 1e-9),
-        "eval_tokens": tuned.tokens, "eval_samples": tuned.samples, "train_texts": len(corpus.train),
-        "train_rows": len(blocks), "precision": "bf16" if model.compute_dtype == torch.bfloat16 else "fp32",
-        "device": str(lm.device), "recipe": recipe.to_dict(),
-    }
+    metrics = Metrics(
+        train_loss=result.train_loss, eval_loss=tuned.eval_loss, perplexity=tuned.perplexity,
+        base_eval_loss=base.eval_loss, base_perplexity=base.perplexity,
+        trainable_params=trainable, total_params=total, total_blocks=len(lm.transformer.h),
+        steps=result.step, train_seconds=result.seconds,
+        train_tokens_per_s=result.step * recipe.batch_size * recipe.max_length / max(result.seconds, 1e-9),
+        eval_tokens=tuned.tokens, eval_samples=tuned.samples, train_texts=len(corpus.train),
+        train_rows=len(blocks), precision="bf16" if model.compute_dtype == torch.bfloat16 else "fp32",
+        device=str(lm.device), recipe=recipe.to_dict(),
+    )
     stage("writing the model")
     samples = sample_continuations(lm, tokenizer, recipe.template, recipe.seed)
     lm.save_pretrained(partial)
     tokenizer.save_pretrained(partial)
     (partial / CHECKPOINT_FILE).unlink(missing_ok=True)
-    metrics["seconds"] = time.perf_counter() - started
-    (partial / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    metrics.seconds = time.perf_counter() - started
+    (partial / "metrics.json").write_text(metrics.to_json())
     (partial / "README.md").write_text(render_card(output.name, recipe, corpus, metrics, samples))
     if output.exists():  # appeared while training
         raise TrainerError(f"{output} appeared while training; the model is in {partial}")

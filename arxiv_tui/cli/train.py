@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import signal
 import sys
@@ -150,7 +151,7 @@ def _finetune(args: argparse.Namespace) -> int:
               f"Continue with the same command plus --resume.", file=sys.stderr)
         return 130
     if args.json:
-        print(json.dumps({"event": "done", "output": str(outcome.output), **outcome.metrics}))
+        print(json.dumps({"event": "done", "output": str(outcome.output), **dataclasses.asdict(outcome.metrics)}))
     else:
         _print_summary(outcome)
     return 0
@@ -161,15 +162,15 @@ def _print_summary(outcome) -> None:
     from rich.table import Table
 
     m = outcome.metrics
-    table = Table(title=f"{outcome.output.name}: {m['steps']} steps in {m['train_seconds']:.1f} s ({m['precision']})")
+    table = Table(title=f"{outcome.output.name}: {m.steps} steps in {m.train_seconds:.1f} s ({m.precision})")
     for column in ("", "base model", "fine-tuned"):
         table.add_column(column, justify="right")
-    table.add_row("train loss", "-", f"{m['train_loss']:.2f}")
-    table.add_row("eval loss", f"{m['base_eval_loss']:.2f}", f"{m['eval_loss']:.2f}")
-    table.add_row("perplexity", f"{m['base_perplexity']:.2f}", f"{m['perplexity']:.2f}")
+    table.add_row("train loss", "-", f"{m.train_loss:.2f}")
+    table.add_row("eval loss", f"{m.base_eval_loss:.2f}", f"{m.eval_loss:.2f}")
+    table.add_row("perplexity", f"{m.base_perplexity:.2f}", f"{m.perplexity:.2f}")
     console = Console()
     console.print(table)
-    console.print(f"trainable parameters {m['trainable_params']:,} of {m['total_params']:,}")
+    console.print(f"trainable parameters {m.trainable_params:,} of {m.total_params:,}")
     console.print(f"saved to {outcome.output}; use it with: arxiv-tui --model {outcome.output.name}")
 
 

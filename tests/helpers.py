@@ -156,6 +156,24 @@ def saved_history(app):
     return app.history
 
 
+def sql(path, query: str) -> list[tuple]:
+    """Rows of `query` on the history file at `path`, through a connection of the test's own."""
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    try:
+        return db.execute(query).fetchall()
+    finally:
+        db.close()
+
+
+def fill_disk(history, full: bool) -> None:
+    """Make the history's disk full (no page may be added) or give it room again. SQLite's page
+    limit belongs to a connection, so this is the one place a test reaches into the history's."""
+    pages = history._read("PRAGMA page_count")[0][0] if full else 1073741823
+    history._read(f"PRAGMA max_page_count = {pages}")
+
+
 def garbled_history(path) -> None:
     """A history of 300 requests in 12 drafts with one index page garbled: every table still
     reads, and `PRAGMA quick_check` reports the damage."""
@@ -164,10 +182,10 @@ def garbled_history(path) -> None:
 
     history = History(path)
     fill_history(history, 300)
-    root = history._read("SELECT rootpage FROM sqlite_master WHERE name = 'requests_by_draft'")[0][0]
-    page_size = history._read("PRAGMA page_size")[0][0]
     assert history.damage() is None
     history.close()
+    ((root,),) = sql(path, "SELECT rootpage FROM sqlite_master WHERE name = 'requests_by_draft'")
+    ((page_size,),) = sql(path, "PRAGMA page_size")
     with open(path, "r+b") as file:
         file.seek((root - 1) * page_size + 100)
         file.write(b"\xff" * 200)

@@ -7,6 +7,7 @@ earlier tests in the same process change. Regenerate after an intended change of
 
 from __future__ import annotations
 
+import sqlite3
 import time
 
 import pytest
@@ -53,9 +54,11 @@ def _fixed_history() -> None:
     history = History()
     for text in ("We study sparse attention for long documents.", "Graph neural networks fail on heterophily."):
         history.new_draft(text)
-    with history._lock:  # fixed timestamps, so the list renders the same every day
-        history._db.execute("UPDATE drafts SET updated_at = 1700000000 + id * 60")
     history.close()
+    db = sqlite3.connect(history.path)  # fixed timestamps, so the list renders the same every day
+    with db:
+        db.execute("UPDATE drafts SET updated_at = 1700000000 + id * 60")
+    db.close()
 
 
 def test_main_screen(snap_compare):

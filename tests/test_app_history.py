@@ -8,6 +8,7 @@ import pytest
 from arxiv_tui.cli.main import main
 from arxiv_tui.store.history import History
 from tests.helpers import (
+    fill_disk,
     garbled_history,
     no_model_app,
     notices,
@@ -94,8 +95,7 @@ async def test_a_disk_that_fills_mid_session_keeps_the_text_and_saves_it_later(t
         await wait_for(pilot, lambda: app.keeper.draft_id is not None)
         await pilot.press(*"Saved before")
         history = saved_history(app.keeper.save(app.drafting.editor.text) or app)
-        pages = history._read("PRAGMA page_count")[0][0]
-        history._read(f"PRAGMA max_page_count = {pages}")
+        fill_disk(history, full=True)
         app.drafting.editor.insert(" and then a long passage" * 400)
         await wait_for(pilot, lambda: "can't be written" in notices(app))
         assert history.draft(app.keeper.draft_id).text == "Saved before"  # what was saved is still whole
@@ -104,7 +104,7 @@ async def test_a_disk_that_fills_mid_session_keeps_the_text_and_saves_it_later(t
         await pilot.press("escape")
         await app.action_new_draft()  # switching drafts waits for the disk: refused, the draft stays
         await wait_for(pilot, lambda: "stays open" in notices(app))
-        history._read("PRAGMA max_page_count = 1073741823")
+        fill_disk(history, full=False)
         await wait_for(pilot, lambda: "saved again" in notices(app), timeout=20)
         assert history.draft(app.keeper.draft_id).text == app.drafting.editor.text
 

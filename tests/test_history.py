@@ -9,7 +9,7 @@ import pytest
 from arxiv_tui.store.history import History
 from arxiv_tui.store.records import Choice
 from arxiv_tui.store.schema import MIGRATIONS, SCHEMA_VERSION, migrate
-from tests.helpers import garbled_history
+from tests.helpers import garbled_history, sql
 
 
 def test_drafts_requests_alternatives_and_choices_persist(tmp_path):
@@ -76,7 +76,7 @@ def _v3_history(path):
 def test_v3_to_v4_keeps_every_row_and_indexes_them_by_id(tmp_path):
     _v3_history(tmp_path / "h.db")
     history = History(tmp_path / "h.db")
-    assert history._read("PRAGMA user_version")[0][0] == SCHEMA_VERSION == len(MIGRATIONS) == 4
+    assert sql(tmp_path / "h.db", "PRAGMA user_version") == [(SCHEMA_VERSION,)] and SCHEMA_VERSION == len(MIGRATIONS) == 4
     assert [(d.id, d.text, d.revision) for d in history.drafts()] == [(2, "Robots that walk", 0),
                                                                       (1, "We study sparse graphs", 0)]
     first, second = history.request(1), history.request(2)
@@ -117,8 +117,8 @@ def test_a_failed_migration_step_leaves_the_file_as_it_was(tmp_path):
 ])
 def test_no_query_of_the_app_scans_a_table_that_grows(tmp_path, query):
     """Each row is found through an index (walking an index in order under a LIMIT is fine)."""
-    history = History(tmp_path / "h.db")
-    steps = [row[-1] for row in history._read(f"EXPLAIN QUERY PLAN {query}")]
+    History(tmp_path / "h.db").close()
+    steps = [row[-1] for row in sql(tmp_path / "h.db", f"EXPLAIN QUERY PLAN {query}")]
     assert not [s for s in steps if s.startswith("SCAN") and "INDEX" not in s and "CONSTANT ROW" not in s], steps
 
 

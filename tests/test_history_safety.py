@@ -12,6 +12,7 @@ from arxiv_tui.store.bench import fill_history, write_cost_ms
 from arxiv_tui.store.history import History
 from arxiv_tui.store.instance import Instance, process_start
 from arxiv_tui.store.writer import HistoryWriter
+from tests.helpers import fill_disk, sql
 
 
 def test_a_second_instance_gets_its_own_draft_and_both_texts_survive(tmp_path):
@@ -126,14 +127,13 @@ def test_a_full_disk_keeps_every_write_waiting_until_it_takes_them(tmp_path):
     troubles: list[Exception | None] = []
     writer = HistoryWriter(history, on_trouble=troubles.append)
     draft = writer.new_draft("An abstract").result()
-    pages = history._read("PRAGMA page_count")[0][0]
-    history._read(f"PRAGMA max_page_count = {pages}")  # the disk is full from here on
+    fill_disk(history, full=True)
     saves = [writer.save_draft(draft, "An abstract, longer " + "x" * 20_000 * n) for n in (1, 2)]
     request = writer.submit(history.add_request, draft, "m", "An abstract", {})
     assert not writer.flush(timeout=1.0)
     assert troubles and "full" in str(troubles[0]) and writer.trouble is not None
     assert history.draft(draft).text == "An abstract"  # what was saved stays readable and whole
-    history._read("PRAGMA max_page_count = 1073741823")  # space again
+    fill_disk(history, full=False)
     assert writer.flush(timeout=10.0)
     assert troubles[-1] is None and writer.trouble is None
     assert history.draft(draft).text == "An abstract, longer " + "x" * 40_000
@@ -155,6 +155,6 @@ def test_the_cost_of_a_write_stays_flat_with_100_000_requests(tmp_path):
     empty = History(tmp_path / "empty.db")
     full = History(tmp_path / "full.db")
     fill_history(full, 100_000)  # 300,000 alternatives, 4,000 drafts, 50,000 choices
-    assert full._read("SELECT count(*) FROM alternatives")[0][0] == 300_000
+    assert sql(full.path, "SELECT count(*) FROM alternatives") == [(300_000,)]
     ratios = sorted(write_cost_ms(full, 150) / write_cost_ms(empty, 150) for _ in range(3))
     assert ratios[1] < 3.0, ratios

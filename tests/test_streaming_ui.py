@@ -44,8 +44,9 @@ async def test_ui_work_per_request_does_not_grow_with_tokens(endless_model):
     short, long = await ui_work(endless_model, 12), await ui_work(endless_model, 120)
     # The footer is rebuilt when the usable keys change (cards cleared, cards filled), not per token.
     assert short["binding_refreshes"] == long["binding_refreshes"] <= 4
-    # Cards keep their expected height while streaming: the same few layouts for 12 or 120 tokens.
-    assert short["card_layouts"] == long["card_layouts"] and max(long["card_layouts"]) <= 2
+    # Cards keep their expected height while streaming: at most two layouts a card for 12 tokens or
+    # for 120 (a second when a card's text outgrows the height its tokens were expected to need).
+    assert max(short["card_layouts"]) <= 2 and max(long["card_layouts"]) <= 2
     # Otherwise only changed rows repaint: at most the last two rows of a card per batch.
     for work in (short, long):
         assert max(work["rows_repainted"]) <= 2 * work["batches"]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from arxiv_tui.runtime.fetch import FetchProgress
 from arxiv_tui.runtime.generation import GenerationDefaults
 from trainer.blocks import encode, pack, pad
 from trainer.card import render_card
@@ -66,7 +67,7 @@ def choose_dtype(precision: str) -> torch.dtype:
     return compute_dtype(resolve_precision(precision, cuda=torch.cuda.is_available()))
 
 
-def load_base(name: str):
+def load_base(name: str, on_download: Callable[[FetchProgress], None] | None = None):
     """(GPT2LMHeadModel in fp32, tokenizer) for a local dir, registered name or Hub id."""
     from transformers import AutoTokenizer, GPT2LMHeadModel
     from transformers.utils import logging as hf_logging
@@ -75,7 +76,7 @@ def load_base(name: str):
 
     hf_logging.disable_progress_bar()  # our own display reports progress
 
-    directory = resolve_model(name)
+    directory = resolve_model(name, on_download)
     lm = GPT2LMHeadModel.from_pretrained(directory, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(directory)
     if tokenizer.eos_token_id is None:
@@ -113,7 +114,8 @@ def sample_continuations(lm, tokenizer, template: str, seed: int) -> list[tuple[
 
 def finetune(recipe: Recipe, output: Path, *, precision: str = "auto", resume: bool = False, save_every: int = 50,
              stage: Callable[[str], None] = lambda _: None, report: Callable[[StepReport], None] = lambda _: None,
-             stop_requested: Callable[[], bool] = lambda: False) -> Outcome:
+             stop_requested: Callable[[], bool] = lambda: False,
+             on_download: Callable[[FetchProgress], None] | None = None) -> Outcome:
     """Run the whole recipe; see the module docstring."""
     started = time.perf_counter()
     try:
@@ -128,7 +130,7 @@ def finetune(recipe: Recipe, output: Path, *, precision: str = "auto", resume: b
     if len(corpus.train) < recipe.batch_size:
         raise TrainerError(f"{recipe.data} has {len(corpus.train)} usable training texts; one batch needs {recipe.batch_size}")
     stage(f"loading {recipe.base}")
-    lm, tokenizer = load_base(recipe.base)
+    lm, tokenizer = load_base(recipe.base, on_download)
     blocks = training_blocks(tokenizer, corpus.train, recipe)
     held_out = eval_blocks(tokenizer, corpus.eval, recipe.template, recipe.max_length)
     try:

@@ -10,6 +10,7 @@ from arxiv_tui.cli.options import (
     CommandError,
     add_model_option,
     add_precision_option,
+    download_progress,
     positive_int,
 )
 from arxiv_tui.runtime.generation import DEFAULT_MODEL
@@ -39,7 +40,8 @@ def add_command(commands) -> None:
 def run(args: argparse.Namespace) -> int:
     from arxiv_tui.runtime.registry import resolve_model
 
-    directory = str(resolve_model(args.model or DEFAULT_MODEL))
+    with download_progress() as report:
+        directory = str(resolve_model(args.model or DEFAULT_MODEL, report))
     n, k, runs = args.n, args.max_new_tokens, args.runs
     if args.app:
         return _run_app_bench(directory, args)

@@ -12,6 +12,7 @@ from arxiv_tui.cli.options import (
     add_model_option,
     add_precision_option,
     add_sampling_options,
+    download_progress,
 )
 from arxiv_tui.runtime.generation import DEFAULT_MODEL
 
@@ -66,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     model = args.model or DEFAULT_MODEL
     started = time.perf_counter()
-    engine = Engine.open(model, args.precision)
+    with download_progress() as report:
+        engine = Engine.open(model, args.precision, on_progress=report)
     load_s = time.perf_counter() - started
     try:
         settings.validate(engine.context_length)

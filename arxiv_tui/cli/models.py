@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from arxiv_tui.cli.options import add_listing_command
+from arxiv_tui.cli.options import add_listing_command, download_progress
 from arxiv_tui.runtime.generation import DEFAULT_MODEL
 
 
@@ -22,18 +22,31 @@ def add_command(commands) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from arxiv_tui.runtime.fetch import cached_models
     from arxiv_tui.runtime.registry import registered_models
 
-    print(f"{DEFAULT_MODEL}\t(default, from the Hugging Face Hub)")
+    cached = cached_models()
+    print(f"{DEFAULT_MODEL}\t(default, from the Hugging Face Hub; {_cache_state(cached.pop(DEFAULT_MODEL, None))})")
+    for repo_id, sizes in sorted(cached.items()):
+        print(f"{repo_id}\t(from the Hugging Face Hub; {_cache_state(sizes)})")
     for name, directory in registered_models().items():
         print(f"{name}\t{directory}")
     return 0
 
 
+def _cache_state(sizes: tuple[int, int] | None) -> str:
+    if sizes is None:
+        return "not downloaded yet"
+    complete, partial = sizes
+    state = f"{complete / 1e6:.1f} MB in the cache"
+    return state + (f", {partial / 1e6:.1f} MB of a stopped download that `models pull` resumes" if partial else "")
+
+
 def _pull(args: argparse.Namespace) -> int:
     from arxiv_tui.runtime.registry import resolve_model
 
-    print(resolve_model(args.name))
+    with download_progress() as report:
+        print(resolve_model(args.name, report))
     return 0
 
 

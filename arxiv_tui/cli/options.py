@@ -4,8 +4,9 @@ one line, value checks, and the options several commands take. Imports no comman
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
-from typing import NoReturn
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, NoReturn
 
 from arxiv_tui.errors import ReportedError
 from arxiv_tui.runtime.generation import (
@@ -14,6 +15,9 @@ from arxiv_tui.runtime.generation import (
     RANGES,
     GenerationDefaults,
 )
+
+if TYPE_CHECKING:
+    from arxiv_tui.runtime.fetch import FetchProgress
 
 PROG = "arxiv-tui"
 
@@ -99,3 +103,35 @@ def add_listing_command(commands, name: str, help: str, description: str, list_h
     parser.set_defaults(run=list_run)
     actions.add_parser("list", help=list_help).set_defaults(run=list_run)
     return actions
+
+
+@contextmanager
+def download_progress() -> Iterator[Callable[[FetchProgress], None]]:
+    """A reporter for `resolve_model`: once a download starts, a bar of bytes on stderr with the
+    rate and the time left (rich), not huggingface_hub's count of files."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                   TimeRemainingColumn(), console=Console(stderr=True))
+    task = None
+
+    def report(progress: FetchProgress) -> None:
+        nonlocal task
+        if task is None:  # resumed bytes are there from the start: they are no part of the rate
+            bar.start()
+            task = bar.add_task(f"downloading {progress.repo_id}", total=progress.total, completed=progress.done)
+        bar.update(task, completed=progress.done, total=progress.total)
+
+    try:
+        yield report
+    finally:
+        if task is not None:
+            bar.stop()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from arxiv_tui.cli.options import (
     add_model_option,
+    download_progress,
     non_negative_float,
     non_negative_int,
     positive_float,
@@ -141,9 +142,10 @@ def _finetune(args: argparse.Namespace) -> int:
             display.stage(text)
 
         try:
-            outcome = finetune(recipe, output, precision=args.precision, resume=args.resume,
-                               save_every=args.save_every, stage=stage, report=display.step,
-                               stop_requested=lambda: gate.requested)
+            with download_progress() as download:
+                outcome = finetune(recipe, output, precision=args.precision, resume=args.resume,
+                                   save_every=args.save_every, stage=stage, report=display.step,
+                                   stop_requested=lambda: gate.requested, on_download=download)
         finally:
             display.close()
     if outcome.metrics is None:
@@ -185,7 +187,8 @@ def _eval(args: argparse.Namespace) -> int:
     recipe = Recipe(data=args.data, categories=_categories(args.categories), seed=args.seed)
     corpus = load_corpus(recipe.data, train_samples=recipe.samples, eval_samples=args.samples,
                          seed=recipe.seed, categories=recipe.effective_categories())
-    lm, tokenizer = load_base(args.model or DEFAULT_MODEL)
+    with download_progress() as download:
+        lm, tokenizer = load_base(args.model or DEFAULT_MODEL, download)
     model = RecipeModel(lm, 0, choose_dtype(args.precision))
     result = evaluate(model, eval_blocks(tokenizer, corpus.eval, recipe.template, args.max_length), recipe.batch_size)
     if args.json:

@@ -12,7 +12,7 @@ one between two steps. This module does not import Textual: the app runs it in a
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -20,6 +20,7 @@ import torch
 from arxiv_tui.runtime.checkpoint import LoadedModel, load_model
 from arxiv_tui.runtime.confidence import DraftScores, Scorer
 from arxiv_tui.runtime.detokenize import ByteLevelTable, Detokenizer
+from arxiv_tui.runtime.fetch import FetchProgress
 from arxiv_tui.runtime.generation import (
     DEFAULT_TEMPLATE,
     FINISH_CANCELLED,
@@ -90,9 +91,11 @@ class Engine:
         self._scorer = Scorer()
 
     @classmethod
-    def open(cls, name: str, precision: str = "auto", template: str = DEFAULT_TEMPLATE) -> Engine:
-        """Resolve a model name (directory, registered model or Hub id) and load it."""
-        return cls(load_model(resolve_model(name), precision), template)
+    def open(cls, name: str, precision: str = "auto", template: str = DEFAULT_TEMPLATE,
+             on_progress: Callable[[FetchProgress], None] | None = None) -> Engine:
+        """Resolve a model name (directory, registered model or Hub id; a download reports its
+        bytes to `on_progress`) and load it."""
+        return cls(load_model(resolve_model(name, on_progress), precision), template)
 
     @property
     def context_length(self) -> int:

@@ -19,6 +19,7 @@ from multiprocessing.connection import Connection
 
 from arxiv_tui.runtime.engine_process import (
     Cancel,
+    Fetching,
     Generate,
     Loaded,
     LoadFailed,
@@ -156,7 +157,8 @@ def serve(requests: Connection, events: Connection) -> None:
     except (EOFError, OSError):
         return
     try:
-        engine = Engine.open(opening.model, opening.precision, opening.template)
+        engine = Engine.open(opening.model, opening.precision, opening.template,
+                             on_progress=lambda progress: events.send(Fetching(progress)))
         warm_up(engine, opening.warm_n)
         if opening.draft:
             engine.prefill(opening.draft, opening.max_new_tokens)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 
 from arxiv_tui.runtime.confidence import DraftScores
+from arxiv_tui.runtime.fetch import FetchProgress
 from arxiv_tui.runtime.generation import Delta, GenerationSettings
 
 # Requests, app -> engine ---------------------------------------------------------------------
@@ -73,6 +74,13 @@ class Loaded:
 @dataclass(frozen=True)
 class LoadFailed:
     error: str
+
+
+@dataclass(frozen=True)
+class Fetching:
+    """The model is being downloaded: where it stands (sent a few times a second)."""
+
+    progress: FetchProgress
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,15 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from arxiv_tui.errors import ReportedError
 from arxiv_tui.paths import data_dir
+
+if TYPE_CHECKING:
+    from arxiv_tui.runtime.fetch import FetchProgress
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _HUB_FILES = [
@@ -105,9 +110,8 @@ def check_model_dir(directory: Path) -> None:
         raise ModelError(f"{directory} has no tokenizer (tokenizer.json or vocab.json + merges.txt)")
 
 
-def _download(repo_id: str) -> Path:
-    """Fetch a Hub model into the HF cache (or find it there) with a progress bar."""
-    from huggingface_hub import snapshot_download
+def _download(repo_id: str, on_progress: Callable[[FetchProgress], None] | None) -> Path:
+    """Fetch a Hub model into the HF cache (or find it there), reporting bytes to `on_progress`."""
     from huggingface_hub.errors import (
         GatedRepoError,
         LocalEntryNotFoundError,
@@ -115,10 +119,13 @@ def _download(repo_id: str) -> Path:
         RevisionNotFoundError,
     )
 
+    from arxiv_tui.runtime.fetch import fetch_model
+
     try:
-        return Path(snapshot_download(repo_id, allow_patterns=_HUB_FILES))
+        return fetch_model(repo_id, _HUB_FILES, on_progress)
     except (RepositoryNotFoundError, GatedRepoError, RevisionNotFoundError):
-        raise ModelError(f"{repo_id!r} is neither a local directory, a registered model, nor a model on the Hugging Face Hub") from None
+        raise ModelError(f"{repo_id!r} is neither a local directory, a registered model, nor a model on the "
+                         "Hugging Face Hub you can read (a private or gated one needs HF_TOKEN)") from None
     except LocalEntryNotFoundError:
         raise ModelError(
             f"cannot reach the Hugging Face Hub and {repo_id} is not in the cache; "
@@ -127,10 +134,16 @@ def _download(repo_id: str) -> Path:
         ) from None
     except OSError as exc:
         raise ModelError(f"cannot download {repo_id}: {exc}", exit_code=1) from None
+    except Exception as exc:  # the connection dropped and its retries ran out (httpx's errors)
+        if type(exc).__module__.split(".")[0] not in ("httpx", "httpx2", "httpcore", "httpcore2"):
+            raise
+        raise ModelError(f"the download of {repo_id} was cut off ({type(exc).__name__}: {exc}); "
+                         "run it again to resume where it stopped", exit_code=1) from None
 
 
-def resolve_model(name: str) -> Path:
-    """The directory holding model `name`, downloading it from the Hub if needed."""
+def resolve_model(name: str, on_progress: Callable[[FetchProgress], None] | None = None) -> Path:
+    """The directory holding model `name`, downloading it from the Hub if needed (reporting the
+    bytes to `on_progress`)."""
     local = Path(name).expanduser()
     if local.exists():
         check_model_dir(local)
@@ -142,6 +155,6 @@ def resolve_model(name: str) -> Path:
     looks_like_path = name.startswith((".", "/", "~")) or os.sep + os.sep in name
     if looks_like_path or not _HUB_ID.match(name):
         raise ModelError(f"model directory {name} does not exist")
-    directory = _download(name)
+    directory = _download(name, on_progress)
     check_model_dir(directory)
     return directory

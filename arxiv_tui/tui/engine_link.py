@@ -27,16 +27,25 @@ class EngineLink:
         self.on_event = on_event  # called on a reader thread: post it to the UI's queue
         self.ready: EngineProcess | None = None  # the process, once its model has loaded
         self._process: EngineProcess | None = None  # loading, or loaded
+        self._generation = 0  # which process is current: events of a stopped one are dropped
 
     def start(self, config: Config, draft: str, max_alternatives: int) -> None:
         """Start the process (~1-8 ms here: the loading happens over there), which prefills the
         prompt cache with `draft` while it loads."""
         from arxiv_tui.runtime.engine_process import EngineProcess
 
+        self._generation += 1
+        generation = self._generation
         self._process = EngineProcess(
             config.model, config.precision, config.template, min(config.n, max_alternatives),
-            on_event=self.on_event, draft=draft, max_new_tokens=config.max_new_tokens,
+            on_event=lambda event: self.on_event(event) if generation == self._generation else None,
+            draft=draft, max_new_tokens=config.max_new_tokens,
         )
+
+    @property
+    def starting(self) -> bool:
+        """A process is loading (or fetching) the model."""
+        return self._process is not None and self.ready is None
 
     def loaded(self) -> None:
         self.ready = self._process
@@ -47,8 +56,10 @@ class EngineLink:
         self.ready = self._process = None
         return was_ready
 
-    def stop(self) -> None:
+    def stop(self, wait_s: float = 1.0) -> None:
+        """End the process, letting it finish its step for up to `wait_s` (0: kill it now)."""
+        self._generation += 1
         self.ready = None
         if self._process is not None:
-            self._process.close()
+            self._process.close(wait_s)
             self._process = None

@@ -42,6 +42,7 @@ class DraftScreen(Screen):
         self.config = config  # the app replaces it when the settings change
         self.keeper = keeper
         self.session = DraftSession()
+        self.downloading = False  # the engine's process is fetching the model
         self.link = EngineLink(on_event=lambda event: self.post_message(EngineEvent(event)))
         self._usable_keys: tuple | None = None  # what the footer last showed (see `_refresh_keys`)
         # Kept as attributes, not queried: a timer or an engine event may still arrive while the
@@ -71,8 +72,8 @@ class DraftScreen(Screen):
         self.status.model, self.status.precision, self.status.state = self.config.model, "", "loading"
         self.link.start(self.config, self.text_before_cursor(), MAX_ALTERNATIVES)
 
-    def stop_engine(self) -> None:
-        self.link.stop()
+    def stop_engine(self, wait_s: float = 1.0) -> None:
+        self.link.stop(wait_s)
 
     def on_engine_event(self, message: EngineEvent) -> None:
         from arxiv_tui.runtime import engine_process as e
@@ -81,11 +82,15 @@ class DraftScreen(Screen):
         match message.event:
             case e.Progress() as progress:
                 self.show_progress(progress)
+            case e.Fetching(progress=progress):
+                self.downloading = True
+                self.status.state = progress.describe()
             case e.Loaded() as loaded:
                 self._loaded(loaded)
             case e.Scored() as scored if isinstance(self.app.screen, ConfidenceScreen):
                 self.app.screen.show(scored)
             case e.LoadFailed(error=error):
+                self.downloading = False
                 self.status.state = "no model"
                 self.notify(f"The model could not be loaded: {error}", severity="error", timeout=20)
             case e.RequestFailed(error=error):
@@ -95,6 +100,7 @@ class DraftScreen(Screen):
                 self._engine_stopped(code)
 
     def _loaded(self, loaded: Loaded) -> None:
+        self.downloading = False
         self.link.loaded()
         self.status.precision = loaded.precision
         self.status.state = "idle"
@@ -212,13 +218,25 @@ class DraftScreen(Screen):
         self.editor.move_cursor(self.editor.document.end)
 
     def action_dismiss_alternatives(self) -> None:
-        """Esc: stop generating and hide the alternatives."""
+        """Esc: stop generating and hide the alternatives; while the model downloads, stop that
+        (what arrived is kept, and the next start, or Ctrl+R, resumes from there)."""
+        if self.downloading:
+            self.downloading = False
+            self.stop_engine(wait_s=0)  # a download has no step to finish: what arrived is on disk
+            self.status.state = "download stopped"
+            self.notify("Download stopped. What arrived is kept: it resumes from there with Ctrl+R, "
+                        "or when arxiv-tui next starts.", timeout=15)
+            return
         self.stop_requests()
         self._set_stale(True)
         self._show_suggestion()
         self.status.state = "idle" if self.engine else self.status.state
 
     def action_regenerate(self) -> None:
+        """Ctrl+R: new alternatives; with no model (a stopped download), start loading it again."""
+        if self.engine is None and not self.link.starting:
+            self.load_model()
+            return
         self.start_generation()
 
     def action_confidence(self) -> None:

@@ -91,11 +91,12 @@ async def test_the_app_shows_the_download_can_stop_it_and_resumes_it(hub, hub_mo
         assert " of 7.7 MB" in status.state and "s left" in status.state
         await pilot.press(*"We")  # typing works while the model downloads
         assert app.drafting.editor.text == "We"
+        await wait_for(pilot, lambda: any(p.stat().st_size > 1_000_000 for p in partial_files(user_dirs)))
         await pilot.press("escape")
         await wait_for(pilot, lambda: status.state == "download stopped")
         stopped_at = max(p.stat().st_size for p in partial_files(user_dirs))
         await pilot.press("ctrl+r")  # resume now
         await wait_for(pilot, lambda: app.drafting.engine is not None, timeout=60)
-        assert int(hub.ranges[-1].split("=")[1].rstrip("-")) >= stopped_at - 300_000
+        assert int(hub.ranges[-1].split("=")[1].rstrip("-")) >= stopped_at - 256 * 1024  # a chunk in flight
         await pilot.press(" ", "p")
         await wait_for(pilot, lambda: all(app.drafting.panel.texts()))

@@ -85,6 +85,9 @@ class _Tracker:
             rate = sum(n for _, n in list(self.window)[1:]) / span if span > 0 else 0.0
             return FetchProgress(self.repo_id, self.endpoint, self.done, self.total, rate)
 
+    def report_now(self) -> None:
+        self._report(force=True)
+
     def _report(self, force: bool = False) -> None:
         now = time.monotonic()
         if force or now - self.last_report >= self.every_s:
@@ -119,7 +122,9 @@ def _download(url: str, blob: Path, tracker: _Tracker) -> None:
 
     partial = blob.with_name(blob.name + ".partial")
     blob.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(f"{partial}.lock"):
+    locks = blob.parents[2] / ".locks" / blob.parents[1].name  # where huggingface_hub keeps its own
+    locks.mkdir(parents=True, exist_ok=True)
+    with FileLock(locks / f"{partial.name}.lock"):
         if not blob.exists():
             _continue(url, blob, partial, tracker)
 
@@ -129,6 +134,7 @@ def _continue(url: str, blob: Path, partial: Path, tracker: _Tracker) -> None:
 
     have = partial.stat().st_size if partial.exists() else 0
     tracker.add(have, resumed=True)
+    tracker.report_now()  # what a stopped download left shows at once
     headers = build_hf_headers()
     if have:
         headers["Range"] = f"bytes={have}-"
@@ -176,7 +182,7 @@ def fetch_model(repo_id: str, allow_patterns: list[str],
         for url, blob, _ in missing:
             _download(url, blob, tracker)
         if missing:
-            tracker._report(force=True)
+            tracker.report_now()
 
     class Silent(tqdm):  # its bars count files; the bytes were reported above
         def __init__(self, *args, **kwargs) -> None:

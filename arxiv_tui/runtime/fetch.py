@@ -178,10 +178,10 @@ def fetch_model(repo_id: str, allow_patterns: list[str],
             missing = _missing_blobs(repo_id, allow_patterns)
         except (httpx2.ConnectError, httpx2.TimeoutException):
             missing = []  # no network: snapshot_download serves the cache, or says it can't
-        tracker.grow(sum(size for _, _, size in missing))
-        for url, blob, _ in missing:
-            _download(url, blob, tracker)
-        if missing:
+        if missing:  # nothing to fetch shows no progress at all
+            tracker.grow(sum(size for _, _, size in missing))
+            for url, blob, _ in missing:
+                _download(url, blob, tracker)
             tracker.report_now()
 
     class Silent(tqdm):  # its bars count files; the bytes were reported above

@@ -149,3 +149,47 @@ def test_eval_of_a_model_without_an_end_token_is_one_line(capsys, abstracts, tmp
     model = build_model(tmp_path / "no-eos", with_eos=False)
     code, _, err = run_cli(capsys, "eval", "--model", str(model), "--data", str(abstracts), "--samples", "4")
     assert_one_line_error(code, err, 2, "has no end-of-text token")
+
+
+def test_a_few_steps_need_no_warm_up_setting(capsys, four_layer_model, abstracts, tmp_path):
+    args = small(four_layer_model, abstracts, tmp_path / "short")
+    args = args[: args.index("--warmup-steps")] + args[args.index("--warmup-steps") + 2:]  # the default
+    code, _, err = run_cli(capsys, *args)  # 4 steps: the warm-up is 4, not the recipe's 10
+    assert code == 0, err
+    assert json.loads((tmp_path / "short" / "metrics.json").read_text())["recipe"]["warmup_steps"] == 4
+    code, _, err = run_cli(capsys, *small(four_layer_model, abstracts, tmp_path / "bad", "--warmup-steps", "8"))
+    assert_one_line_error(code, err, 2, "--warmup-steps")  # asked for explicitly: an error
+
+
+def _torchrun(*launch: str, finetune: list[str]) -> subprocess.Popen:
+    """`torchrun LAUNCH -m arxiv_tui FINETUNE` (gloo on CPU; the environment, so the test's
+    data directory, is inherited)."""
+    return subprocess.Popen([sys.executable, "-m", "torch.distributed.run", *launch, "-m", "arxiv_tui", *finetune],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_torchrun_two_processes_write_one_model(four_layer_model, abstracts, tmp_path):
+    output = tmp_path / "together"
+    run = _torchrun("--nproc_per_node", "2", finetune=small(four_layer_model, abstracts, output, "--json"))
+    out, err = run.communicate(timeout=300)
+    assert run.returncode == 0, err[-3000:]
+    assert json.loads((output / "metrics.json").read_text())["world_size"] == 2
+    assert (output / "model.safetensors").exists() and not list(tmp_path.glob(".*.partial"))
+    assert [json.loads(line)["event"] for line in out.splitlines()].count("done") == 1  # one process speaks
+
+
+def test_torchrun_on_two_machines_sharing_a_file_system(four_layer_model, abstracts, tmp_path):
+    import socket
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = str(free.getsockname()[1])
+    output = tmp_path / "two-nodes"
+    nodes = [_torchrun("--nnodes", "2", "--node_rank", str(rank), "--nproc_per_node", "1",
+                       "--master_addr", "127.0.0.1", "--master_port", port,
+                       finetune=small(four_layer_model, abstracts, output, "--json"))
+             for rank in (0, 1)]
+    results = [node.communicate(timeout=300) for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], results[0][1][-2000:] + results[1][1][-2000:]
+    assert json.loads((output / "metrics.json").read_text())["world_size"] == 2
+    assert '"event": "done"' in results[0][0] and not results[1][0].strip()  # only the main machine speaks

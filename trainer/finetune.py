@@ -37,6 +37,7 @@ class Outcome:
     output: Path
     metrics: Metrics | None  # None when interrupted
     step: int
+    main: bool = True  # False in the other processes of a distributed run: they wrote nothing
 
 
 def partial_path(output: Path) -> Path:
@@ -116,14 +117,24 @@ def finetune(recipe: Recipe, output: Path, *, precision: str = "auto", resume: b
              stage: Callable[[str], None] = lambda _: None, report: Callable[[StepReport], None] = lambda _: None,
              stop_requested: Callable[[], bool] = lambda: False,
              on_download: Callable[[FetchProgress], None] | None = None) -> Outcome:
-    """Run the whole recipe; see the module docstring."""
+    """Run the whole recipe; see the module docstring. Under `torchrun` or `accelerate launch`
+    every process trains on its share of each batch, and only the global main process writes
+    (the output, checkpoints, card, metrics, registry); the others wait for it."""
+    from accelerate import PartialState
+
     started = time.perf_counter()
     try:
         recipe.validate()
     except ValueError as exc:
         raise TrainerError(str(exc)) from None
     output = output.expanduser().absolute()
-    check_output(output, resume)
+    # Joins the process group of a distributed launch (one process otherwise). Without a GPU,
+    # accelerate forms a group of CPU processes (gloo) only when told `cpu`: else each process of
+    # a torchrun would train alone and all of them would write the output.
+    processes = PartialState(cpu=not torch.cuda.is_available())
+    main = processes.is_main_process
+    if main:
+        check_output(output, resume)
     stage(f"reading {recipe.data}")
     corpus = load_corpus(recipe.data, train_samples=recipe.samples, eval_samples=recipe.eval_samples,
                          seed=recipe.seed, categories=recipe.effective_categories())
@@ -138,10 +149,12 @@ def finetune(recipe: Recipe, output: Path, *, precision: str = "auto", resume: b
     except ValueError as exc:
         raise TrainerError(str(exc)) from None
     partial = partial_path(output)
-    try:
-        partial.mkdir(parents=True, exist_ok=resume)
-    except OSError as exc:
-        raise TrainerError(f"cannot write to {output}: {exc.strerror or exc}") from None
+    if main:
+        try:
+            partial.mkdir(parents=True, exist_ok=resume)
+        except OSError as exc:
+            raise TrainerError(f"cannot write to {output}: {exc.strerror or exc}") from None
+    processes.wait_for_everyone()
 
     try:
         stage("evaluating the base model")
@@ -150,7 +163,7 @@ def finetune(recipe: Recipe, output: Path, *, precision: str = "auto", resume: b
         result = train(model, blocks, recipe, partial, resume=resume, save_every=save_every,
                        report=report, stop_requested=stop_requested)
     except BaseException:
-        if not (partial / CHECKPOINT_FILE).exists():  # nothing worth resuming: leave no trace
+        if main and not (partial / CHECKPOINT_FILE).exists():  # nothing worth resuming: leave no trace
             shutil.rmtree(partial, ignore_errors=True)
         raise
     if result.interrupted:
@@ -166,8 +179,11 @@ def finetune(recipe: Recipe, output: Path, *, precision: str = "auto", resume: b
         train_tokens_per_s=result.step * recipe.batch_size * recipe.max_length / max(result.seconds, 1e-9),
         eval_tokens=tuned.tokens, eval_samples=tuned.samples, train_texts=len(corpus.train),
         train_rows=len(blocks), precision="bf16" if model.compute_dtype == torch.bfloat16 else "fp32",
-        device=str(lm.device), recipe=recipe.to_dict(),
+        device=str(lm.device), recipe=recipe.to_dict(), world_size=processes.num_processes,
     )
+    if not main:
+        processes.wait_for_everyone()  # the main process writes the model
+        return Outcome(output, metrics, result.step, main=False)
     stage("writing the model")
     samples = sample_continuations(lm, tokenizer, recipe.template, recipe.seed)
     lm.save_pretrained(partial)
@@ -180,6 +196,7 @@ def finetune(recipe: Recipe, output: Path, *, precision: str = "auto", resume: b
         raise TrainerError(f"{output} appeared while training; the model is in {partial}")
     os.replace(partial, output)
     _register(output)
+    processes.wait_for_everyone()
     return Outcome(output, metrics, result.step)
 
 

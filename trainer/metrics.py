@@ -28,6 +28,7 @@ class Metrics:
     precision: str
     device: str
     recipe: dict
+    world_size: int = 1  # processes that trained together (torchrun, accelerate launch)
     seconds: float = 0.0  # the whole run, set once the model is written
 
     def to_json(self) -> str:

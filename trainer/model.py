@@ -11,6 +11,7 @@ without it (they learn nothing, and skipping it saves ~15% of a step; see the RE
 from __future__ import annotations
 
 import copy
+import os
 from contextlib import nullcontext
 
 import torch
@@ -96,7 +97,9 @@ class RecipeModel(nn.Module):
         for block in transformer.h:
             block.mlp.act = _Activation(act)
         if self.trunk is not frozen:
-            will_run_on_cpu = not torch.cuda.is_available()  # accelerate takes the GPU when there is one
+            # accelerate takes the GPU when there is one; and oneDNN's packed weights can be neither
+            # moved nor broadcast to the other processes of a distributed run.
+            will_run_on_cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) == 1
             for block in self.trunk["blocks"]:
                 block.mlp.act = _Activation(act)
                 if will_run_on_cpu:

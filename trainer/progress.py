@@ -68,6 +68,21 @@ class BarProgress:
             self._progress = None
 
 
-def progress_display(as_json: bool) -> JsonProgress | BarProgress:
+class QuietProgress:
+    """What the other processes of a distributed run show: nothing (the main one speaks)."""
+
+    def stage(self, text: str) -> None:
+        pass
+
+    def step(self, report: StepReport) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def progress_display(as_json: bool, quiet: bool = False) -> JsonProgress | BarProgress | QuietProgress:
+    if quiet:
+        return QuietProgress()
     return JsonProgress() if as_json else BarProgress()
 

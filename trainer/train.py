@@ -110,6 +110,14 @@ def load_checkpoint(path: Path, model: RecipeModel, optimizer, scheduler, recipe
     return state["step"], state["loss_sum"]
 
 
+def _anyone(accelerator, flag: bool) -> bool:
+    """Whether `flag` holds in any process (Ctrl+C reaches them at slightly different steps:
+    all must stop at the same one, or the others wait forever at the next barrier)."""
+    if accelerator.num_processes == 1:
+        return flag
+    return bool(accelerator.reduce(torch.tensor([float(flag)], device=accelerator.device), reduction="sum").item())
+
+
 def train(model: RecipeModel, blocks: Blocks, recipe: Recipe, checkpoint_dir: Path, *,
           resume: bool = False, save_every: int = 50,
           report: Callable[[StepReport], None] = lambda _: None,
@@ -119,7 +127,7 @@ def train(model: RecipeModel, blocks: Blocks, recipe: Recipe, checkpoint_dir: Pa
     from accelerate.utils import set_seed
     from transformers import get_cosine_schedule_with_warmup
 
-    accelerator = Accelerator()
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())  # see `finetune`: CPU processes form a group
     model.to(accelerator.device)
     optimizer = optimizer_for(model, recipe, accelerator.device)
     scheduler = get_cosine_schedule_with_warmup(optimizer, recipe.warmup_steps, recipe.steps)
@@ -150,7 +158,7 @@ def train(model: RecipeModel, blocks: Blocks, recipe: Recipe, checkpoint_dir: Pa
         elapsed = time.perf_counter() - started
         rate = (step - first_step) / elapsed
         report(StepReport(step, recipe.steps, step_loss, lr, rate, (recipe.steps - step) / rate))
-        stopping = stop_requested() and step < recipe.steps
+        stopping = step < recipe.steps and _anyone(accelerator, stop_requested())
         if accelerator.is_main_process and (stopping or (save_every and step % save_every == 0 and step < recipe.steps)):
             save_checkpoint(checkpoint, model, optimizer, scheduler, recipe, step, loss_sum)
         accelerator.wait_for_everyone()

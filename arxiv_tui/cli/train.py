@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -38,7 +39,8 @@ def add_command(commands) -> None:
     ft.add_argument("--batch-size", type=positive_int, default=r.batch_size, metavar="B")
     ft.add_argument("--max-length", type=positive_int, default=r.max_length, metavar="L", help="tokens per row")
     ft.add_argument("--lr", type=positive_float, default=r.lr, metavar="X")
-    ft.add_argument("--warmup-steps", type=non_negative_int, default=r.warmup_steps, metavar="W")
+    ft.add_argument("--warmup-steps", type=non_negative_int, default=None, metavar="W",
+                    help=f"(default {r.warmup_steps}, or --steps if fewer)")
     ft.add_argument("--weight-decay", type=non_negative_float, default=r.weight_decay, metavar="X")
     ft.add_argument("--train-last-blocks", type=non_negative_int, default=r.train_last_blocks, metavar="K",
                     help=f"blocks trained, counted from the top (default {r.train_last_blocks})")
@@ -131,11 +133,14 @@ def _finetune(args: argparse.Namespace) -> int:
     recipe = Recipe(
         base=args.base, data=args.data, categories=_categories(args.categories), samples=args.samples,
         eval_samples=args.eval_samples, max_length=args.max_length, batch_size=args.batch_size, steps=args.steps,
-        lr=args.lr, warmup_steps=args.warmup_steps, weight_decay=args.weight_decay,
+        lr=args.lr, weight_decay=args.weight_decay,
+        warmup_steps=min(Recipe.warmup_steps, args.steps) if args.warmup_steps is None else args.warmup_steps,
         train_last_blocks=args.train_last_blocks, untie_lm_head=args.untie_lm_head, pack=args.pack, seed=args.seed,
     )
     output = Path(args.output) if args.output else default_output(recipe)
-    display = progress_display(args.json)
+    # Under torchrun or accelerate launch, only the global main process (RANK 0) speaks.
+    main = os.environ.get("RANK", "0") == "0"
+    display = progress_display(args.json, quiet=not main)
     with _InterruptGate() as gate:
         def stage(text: str) -> None:
             gate.stage(text)
@@ -148,10 +153,12 @@ def _finetune(args: argparse.Namespace) -> int:
                                    stop_requested=lambda: gate.requested, on_download=download)
         finally:
             display.close()
-    if outcome.metrics is None:
+    if outcome.metrics is None and main:
         print(f"arxiv-tui: interrupted at step {outcome.step}/{recipe.steps}; checkpoint saved. "
               f"Continue with the same command plus --resume.", file=sys.stderr)
         return 130
+    if outcome.metrics is None or not outcome.main:
+        return 0
     if args.json:
         print(json.dumps({"event": "done", "output": str(outcome.output), **dataclasses.asdict(outcome.metrics)}))
     else:

@@ -31,7 +31,7 @@ async def test_type_stream_pick_and_everything_is_stored(trained_model):
         assert app.drafting.editor.text == "We propose" + texts[1]
         await pilot.press("ctrl+q")
     history = History()
-    assert history.latest_draft().text == "We propose" + texts[1]
+    assert history.drafts(limit=1)[0].text == "We propose" + texts[1]
     [request] = [r for r in history.requests() if r.choices]
     assert request.prompt == "We propose"
     assert [a.text for a in request.alternatives] == texts
@@ -111,7 +111,7 @@ async def test_restart_restores_the_draft(trained_model):
     async with app.run_test() as pilot:
         await pilot.press(*"Deep nets")
         await wait_for(pilot, lambda: app.history.draft(app.keeper.draft_id).text == "Deep nets")  # autosaved
-    assert History().latest_draft().text == "Deep nets"
+    assert History().drafts(limit=1)[0].text == "Deep nets"
     app = make_app(trained_model)
     async with app.run_test() as pilot:
         assert app.drafting.editor.text == "Deep nets"

@@ -174,7 +174,7 @@ def test_the_app_in_a_terminal_keys_screens_and_quit(trained_model, user_dirs):
         terminal.wait_until(lambda t: "Editor" not in t.text(), 10)
         terminal.press("ctrl+q")
         assert terminal.close() == 0
-    assert History().latest_draft().text == "We propose"
+    assert History().drafts(limit=1)[0].text == "We propose"
 
 
 def test_bench_app_reports_the_app_against_headless(trained_model):

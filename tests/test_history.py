@@ -22,7 +22,7 @@ def test_drafts_requests_alternatives_and_choices_persist(tmp_path):
     history.close()
 
     reopened = History(tmp_path / "h.db")
-    assert reopened.latest_draft().text == "We study graphs"
+    assert reopened.drafts(limit=1)[0].text == "We study graphs"
     stored = reopened.request(request)
     assert stored.settings == {"n": 2} and stored.draft_id == draft
     assert [a.text for a in stored.alternatives] == [" with care.", " at scale"]
@@ -174,7 +174,7 @@ def test_a_corrupt_file_is_kept_aside(tmp_path):
     kept = list(tmp_path.glob("h.db.corrupt-*"))
     assert len(kept) == 1 and kept[0].read_bytes().startswith(b"this is not a database")
     assert str(kept[0]) in history.notice
-    assert history.new_draft("fresh") and history.latest_draft().text == "fresh"
+    assert history.new_draft("fresh") and history.drafts(limit=1)[0].text == "fresh"
 
 
 def test_damage_inside_a_readable_file_is_found_and_the_file_kept(tmp_path):

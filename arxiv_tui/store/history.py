@@ -219,10 +219,6 @@ class History:
         rows = self._read(f"SELECT {_DRAFT_COLUMNS} FROM drafts WHERE id = ?", (draft,))
         return Draft(*rows[0]) if rows else None
 
-    def latest_draft(self) -> Draft | None:
-        drafts = self.drafts(limit=1)
-        return drafts[0] if drafts else None
-
     def drafts(self, limit: int = 100) -> list[Draft]:
         rows = self._read(f"SELECT {_DRAFT_COLUMNS} FROM drafts ORDER BY updated_at DESC, id DESC LIMIT ?", (limit,))
         return [Draft(*row) for row in rows]

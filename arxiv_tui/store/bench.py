@@ -33,8 +33,7 @@ def fill_history(history: History, requests: int, per_draft: int = 25) -> None:
     with history.batch():
         for n in range(requests):
             if n % per_draft == 0:
-                draft = history.new_draft(_text(n, 60))
-                history.release_draft(draft)
+                draft = history.new_draft(_text(n, 60), lease=False)
             request = history.add_request(draft, "m", _text(n), {"n": 3}, draft_text=_text(n), cursor=10)
             history.save_alternatives(request, [(_text(n + k, 12), 12, "length") for k in range(3)])
             if n % 2:

@@ -132,13 +132,14 @@ class History:
             return self._db.execute(sql, args).fetchall()
 
     # Drafts and who edits them -----------------------------------------------------------------
-    def new_draft(self, text: str = "") -> int:
-        """A new draft, leased to this instance."""
+    def new_draft(self, text: str = "", lease: bool = True) -> int:
+        """A new draft, leased to this instance (unless `lease` is False: kept, not edited)."""
         now = time.time()
         with self._transaction() as db:
             draft = db.execute("INSERT INTO drafts (created_at, updated_at, text) VALUES (?, ?, ?)",
                                (now, now, text)).lastrowid
-            self._take_lease(db, draft)
+            if lease:
+                self._take_lease(db, draft)
         return draft
 
     def open_draft(self) -> Draft:

@@ -121,12 +121,7 @@ class DraftKeeper:
 
     def keep_as_new(self, text: str) -> Future[int]:
         """Keep `text` as a draft of its own, without editing it."""
-        return self.writer.submit(self._unleased_draft, text)
-
-    def _unleased_draft(self, text: str) -> int:
-        draft = self.history.new_draft(text)
-        self.history.release_draft(draft)
-        return draft
+        return self.writer.submit(self.history.new_draft, text, lease=False)
 
     def _leave(self) -> None:
         if self.draft_id is not None:

@@ -83,7 +83,12 @@ class HistoryWriter:
         return self.submit(lambda: self._based(self.history.draft(draft)) if self.history.claim_draft(draft) else None)
 
     def new_draft(self, text: str = "") -> Future[int]:
-        return self.submit(lambda: self._based(self.history.draft(self.history.new_draft(text))).id)
+        return self.submit(self._new_draft, text)
+
+    def _new_draft(self, text: str) -> int:
+        draft = self.history.new_draft(text)
+        self._bases[draft] = 0  # a new draft's first save is based on revision 0
+        return draft
 
     def release_draft(self, draft: int) -> Future[None]:
         return self.submit(self.history.release_draft, draft)

@@ -15,7 +15,6 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 Cards = tuple[tuple[str, "str | None"], ...]  # (text, finish_reason) of each alternative shown
-Ref = "int | Future[int]"  # a history id, or the Future of the write that will give it
 
 
 @dataclass(frozen=True)

@@ -180,6 +180,10 @@ async def test_a_model_that_fails_to_load_is_a_notice(tmp_path):
         await pilot.press(*"still typing")
         assert app.drafting.editor.text == "still typing"
         assert any("could not be loaded" in n.message for n in app._notifications)
+        (tmp_path / "missing").mkdir()  # the user fixes the path, then Ctrl+R tries again
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: sum("could not be loaded" in n.message for n in app._notifications) == 2)
+        assert "has no config.json" in notices(app)
 
 
 def test_importing_the_app_leaves_torch_out():

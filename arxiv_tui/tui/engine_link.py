@@ -28,6 +28,7 @@ class EngineLink:
         self.ready: EngineProcess | None = None  # the process, once its model has loaded
         self._process: EngineProcess | None = None  # loading, or loaded
         self._generation = 0  # which process is current: events of a stopped one are dropped
+        self.fetching = False  # the current process is downloading the model (it said so)
 
     def start(self, config: Config, draft: str, max_alternatives: int) -> None:
         """Start the process (~1-8 ms here: the loading happens over there), which prefills the
@@ -35,6 +36,7 @@ class EngineLink:
         from arxiv_tui.runtime.engine_process import EngineProcess
 
         self._generation += 1
+        self.fetching = False
         generation = self._generation
         self._process = EngineProcess(
             config.model, config.precision, config.template, min(config.n, max_alternatives),
@@ -49,17 +51,21 @@ class EngineLink:
 
     def loaded(self) -> None:
         self.ready = self._process
+        self.fetching = False
 
     def stopped(self) -> bool:
-        """The process died: whether it had loaded (then it is worth starting again)."""
+        """The process ended (it died, or could not load its model): whether it had loaded (then
+        it is worth starting again)."""
         was_ready = self.ready is not None
         self.ready = self._process = None
+        self.fetching = False
         return was_ready
 
     def stop(self, wait_s: float = 1.0) -> None:
         """End the process, letting it finish its step for up to `wait_s` (0: kill it now)."""
         self._generation += 1
         self.ready = None
+        self.fetching = False
         if self._process is not None:
             self._process.close(wait_s)
             self._process = None

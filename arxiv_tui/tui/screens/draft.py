@@ -42,7 +42,6 @@ class DraftScreen(Screen):
         self.config = config  # the app replaces it when the settings change
         self.keeper = keeper
         self.session = DraftSession()
-        self.downloading = False  # the engine's process is fetching the model
         self.link = EngineLink(on_event=lambda event: self.post_message(EngineEvent(event)))
         self._usable_keys: tuple | None = None  # what the footer last showed (see `_refresh_keys`)
         # Kept as attributes, not queried: a timer or an engine event may still arrive while the
@@ -83,14 +82,14 @@ class DraftScreen(Screen):
             case e.Progress() as progress:
                 self.show_progress(progress)
             case e.Fetching(progress=progress):
-                self.downloading = True
+                self.link.fetching = True
                 self.status.state = progress.describe()
             case e.Loaded() as loaded:
                 self._loaded(loaded)
             case e.Scored() as scored if isinstance(self.app.screen, ConfidenceScreen):
                 self.app.screen.show(scored)
             case e.LoadFailed(error=error):
-                self.downloading = False
+                self.link.stopped()  # its process ends: Ctrl+R may try again
                 self.status.state = "no model"
                 self.notify(f"The model could not be loaded: {error}", severity="error", timeout=20)
             case e.RequestFailed(error=error):
@@ -100,7 +99,6 @@ class DraftScreen(Screen):
                 self._engine_stopped(code)
 
     def _loaded(self, loaded: Loaded) -> None:
-        self.downloading = False
         self.link.loaded()
         self.status.precision = loaded.precision
         self.status.state = "idle"
@@ -220,8 +218,7 @@ class DraftScreen(Screen):
     def action_dismiss_alternatives(self) -> None:
         """Esc: stop generating and hide the alternatives; while the model downloads, stop that
         (what arrived is kept, and the next start, or Ctrl+R, resumes from there)."""
-        if self.downloading:
-            self.downloading = False
+        if self.link.fetching:
             self.stop_engine(wait_s=0)  # a download has no step to finish: what arrived is on disk
             self.status.state = "download stopped"
             self.notify("Download stopped. What arrived is kept: it resumes from there with Ctrl+R, "

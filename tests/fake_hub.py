@@ -23,6 +23,7 @@ class FakeHub:
         self.bytes_per_s = bytes_per_s
         self.cut_after: int | None = None  # drop each GET's connection after this many bytes
         self.ranges: list[str] = []  # the Range headers of the GETs, in order
+        self.file_requests = 0  # HEADs and GETs of files (`resolve`)
         hub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -73,6 +74,7 @@ class FakeHub:
         if "/resolve/" not in path:
             self._send(handler, 404, b"", {})
             return
+        self.file_requests += 1
         repo, rest = path.split("/resolve/", 1)
         name = rest.split("/", 1)[1]
         if (files := self._files(handler, repo)) is None:

@@ -63,6 +63,9 @@ def test_pull_shows_bytes_and_a_stopped_download_resumes(hub, hub_model, user_di
     assert not partial_files(user_dirs)
     listed = subprocess.run([sys.executable, "-m", "arxiv_tui", "models", "list"], capture_output=True, text=True)
     assert f"{DEFAULT_MODEL}\t(default, from the Hugging Face Hub; 7.7 MB in the cache)" in listed.stdout
+    before = hub.file_requests
+    assert pull().returncode == 0  # all cached: the head is asked for, no file
+    assert hub.file_requests == before
 
 
 def test_a_dropped_connection_is_one_line_and_the_next_run_resumes(hub, user_dirs):

@@ -96,17 +96,21 @@ class _Tracker:
 
 
 def _missing_blobs(repo_id: str, allow_patterns: list[str]) -> list[tuple[str, Path, int]]:
-    """(url, blob path, size) of each file of the repo's head that the cache lacks."""
+    """(url, blob path, size) of each file of the repo's head that the cache lacks. One request
+    for the repo's head, and one more only for each file its snapshot does not hold yet."""
     from fnmatch import fnmatch
 
     from huggingface_hub import HfApi, constants, get_hf_file_metadata, hf_hub_url
     from huggingface_hub.file_download import repo_folder_name
 
     info = HfApi().model_info(repo_id)
-    blobs = Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=repo_id, repo_type="model") / "blobs"
+    storage = Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=repo_id, repo_type="model")
+    blobs, snapshot = storage / "blobs", storage / "snapshots" / str(info.sha)
     missing = []
     for sibling in info.siblings or []:
         if not any(fnmatch(sibling.rfilename, pattern) for pattern in allow_patterns):
+            continue
+        if (snapshot / sibling.rfilename).exists():
             continue
         meta = get_hf_file_metadata(hf_hub_url(repo_id, sibling.rfilename, revision=info.sha))
         blob = blobs / meta.etag
@@ -159,7 +163,7 @@ def cached_models() -> dict[str, tuple[int, int]]:
     for folder in sorted(Path(constants.HF_HUB_CACHE).glob("models--*")):
         blobs = [p for p in (folder / "blobs").glob("*") if p.is_file()]
         partial = sum(p.stat().st_size for p in blobs if p.suffix == ".partial")
-        complete = sum(p.stat().st_size for p in blobs if p.suffix not in (".partial", ".incomplete", ".lock"))
+        complete = sum(p.stat().st_size for p in blobs if p.suffix not in (".partial", ".incomplete"))
         found[folder.name.removeprefix("models--").replace("--", "/")] = (complete, partial)
     return found
 

@@ -1,6 +1,7 @@
 """A stand-in for the Hugging Face Hub on 127.0.0.1: the few endpoints `snapshot_download` uses
 (revision info, the tree listing, HEAD and GET of `resolve` with commit, ETag and size headers,
-and Range requests), serving the files of model directories the test built. It can throttle
+and Range requests), serving the files of model directories the test built, and of data sets
+(keyed `datasets/OWNER/NAME`, their files in subfolders too). It can throttle
 downloads, cut a file's transfer off after some bytes (a dropped connection), and answer 404
 for repositories it does not hold."""
 
@@ -19,7 +20,8 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 class FakeHub:
     def __init__(self, repos: dict[str, Path], bytes_per_s: float | None = None) -> None:
-        self.repos = {repo: {p.name: p for p in sorted(folder.iterdir()) if p.is_file()} for repo, folder in repos.items()}
+        self.repos = {repo: {p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*")) if p.is_file()}
+                      for repo, folder in repos.items()}
         self.bytes_per_s = bytes_per_s
         self.cut_after: int | None = None  # drop each GET's connection after this many bytes
         self.ranges: list[str] = []  # the Range headers of the GETs, in order
@@ -37,6 +39,8 @@ class FakeHub:
                 path = unquote(urlparse(self.path).path)
                 if path.startswith("/api/models/"):
                     hub._api(self, path[len("/api/models/"):])
+                elif path.startswith("/api/datasets/"):
+                    hub._api(self, path[len("/api/datasets/"):], kind="datasets/")
                 else:
                     hub._resolve(self, body=True)
 
@@ -54,15 +58,15 @@ class FakeHub:
             return None
         return self.repos[repo]
 
-    def _api(self, handler, rest: str) -> None:
+    def _api(self, handler, rest: str, kind: str = "") -> None:
         if "/revision/" in rest or "/tree/" not in rest:
             repo = rest.split("/revision/")[0]
-            if (files := self._files(handler, repo)) is not None:
+            if (files := self._files(handler, kind + repo)) is not None:
                 body = {"id": repo, "sha": COMMIT, "siblings": [{"rfilename": name} for name in files]}
                 self._send(handler, 200, json.dumps(body).encode(), {"Content-Type": "application/json"})
         elif "/tree/" in rest:
             repo = rest.split("/tree/")[0]
-            if (files := self._files(handler, repo)) is not None:
+            if (files := self._files(handler, kind + repo)) is not None:
                 body = [{"type": "file", "path": name, "size": p.stat().st_size, "oid": _etag(p)}
                         for name, p in files.items()]
                 self._send(handler, 200, json.dumps(body).encode(), {"Content-Type": "application/json"})

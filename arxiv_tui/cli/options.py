@@ -114,6 +114,7 @@ def download_progress() -> Iterator[Callable[[FetchProgress], None]]:
         BarColumn,
         DownloadColumn,
         Progress,
+        TaskID,
         TextColumn,
         TimeRemainingColumn,
         TransferSpeedColumn,
@@ -121,17 +122,18 @@ def download_progress() -> Iterator[Callable[[FetchProgress], None]]:
 
     bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                    TimeRemainingColumn(), console=Console(stderr=True))
-    task = None
+    tasks: dict[str, TaskID] = {}  # a line per repository (finetune fetches a model and a data set)
 
     def report(progress: FetchProgress) -> None:
-        nonlocal task
-        if task is None:  # resumed bytes are there from the start: they are no part of the rate
+        if not tasks:
             bar.start()
-            task = bar.add_task(f"downloading {progress.repo_id}", total=progress.total, completed=progress.done)
-        bar.update(task, completed=progress.done, total=progress.total)
+        if progress.repo_id not in tasks:  # resumed bytes are there from the start: no part of the rate
+            tasks[progress.repo_id] = bar.add_task(f"downloading {progress.repo_id}", total=progress.total,
+                                                   completed=progress.done)
+        bar.update(tasks[progress.repo_id], completed=progress.done, total=progress.total)
 
     try:
         yield report
     finally:
-        if task is not None:
+        if tasks:
             bar.stop()

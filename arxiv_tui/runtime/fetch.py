@@ -1,4 +1,4 @@
-"""Fetching a model from the Hugging Face Hub with byte-level progress, resumable.
+"""Fetching a model (or a data set) from the Hugging Face Hub with byte-level progress, resumable.
 
 The cache is huggingface_hub's (`HF_HOME`), and `HF_ENDPOINT`, `HF_TOKEN` and `HF_HUB_OFFLINE`
 mean what they mean there. Two things it does not do are done here, before `snapshot_download`
@@ -95,7 +95,7 @@ class _Tracker:
             self.report(self.progress())
 
 
-def _missing_blobs(repo_id: str, allow_patterns: list[str]) -> list[tuple[str, Path, int]]:
+def _missing_blobs(repo_id: str, allow_patterns: list[str], repo_type: str) -> list[tuple[str, Path, int]]:
     """(url, blob path, size) of each file of the repo's head that the cache lacks. One request
     for the repo's head, and one more only for each file its snapshot does not hold yet."""
     from fnmatch import fnmatch
@@ -103,8 +103,8 @@ def _missing_blobs(repo_id: str, allow_patterns: list[str]) -> list[tuple[str, P
     from huggingface_hub import HfApi, constants, get_hf_file_metadata, hf_hub_url
     from huggingface_hub.file_download import repo_folder_name
 
-    info = HfApi().model_info(repo_id)
-    storage = Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=repo_id, repo_type="model")
+    info = HfApi().repo_info(repo_id, repo_type=repo_type)
+    storage = Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=repo_id, repo_type=repo_type)
     blobs, snapshot = storage / "blobs", storage / "snapshots" / str(info.sha)
     missing = []
     for sibling in info.siblings or []:
@@ -112,7 +112,7 @@ def _missing_blobs(repo_id: str, allow_patterns: list[str]) -> list[tuple[str, P
             continue
         if (snapshot / sibling.rfilename).exists():
             continue
-        meta = get_hf_file_metadata(hf_hub_url(repo_id, sibling.rfilename, revision=info.sha))
+        meta = get_hf_file_metadata(hf_hub_url(repo_id, sibling.rfilename, repo_type=repo_type, revision=info.sha))
         blob = blobs / meta.etag
         if not blob.exists():
             missing.append((meta.location, blob, meta.size or 0))
@@ -168,10 +168,44 @@ def cached_models() -> dict[str, tuple[int, int]]:
     return found
 
 
-def fetch_model(repo_id: str, allow_patterns: list[str],
-                on_progress: Callable[[FetchProgress], None] | None = None, every_s: float = 0.25) -> Path:
-    """Download `repo_id` (or find it in the cache) and return its snapshot folder. Raises what
-    `snapshot_download` raises (see `registry.resolve_model` for how each is reported)."""
+class FetchFailed(Exception):
+    """Why a fetch failed, for the caller to phrase: `reason` is "unreadable" (no such repository,
+    or a private or gated one), "offline" (no network and not in the cache), or "broken" (a
+    dropped connection or a full disk: `message` says which and what to do)."""
+
+    def __init__(self, reason: str, message: str = "") -> None:
+        super().__init__(message or reason)
+        self.reason = reason
+
+
+def fetch_repo(repo_id: str, allow_patterns: list[str], on_progress: Callable[[FetchProgress], None] | None = None,
+               every_s: float = 0.25, repo_type: str = "model") -> Path:
+    """Download the files of `repo_id` that match `allow_patterns` (or find them in the cache) and
+    return its snapshot folder. Raises `FetchFailed`."""
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    try:
+        return _fetch(repo_id, allow_patterns, on_progress, every_s, repo_type)
+    except (RepositoryNotFoundError, GatedRepoError, RevisionNotFoundError):
+        raise FetchFailed("unreadable") from None
+    except LocalEntryNotFoundError:
+        raise FetchFailed("offline") from None
+    except OSError as exc:
+        raise FetchFailed("broken", f"cannot download {repo_id}: {exc}") from None
+    except Exception as exc:  # the connection dropped and its retries ran out (httpx's errors)
+        if type(exc).__module__.split(".")[0] not in ("httpx", "httpx2", "httpcore", "httpcore2"):
+            raise
+        raise FetchFailed("broken", f"the download of {repo_id} was cut off ({type(exc).__name__}: {exc}); "
+                                    "run it again to resume where it stopped") from None
+
+
+def _fetch(repo_id: str, allow_patterns: list[str], on_progress: Callable[[FetchProgress], None] | None,
+           every_s: float, repo_type: str) -> Path:
     import httpx2
     from huggingface_hub import constants, snapshot_download
     from tqdm.auto import tqdm
@@ -179,7 +213,7 @@ def fetch_model(repo_id: str, allow_patterns: list[str],
     tracker = _Tracker(repo_id, constants.ENDPOINT, on_progress or (lambda _: None), every_s)
     if not constants.HF_HUB_OFFLINE:
         try:
-            missing = _missing_blobs(repo_id, allow_patterns)
+            missing = _missing_blobs(repo_id, allow_patterns, repo_type)
         except (httpx2.ConnectError, httpx2.TimeoutException):
             missing = []  # no network: snapshot_download serves the cache, or says it can't
         if missing:  # nothing to fetch shows no progress at all
@@ -192,4 +226,4 @@ def fetch_model(repo_id: str, allow_patterns: list[str],
         def __init__(self, *args, **kwargs) -> None:
             super().__init__(*args, **{**kwargs, "disable": True})
 
-    return Path(snapshot_download(repo_id, allow_patterns=allow_patterns, tqdm_class=Silent))
+    return Path(snapshot_download(repo_id, repo_type=repo_type, allow_patterns=allow_patterns, tqdm_class=Silent))

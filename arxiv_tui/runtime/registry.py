@@ -112,33 +112,18 @@ def check_model_dir(directory: Path) -> None:
 
 def _download(repo_id: str, on_progress: Callable[[FetchProgress], None] | None) -> Path:
     """Fetch a Hub model into the HF cache (or find it there), reporting bytes to `on_progress`."""
-    from huggingface_hub.errors import (
-        GatedRepoError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
-    from arxiv_tui.runtime.fetch import fetch_model
+    from arxiv_tui.runtime.fetch import FetchFailed, fetch_repo
 
     try:
-        return fetch_model(repo_id, _HUB_FILES, on_progress)
-    except (RepositoryNotFoundError, GatedRepoError, RevisionNotFoundError):
-        raise ModelError(f"{repo_id!r} is neither a local directory, a registered model, nor a model on the "
-                         "Hugging Face Hub you can read (a private or gated one needs HF_TOKEN)") from None
-    except LocalEntryNotFoundError:
-        raise ModelError(
-            f"cannot reach the Hugging Face Hub and {repo_id} is not in the cache; "
-            "pass a local model directory with --model, or train one with `arxiv-tui finetune`",
-            exit_code=1,
-        ) from None
-    except OSError as exc:
-        raise ModelError(f"cannot download {repo_id}: {exc}", exit_code=1) from None
-    except Exception as exc:  # the connection dropped and its retries ran out (httpx's errors)
-        if type(exc).__module__.split(".")[0] not in ("httpx", "httpx2", "httpcore", "httpcore2"):
-            raise
-        raise ModelError(f"the download of {repo_id} was cut off ({type(exc).__name__}: {exc}); "
-                         "run it again to resume where it stopped", exit_code=1) from None
+        return fetch_repo(repo_id, _HUB_FILES, on_progress)
+    except FetchFailed as failed:
+        if failed.reason == "unreadable":
+            raise ModelError(f"{repo_id!r} is neither a local directory, a registered model, nor a model on the "
+                             "Hugging Face Hub you can read (a private or gated one needs HF_TOKEN)") from None
+        if failed.reason == "offline":
+            raise ModelError(f"cannot reach the Hugging Face Hub and {repo_id} is not in the cache; pass a local "
+                             "model directory with --model, or train one with `arxiv-tui finetune`", exit_code=1) from None
+        raise ModelError(str(failed), exit_code=1) from None
 
 
 def resolve_model(name: str, on_progress: Callable[[FetchProgress], None] | None = None) -> Path:

@@ -193,3 +193,31 @@ def test_torchrun_on_two_machines_sharing_a_file_system(four_layer_model, abstra
     assert [node.returncode for node in nodes] == [0, 0], results[0][1][-2000:] + results[1][1][-2000:]
     assert json.loads((output / "metrics.json").read_text())["world_size"] == 2
     assert '"event": "done"' in results[0][0] and not results[1][0].strip()  # only the main machine speaks
+
+
+def test_torchrun_interrupted_then_resumed(four_layer_model, abstracts, tmp_path):
+    """Ctrl+C in a terminal reaches torchrun and both processes: they stop at the same step with one
+    checkpoint, and the same launch with --resume finishes the run."""
+    output = tmp_path / "stopped"
+    args = small(four_layer_model, abstracts, output, "--json", "--precision", "fp32")
+    args[args.index("--steps") + 1] = "400"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    run = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "arxiv_tui",
+                            *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                           start_new_session=True)
+    for line in run.stdout:
+        if '"step"' in line and json.loads(line)["step"] >= 3:
+            os.killpg(run.pid, signal.SIGINT)  # what Ctrl+C does: the whole foreground group
+            break
+    out, err = run.communicate(timeout=120)
+    assert run.returncode != 0 and "interrupted at step" in err and "--resume" in err, err[-3000:]
+    stopped_at = int(err.split("interrupted at step ")[1].split("/")[0])
+    assert not output.exists() and (tmp_path / ".stopped.partial" / "checkpoint.pt").exists()
+
+    resumed = _torchrun("--nproc_per_node", "2", finetune=args + ["--resume"])
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err[-3000:]
+    steps = [json.loads(line)["step"] for line in out.splitlines() if '"step"' in line]
+    assert steps[0] == stopped_at + 1 and steps[-1] == 400
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["steps"] == 400 and metrics["world_size"] == 2

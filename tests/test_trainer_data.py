@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from trainer.blocks import IGNORE, pack, pad
+from trainer.blocks import IGNORE, rows_in_memory
 from trainer.data import load_corpus, paper_abstract, select
 from trainer.sources import DataError, Record, read_records
 
@@ -62,39 +62,39 @@ def test_bib_abstracts_with_nested_braces_and_quotes(tmp_path):
 def test_whitespace_normalised_and_duplicates_dropped():
     records = [Record("Same  text\n here."), Record("Same text here."), Record("Other.")]
     corpus = select(records, source="x", train_samples=10, eval_samples=1, seed=1)
-    assert sorted(corpus.train + corpus.eval) == ["Other.", "Same text here."]
-    assert corpus.duplicates == 1
+    assert sorted([*corpus.train, *corpus.eval]) == ["Other.", "Same text here."]
+    assert corpus.stats.duplicates == 1
 
 
 def test_category_filter_keeps_only_matching_labelled_texts():
     records = [Record(f"ai {i}", ("cs.AI",)) for i in range(5)] + [Record(f"math {i}", ("math.ST",)) for i in range(5)]
     corpus = select(records, source="x", train_samples=10, eval_samples=1, seed=1, categories=["cs.AI", "cs.LG"])
-    assert sorted(corpus.train + corpus.eval) == [f"ai {i}" for i in range(5)]
-    assert corpus.filtered_out == 5
+    assert sorted([*corpus.train, *corpus.eval]) == [f"ai {i}" for i in range(5)]
+    assert corpus.stats.filtered_out == 5
 
 
 def test_category_filter_on_a_source_without_categories_says_so():
     corpus = select([Record(f"t{i}") for i in range(20)], source="a.txt", train_samples=10, eval_samples=2,
                     seed=0, categories=["cs.AI"])
-    assert len(corpus.train) == 10 and corpus.notes and "no categories" in corpus.notes[0]
+    assert len(corpus.train) == 10 and corpus.stats.notes and "no categories" in corpus.stats.notes[0]
 
 
 def test_split_is_deterministic_disjoint_and_independent_of_order():
     records = [Record(f"abstract number {i}.") for i in range(300)]
     first = select(records, source="x", train_samples=100, eval_samples=20, seed=7)
     shuffled = select(list(reversed(records)), source="x", train_samples=100, eval_samples=20, seed=7)
-    assert first.train == shuffled.train and first.eval == shuffled.eval
+    assert list(first.train) == list(shuffled.train) and list(first.eval) == list(shuffled.eval)
     assert len(first.train) == 100 and len(first.eval) == 20
     assert not set(first.train) & set(first.eval)
     other_seed = select(records, source="x", train_samples=100, eval_samples=20, seed=8)
-    assert other_seed.eval != first.eval
+    assert list(other_seed.eval) != list(first.eval)
 
 
 def test_eval_set_does_not_move_when_samples_change():
     records = [Record(f"abstract number {i}.") for i in range(300)]
     small = select(records, source="x", train_samples=50, eval_samples=20, seed=3)
     large = select(records, source="x", train_samples=250, eval_samples=20, seed=3)
-    assert small.eval == large.eval
+    assert list(small.eval) == list(large.eval)
     assert set(small.train) <= set(large.train)
 
 
@@ -112,15 +112,17 @@ def test_paper_abstract_found_or_opening_used():
 
 
 def test_pack_makes_full_rows_without_padding():
-    blocks = pack([[1, 2, 3], [4, 5], [6, 7, 8, 9]], length=4)
-    assert blocks.input_ids.tolist() == [[1, 2, 3, 4], [5, 6, 7, 8]]
-    assert (blocks.labels == blocks.input_ids).all()
+    blocks = rows_in_memory([[1, 2, 3], [4, 5], [6, 7, 8, 9]], 4, packed=True, pad_id=0)
+    input_ids, labels = blocks.rows(slice(None))
+    assert input_ids.tolist() == [[1, 2, 3, 4], [5, 6, 7, 8]]
+    assert (labels == input_ids).all() and blocks.target_tokens == 2 * 3
 
 
 def test_pad_cuts_and_ignores_padding():
-    blocks = pad([[1, 2, 3, 4, 5], [6, 7]], length=4, pad_id=0)
-    assert blocks.input_ids.tolist() == [[1, 2, 3, 4], [6, 7, 0, 0]]
-    assert blocks.labels.tolist() == [[1, 2, 3, 4], [6, 7, IGNORE, IGNORE]]
+    blocks = rows_in_memory([[1, 2, 3, 4, 5], [6, 7]], 4, packed=False, pad_id=0)
+    input_ids, labels = blocks.rows(slice(None))
+    assert input_ids.tolist() == [[1, 2, 3, 4], [6, 7, 0, 0]]
+    assert labels.tolist() == [[1, 2, 3, 4], [6, 7, IGNORE, IGNORE]]
     assert blocks.target_tokens == 3 + 1
 
 
@@ -162,5 +164,5 @@ def test_history_source_reads_the_writers_own_text(user_dirs):
         history.add_choice(request, 0, " continues here.", "whole")
     history.close()
     corpus = load_corpus("history:", train_samples=100, eval_samples=2, seed=0)
-    texts = sorted(corpus.train + corpus.eval)
+    texts = sorted([*corpus.train, *corpus.eval])
     assert texts == sorted([f"Draft {i} about graphs." for i in range(12)] + [f"Draft {i} continues here." for i in range(12)])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from trainer.data import Corpus
+from trainer.data import CorpusStats
 from trainer.metrics import Metrics
 from trainer.recipe import Recipe
 
@@ -28,10 +28,10 @@ def _recipe_rows(recipe: Recipe, metrics: Metrics) -> list[str]:
     ]
 
 
-def _data_lines(corpus: Corpus, recipe: Recipe) -> list[str]:
+def _data_lines(corpus: CorpusStats, recipe: Recipe) -> list[str]:
     lines = [
         f"- Source: `{corpus.source}`" + (f", categories {', '.join(recipe.effective_categories())}" if recipe.effective_categories() else ""),
-        (f"- {len(corpus.train):,} training texts, {len(corpus.eval):,} held-out texts (never trained on), "
+        (f"- {corpus.train_texts:,} training texts, {corpus.eval_texts:,} held-out texts (never trained on), "
          f"chosen by a seeded hash of each text from {corpus.texts_read:,} read; {corpus.duplicates:,} duplicates dropped."),
     ]
     if corpus.abstracts_extracted or corpus.openings_used:
@@ -41,7 +41,7 @@ def _data_lines(corpus: Corpus, recipe: Recipe) -> list[str]:
     return lines
 
 
-def render_card(name: str, recipe: Recipe, corpus: Corpus, metrics: Metrics, samples: list[tuple[str, str]]) -> str:
+def render_card(name: str, recipe: Recipe, corpus: CorpusStats, metrics: Metrics, samples: list[tuple[str, str]]) -> str:
     """Markdown for README.md: recipe, data, metrics table, sample continuations."""
     def row(label: str, key: str, base_key: str | None) -> str:
         base = f"{getattr(metrics, base_key):.2f}" if base_key else "-"

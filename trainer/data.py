@@ -2,20 +2,31 @@
 
 The split is a keyed hash of each cleaned text (seeded): the texts with the smallest keys form
 the eval set, the next ones the training set. So the split is deterministic, uniform over the
-source, independent of file order, needs memory only for the texts kept (the Kaggle snapshot
-is read streaming), drops duplicates for free (equal texts have equal keys), and the eval set
-stays the same when `--samples` changes: the eval set is never trained on.
+source, independent of file order, drops duplicates for free (equal texts have equal keys),
+and the eval set stays the same when `--samples` changes: the eval set is never trained on.
+
+Memory barely grows with the data: the source is read streaming, and the texts that may still
+be chosen go to a spool file on disk, with only their keys and offsets in memory (8 bytes a text
+read, to count duplicates exactly, and 25 a text that may be chosen). A text whose key is above
+the N-th smallest seen so far can never be chosen, so it is not even written: choosing N of M
+texts writes about N(1 + ln(M/N)) of them.
 """
 
 from __future__ import annotations
 
 import hashlib
-import heapq
+import os
 import re
-from collections.abc import Iterable
+import tempfile
+from array import array
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from trainer.sources import DataError, Record, read_records
+import numpy as np
+
+from arxiv_tui.runtime.fetch import FetchProgress
+from trainer.sources import DataError, Record, open_source
 
 OPENING_WORDS = 200  # a paper without a findable abstract contributes its opening words
 _ABSTRACT_HEADING = re.compile(r"\babstract\b[\s:.\-\u2014]*", re.IGNORECASE)
@@ -27,19 +38,70 @@ _MIN_ABSTRACT_CHARS = 200
 _MAX_ABSTRACT_CHARS = 3000
 
 
+class Spool:
+    """Texts on disk, one after another in UTF-8, read back by offset. An anonymous temporary
+    file: it goes when closed, or when the process ends however it ends."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self._file = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 - lives as long as the corpus
+        self.size = 0
+
+    def append(self, text: str) -> tuple[int, int]:
+        """Write `text`; returns its (offset, length in bytes)."""
+        data = text.encode("utf-8")
+        self._file.write(data)
+        self.size += len(data)
+        return self.size - len(data), len(data)
+
+    def finish(self) -> None:
+        self._file.flush()
+
+    def read(self, offset: int, length: int) -> str:
+        return os.pread(self._file.fileno(), length, offset).decode("utf-8")
+
+
+class TextSet:
+    """The texts of one part of a corpus, in split order, read from its spool when asked for."""
+
+    def __init__(self, spool: Spool, offsets: np.ndarray, lengths: np.ndarray) -> None:
+        self._spool, self._offsets, self._lengths = spool, offsets, lengths
+
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+    def __iter__(self) -> Iterator[str]:
+        for offset, length in zip(self._offsets.tolist(), self._lengths.tolist(), strict=True):
+            yield self._spool.read(offset, length)
+
+    def batches(self, size: int) -> Iterator[list[str]]:
+        """The texts, `size` at a time."""
+        texts = iter(self)
+        while batch := [text for _, text in zip(range(size), texts, strict=False)]:
+            yield batch
+
+
 @dataclass
-class Corpus:
-    """Clean texts of one source, split; with the counts the model card reports."""
+class CorpusStats:
+    """What the model card says of the data: where it came from and how it was chosen."""
 
     source: str
-    train: list[str]
-    eval: list[str]
+    train_texts: int = 0
+    eval_texts: int = 0
     texts_read: int = 0
     duplicates: int = 0
     filtered_out: int = 0
     abstracts_extracted: int = 0  # whole papers whose abstract was found in them
     openings_used: int = 0  # whole papers without a findable abstract: their opening is used
     notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Corpus:
+    """Clean texts of one source, split."""
+
+    train: TextSet
+    eval: TextSet
+    stats: CorpusStats
 
 
 def normalise(text: str) -> str:
@@ -64,76 +126,104 @@ def _key(seed: int, text: str) -> int:
     return int.from_bytes(digest, "big")
 
 
-class _Smallest:
-    """The `size` texts with the smallest keys seen so far, without duplicates."""
+_ORIGINS = ("abstract", "extracted", "opening")
 
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._heap: list[tuple[int, str, str]] = []  # (-key, text, origin): a max-heap
-        self._keys: set[int] = set()
 
-    def offer(self, key: int, text: str, origin: str) -> bool:
-        """Keep the text if it is among the smallest; False if it is a duplicate."""
-        if key in self._keys:
-            return False
-        if len(self._heap) < self.size:
-            heapq.heappush(self._heap, (-key, text, origin))
-            self._keys.add(key)
-        elif key < -self._heap[0][0]:
-            evicted = heapq.heapreplace(self._heap, (-key, text, origin))
-            self._keys.discard(-evicted[0])
-            self._keys.add(key)
-        return True
+class _Candidates:
+    """The `size` texts with the smallest keys so far: keys in memory, texts in the spool."""
 
-    def in_order(self) -> list[tuple[str, str]]:
-        """(text, origin) pairs, smallest key first."""
-        return [(text, origin) for _, text, origin in sorted(self._heap, reverse=True)]
+    def __init__(self, size: int, spool: Spool) -> None:
+        self.size, self.spool = size, spool
+        self.keys, self.offsets, self.lengths, self.origins = array("Q"), array("q"), array("q"), array("B")
+        self.limit = (1 << 64) - 1  # the largest key that can still be chosen
+        self.seen = array("Q")  # every key, to count duplicates exactly: 8 bytes a text read
+
+    def offer(self, key: int, text: str, origin: str) -> None:
+        self.seen.append(key)
+        if key > self.limit:
+            return
+        offset, length = self.spool.append(text)
+        self.keys.append(key)
+        self.offsets.append(offset)
+        self.lengths.append(length)
+        self.origins.append(_ORIGINS.index(origin))
+        if len(self.keys) >= 2 * self.size + 64:  # pruning often keeps the limit close
+            self._prune()
+
+    def _prune(self) -> None:
+        """Keep the `size` smallest distinct keys (in key order) and lower the limit to the largest."""
+        unique, first = np.unique(np.frombuffer(self.keys, dtype=np.uint64), return_index=True)
+        keep = first[: self.size]
+        if len(unique) >= self.size:
+            self.limit = int(unique[self.size - 1])
+        for name in ("keys", "offsets", "lengths", "origins"):
+            column = getattr(self, name)
+            kept = array(column.typecode)
+            kept.frombytes(np.frombuffer(column, dtype=np.dtype(column.typecode))[keep].tobytes())
+            setattr(self, name, kept)
+
+    @property
+    def duplicates(self) -> int:
+        return len(self.seen) - len(np.unique(np.frombuffer(self.seen, dtype=np.uint64)))
+
+    def chosen(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(offsets, lengths, origins) of the chosen texts, smallest key first."""
+        self._prune()
+        self.spool.finish()
+        return (np.frombuffer(self.offsets, dtype=np.int64), np.frombuffer(self.lengths, dtype=np.int64),
+                np.frombuffer(self.origins, dtype=np.uint8))
 
 
 def _wanted(record: Record, categories: frozenset[str] | None) -> bool:
     return categories is None or record.categories is None or bool(categories.intersection(record.categories))
 
 
+def _clean(record: Record) -> tuple[str, str]:
+    """(clean text, origin): the abstract as given, or found in (or opening) a whole paper."""
+    if record.is_paper:
+        text, found = paper_abstract(record.text)
+        return text, "extracted" if found else "opening"
+    return normalise(record.text), "abstract"
+
+
 def select(records: Iterable[Record], *, source: str, train_samples: int, eval_samples: int,
-           seed: int, categories: Iterable[str] | None = None) -> Corpus:
-    """Clean, filter, de-duplicate and split `records` (see the module docstring)."""
+           seed: int, categories: Iterable[str] | None = None, spool_dir: Path | None = None,
+           tick: Callable[[int], None] = lambda _: None) -> Corpus:
+    """Clean, filter, de-duplicate and split `records` (see the module docstring). `tick` is
+    called with the count of records read, every few thousand."""
     wanted = frozenset(categories) if categories else None
-    kept = _Smallest(train_samples + eval_samples)
-    corpus = Corpus(source, [], [])
+    candidates = _Candidates(train_samples + eval_samples, Spool(spool_dir))
+    texts_read = filtered_out = 0
     saw_categories = False
-    for record in records:
+    for count, record in enumerate(records, start=1):
+        if count % 4096 == 0:
+            tick(count)
         saw_categories = saw_categories or record.categories is not None
         if not _wanted(record, wanted):
-            corpus.filtered_out += 1
+            filtered_out += 1
             continue
-        origin = "abstract"
-        if record.is_paper:
-            text, found = paper_abstract(record.text)
-            origin = "extracted" if found else "opening"
-        else:
-            text = normalise(record.text)
-        if not text:
-            continue
-        corpus.texts_read += 1
-        if not kept.offer(_key(seed, text), text, origin):
-            corpus.duplicates += 1
+        text, origin = _clean(record)
+        if text:
+            texts_read += 1
+            candidates.offer(_key(seed, text), text, origin)
+    offsets, lengths, origins = candidates.chosen()
+    if not len(offsets):
+        raise DataError(f"{source} has no usable text" + (" in those categories" if filtered_out else ""))
+    eval_count = eval_samples if len(offsets) >= train_samples + eval_samples else min(eval_samples, max(1, len(offsets) // 10))
+    stats = CorpusStats(source, train_texts=len(offsets) - eval_count, eval_texts=eval_count,
+                        texts_read=texts_read, duplicates=candidates.duplicates, filtered_out=filtered_out,
+                        abstracts_extracted=int((origins == _ORIGINS.index("extracted")).sum()),
+                        openings_used=int((origins == _ORIGINS.index("opening")).sum()))
     if wanted and not saw_categories:
-        corpus.notes.append(f"{source} has no categories or labels; --categories was not applied")
-    chosen = kept.in_order()
-    if not chosen:
-        raise DataError(f"{source} has no usable text" + (" in those categories" if corpus.filtered_out else ""))
-    eval_count = eval_samples if len(chosen) >= train_samples + eval_samples else min(eval_samples, max(1, len(chosen) // 10))
-    corpus.eval = [text for text, _ in chosen[:eval_count]]
-    train = chosen[eval_count:eval_count + train_samples]
-    corpus.train = [text for text, _ in train]
-    origins = [origin for _, origin in chosen[:eval_count + train_samples]]
-    corpus.openings_used = origins.count("opening")
-    corpus.abstracts_extracted = origins.count("extracted")
-    return corpus
+        stats.notes.append(f"{source} has no categories or labels; --categories was not applied")
+    spool = candidates.spool
+    return Corpus(TextSet(spool, offsets[eval_count:], lengths[eval_count:]),
+                  TextSet(spool, offsets[:eval_count], lengths[:eval_count]), stats)
 
 
 def load_corpus(source: str, *, train_samples: int, eval_samples: int, seed: int,
-                categories: Iterable[str] | None = None) -> Corpus:
+                categories: Iterable[str] | None = None,
+                on_download: Callable[[FetchProgress], None] | None = None) -> Corpus:
     """Read `source` (see `trainer.sources`) and `select` from it."""
-    return select(read_records(source), source=source, train_samples=train_samples,
+    return select(open_source(source, on_download).records(), source=source, train_samples=train_samples,
                   eval_samples=eval_samples, seed=seed, categories=categories)

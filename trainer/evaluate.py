@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from trainer.blocks import IGNORE, Blocks, batches, encode, pad
+from trainer.blocks import IGNORE, Blocks, batches, encode, rows_in_memory, token_dtype
 from trainer.model import RecipeModel
 
 
@@ -29,7 +29,8 @@ def perplexity(loss: float) -> float:
 
 def eval_blocks(tokenizer, texts: list[str], template: str, max_length: int) -> Blocks:
     """Each held-out text on its own row (as the app sees an abstract), cut to `max_length`."""
-    return pad(encode(tokenizer, texts, template), max_length, tokenizer.eos_token_id)
+    return rows_in_memory(encode(tokenizer, texts, template), max_length, packed=False, pad_id=tokenizer.eos_token_id,
+                          dtype=token_dtype(len(tokenizer)))
 
 
 def evaluate(model: RecipeModel, blocks: Blocks, batch_size: int) -> EvalResult:

@@ -18,13 +18,12 @@ import torch
 
 from arxiv_tui.runtime.fetch import FetchProgress
 from arxiv_tui.runtime.generation import GenerationDefaults
-from trainer.blocks import encode, pack, pad
 from trainer.card import render_card
-from trainer.data import load_corpus
 from trainer.errors import TrainerError
-from trainer.evaluate import eval_blocks, evaluate
+from trainer.evaluate import EvalResult, evaluate
 from trainer.metrics import Metrics
 from trainer.model import RecipeModel, parameter_counts
+from trainer.prepared import Prepared, PrepareReport, prepare, remembered
 from trainer.recipe import Recipe
 from trainer.train import CHECKPOINT_FILE, StepReport, train
 
@@ -85,17 +84,21 @@ def load_base(name: str, on_download: Callable[[FetchProgress], None] | None = N
     return lm, tokenizer
 
 
-def training_blocks(tokenizer, texts: list[str], recipe: Recipe):
-    token_lists = encode(tokenizer, texts, recipe.template)
-    if recipe.pack:
-        blocks = pack(token_lists, recipe.max_length)
-    else:
-        blocks = pad(token_lists, recipe.max_length, tokenizer.eos_token_id)
+def _base_identity(lm, model: RecipeModel, recipe: Recipe) -> dict:
+    """What the base model's held-out loss depends on, beyond the rows: its files and how it runs."""
+    directory = Path(lm.config.name_or_path)
+    files = sorted((path.name, path.stat().st_size, path.stat().st_mtime_ns)
+                   for path in directory.glob("*") if path.is_file())
+    return {"base": str(directory.resolve()), "files": files, "dtype": str(model.compute_dtype),
+            "batch_size": recipe.batch_size, "device": str(lm.device)}
+
+
+def check_enough(prepared: Prepared, recipe: Recipe) -> None:
+    """One batch of training rows at least, or a line that says how much text there was."""
+    blocks = prepared.train
     if len(blocks) < recipe.batch_size:
-        tokens = sum(len(t) for t in token_lists)
-        raise TrainerError(f"too little text: {len(texts)} texts, {tokens} tokens, make {len(blocks)} rows of "
-                           f"{recipe.max_length} tokens; one batch needs {recipe.batch_size}")
-    return blocks
+        raise TrainerError(f"too little text in {recipe.data}: {prepared.stats.train_texts} training texts make "
+                           f"{len(blocks)} rows of {recipe.max_length} tokens; one batch needs {recipe.batch_size}")
 
 
 def sample_continuations(lm, tokenizer, template: str, seed: int) -> list[tuple[str, str]]:
@@ -116,7 +119,8 @@ def sample_continuations(lm, tokenizer, template: str, seed: int) -> list[tuple[
 def finetune(recipe: Recipe, output: Path, *, precision: str = "auto", resume: bool = False, save_every: int = 50,
              stage: Callable[[str], None] = lambda _: None, report: Callable[[StepReport], None] = lambda _: None,
              stop_requested: Callable[[], bool] = lambda: False,
-             on_download: Callable[[FetchProgress], None] | None = None) -> Outcome:
+             on_download: Callable[[FetchProgress], None] | None = None,
+             on_prepare: Callable[[PrepareReport], None] = lambda _: None) -> Outcome:
     """Run the whole recipe; see the module docstring. Under `torchrun` or `accelerate launch`
     every process trains on its share of each batch, and only the global main process writes
     (the output, checkpoints, card, metrics, registry); the others wait for it."""
@@ -135,15 +139,14 @@ def finetune(recipe: Recipe, output: Path, *, precision: str = "auto", resume: b
     main = processes.is_main_process
     if main:
         check_output(output, resume)
-    stage(f"reading {recipe.data}")
-    corpus = load_corpus(recipe.data, train_samples=recipe.samples, eval_samples=recipe.eval_samples,
-                         seed=recipe.seed, categories=recipe.effective_categories())
-    if len(corpus.train) < recipe.batch_size:
-        raise TrainerError(f"{recipe.data} has {len(corpus.train)} usable training texts; one batch needs {recipe.batch_size}")
     stage(f"loading {recipe.base}")
     lm, tokenizer = load_base(recipe.base, on_download)
-    blocks = training_blocks(tokenizer, corpus.train, recipe)
-    held_out = eval_blocks(tokenizer, corpus.eval, recipe.template, recipe.max_length)
+    stage(f"preparing {recipe.data}")
+    prepared = prepare(recipe, tokenizer, report=on_prepare, on_download=on_download)
+    if prepared.reused:
+        stage(f"reusing the data prepared in {prepared.directory}")
+    check_enough(prepared, recipe)
+    blocks, held_out = prepared.train, prepared.eval
     try:
         model = RecipeModel(lm, recipe.train_last_blocks, choose_dtype(precision), recipe.untie_lm_head)
     except ValueError as exc:
@@ -158,7 +161,8 @@ def finetune(recipe: Recipe, output: Path, *, precision: str = "auto", resume: b
 
     try:
         stage("evaluating the base model")
-        base = evaluate(model, held_out, recipe.batch_size)
+        base = EvalResult(**remembered(prepared, _base_identity(lm, model, recipe),
+                                       lambda: evaluate(model, held_out, recipe.batch_size).to_dict()))
         stage(TRAINING_STAGE)
         result = train(model, blocks, recipe, partial, resume=resume, save_every=save_every,
                        report=report, stop_requested=stop_requested)
@@ -177,7 +181,7 @@ def finetune(recipe: Recipe, output: Path, *, precision: str = "auto", resume: b
         trainable_params=trainable, total_params=total, total_blocks=len(lm.transformer.h),
         steps=result.step, train_seconds=result.seconds,
         train_tokens_per_s=result.step * recipe.batch_size * recipe.max_length / max(result.seconds, 1e-9),
-        eval_tokens=tuned.tokens, eval_samples=tuned.samples, train_texts=len(corpus.train),
+        eval_tokens=tuned.tokens, eval_samples=tuned.samples, train_texts=prepared.stats.train_texts,
         train_rows=len(blocks), precision="bf16" if model.compute_dtype == torch.bfloat16 else "fp32",
         device=str(lm.device), recipe=recipe.to_dict(), world_size=processes.num_processes,
     )
@@ -191,7 +195,7 @@ def finetune(recipe: Recipe, output: Path, *, precision: str = "auto", resume: b
     (partial / CHECKPOINT_FILE).unlink(missing_ok=True)
     metrics.seconds = time.perf_counter() - started
     (partial / "metrics.json").write_text(metrics.to_json())
-    (partial / "README.md").write_text(render_card(output.name, recipe, corpus, metrics, samples))
+    (partial / "README.md").write_text(render_card(output.name, recipe, prepared.stats, metrics, samples))
     if output.exists():  # appeared while training
         raise TrainerError(f"{output} appeared while training; the model is in {partial}")
     os.replace(partial, output)

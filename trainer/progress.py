@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict
 
 from rich.console import Console
 from rich.progress import (
     BarColumn,
+    DownloadColumn,
     MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeRemainingColumn,
+    TransferSpeedColumn,
 )
 
+from trainer.prepared import PrepareReport
 from trainer.train import StepReport
+
+JSON_PREPARE_EVERY_S = 0.5  # a log line per half second is plenty for a stage of minutes
 
 
 class JsonProgress:
@@ -25,6 +31,13 @@ class JsonProgress:
 
     def step(self, report: StepReport) -> None:
         self._emit({"event": "step", **asdict(report)})
+
+    def prepare(self, report: PrepareReport) -> None:
+        now = time.monotonic()
+        finished = report.total is not None and report.done >= report.total
+        if finished or now - getattr(self, "_last_prepare", 0.0) >= JSON_PREPARE_EVERY_S:
+            self._last_prepare = now
+            self._emit({"event": "prepare", **asdict(report)})
 
     def close(self) -> None:
         pass
@@ -41,6 +54,29 @@ class BarProgress:
         self.console = Console(stderr=True)
         self._progress: Progress | None = None
         self._task = None
+        self._stage = ""  # of preparation
+
+    def prepare(self, report: PrepareReport) -> None:
+        """Reading the source (bytes or records) and tokenizing (texts): count, rate, time left.
+        Only on a terminal, as `stage`."""
+        if not self.console.is_terminal:
+            return
+        if report.stage != self._stage:
+            self.close()
+            self._stage = report.stage
+            if report.unit == "bytes":
+                counts = [DownloadColumn(), TransferSpeedColumn()]
+            else:
+                counts = [MofNCompleteColumn(), TextColumn(f"{{task.fields[rate]}} {report.unit}/s")]
+            self._progress = Progress(TextColumn(report.stage), BarColumn(), *counts, TimeRemainingColumn(),
+                                      console=self.console)
+            self._progress.start()
+            self._task = self._progress.add_task(report.stage, total=report.total, rate="-")
+        speed = self._progress.tasks[0].speed  # rich's own moving estimate
+        self._progress.update(self._task, completed=report.done, total=report.total,
+                              rate=f"{speed:,.0f}" if speed else "-")
+        if report.total is not None and report.done >= report.total and report.stage == "tokenizing":
+            self.close()
 
     def stage(self, text: str) -> None:
         # Only on a terminal: in a log, an error must stay the one line on stderr.
@@ -75,6 +111,9 @@ class QuietProgress:
         pass
 
     def step(self, report: StepReport) -> None:
+        pass
+
+    def prepare(self, report: PrepareReport) -> None:
         pass
 
     def close(self) -> None:

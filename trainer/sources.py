@@ -8,13 +8,16 @@ train/eval split live in `trainer.data`.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
+from arxiv_tui.runtime.fetch import FetchProgress
 from trainer.errors import TrainerError
 from trainer.recipe import ARXIV_CLASSIFICATION_LABELS
 
@@ -37,12 +40,66 @@ class Record:
     is_paper: bool = False  # a whole paper: the abstract must be found in it
 
 
-def read_records(source: str) -> Iterator[Record]:
-    """Records of `source`: `hf:NAME[:CONFIG]` or a local file chosen by its extension."""
+class Source:
+    """An opened data source: its records, how far reading them has got, and what identifies its
+    content (for the prepared-data cache)."""
+
+    def __init__(self, name: str, records: Callable[[Source], Iterator[Record]], total: int | None,
+                 unit: str, identity: Callable[[], dict] | None) -> None:
+        self.name, self.total, self.unit = name, total, unit
+        self._records, self._identity = records, identity
+        self._handles: list[IO] = []
+        self.counted = 0  # records read, where the source counts records rather than bytes
+
+    def records(self) -> Iterator[Record]:
+        return self._records(self)
+
+    def identity(self) -> dict | None:
+        """What the content depends on (None: not cacheable)."""
+        return self._identity() if self._identity else None
+
+    def open(self, path: Path, mode: str = "r", **kwargs) -> IO:
+        """Open a file of this source; reading it advances `done`."""
+        handle = open(path, mode, **kwargs)  # noqa: SIM115 - the reader closes it
+        self._handles.append(handle)
+        return handle
+
+    def done(self) -> int:
+        """Bytes read of the source's files (or records, for a data set)."""
+        if self.unit != "bytes":
+            return self.counted
+        done = 0
+        for handle in self._handles:
+            raw = getattr(getattr(handle, "buffer", handle), "raw", None)
+            if raw is not None and not raw.closed:
+                done += raw.tell()  # the OS position: read-ahead granularity is fine for a bar
+            else:
+                done = self.total or 0
+        return min(done, self.total or done)
+
+
+def _file_identity(path: Path) -> Callable[[], dict]:
+    """A file's path, size, modification time, and a hash of its first and last MiB: what
+    `make` and rsync's quick check trust, plus a look at the content."""
+    def identity() -> dict:
+        stat = path.stat()
+        digest = hashlib.blake2b(digest_size=16)
+        with open(path, "rb") as handle:
+            digest.update(handle.read(1 << 20))
+            handle.seek(max(0, stat.st_size - (1 << 20)))
+            digest.update(handle.read(1 << 20))
+        return {"file": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+                "sample": digest.hexdigest()}
+    return identity
+
+
+def open_source(source: str, on_download: Callable[[FetchProgress], None] | None = None) -> Source:
+    """`hf:NAME[:CONFIG]` (fetched with byte progress to `on_download`), `history:[PATH]`, or a local
+    file chosen by its extension."""
     if source.startswith("hf:"):
-        return _hub_records(source[3:])
+        return _hub_source(source[3:], on_download)
     if source.startswith("history:"):
-        return _history_records(source[len("history:"):])
+        return Source(source, lambda _: _history_records(source[len("history:"):]), None, "texts", None)
     path = Path(source).expanduser()
     if not path.exists():
         raise DataError(f"data file {source} does not exist")
@@ -54,7 +111,12 @@ def read_records(source: str) -> Iterator[Record]:
     if reader is None:
         raise DataError(f"cannot read {path.name}: unsupported file type (use {FORMATS})")
     _check_text_file(path)
-    return reader(path)
+    return Source(source, lambda opened: reader(path, opened), path.stat().st_size, "bytes", _file_identity(path))
+
+
+def read_records(source: str) -> Iterator[Record]:
+    """Records of `source` (see `open_source`)."""
+    return open_source(source).records()
 
 
 def _check_text_file(path: Path) -> None:
@@ -69,15 +131,16 @@ def _check_text_file(path: Path) -> None:
             raise DataError(f"{path} is not UTF-8 text (bad byte at offset {exc.start})") from None
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, source: Source) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        with source.open(path, encoding="utf-8") as handle:
+            return handle.read()
     except UnicodeDecodeError as exc:
         raise DataError(f"{path} is not UTF-8 text (bad byte at offset {exc.start})") from None
 
 
-def _txt_records(path: Path) -> Iterator[Record]:
-    for paragraph in re.split(r"\n\s*\n", _read_text(path)):
+def _txt_records(path: Path, source: Source) -> Iterator[Record]:
+    for paragraph in re.split(r"\n\s*\n", _read_text(path, source)):
         yield Record(paragraph)
 
 
@@ -110,9 +173,9 @@ def _require_text(records: Iterator[Record | None], path: Path) -> Iterator[Reco
         raise DataError(f"{path} has no {', '.join(repr(f) for f in TEXT_FIELDS)} field with text")
 
 
-def _json_lines_records(path: Path) -> Iterator[Record]:
+def _json_lines_records(path: Path, source: Source) -> Iterator[Record]:
     def parse() -> Iterator[Record | None]:
-        with open(path, encoding="utf-8", errors="strict") as handle:
+        with source.open(path, encoding="utf-8", errors="strict") as handle:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
@@ -134,31 +197,31 @@ def _decode_errors(records: Iterator[Record | None], path: Path) -> Iterator[Rec
         raise DataError(f"{path} is not UTF-8 text (bad byte at offset {exc.start})") from None
 
 
-def _json_records(path: Path) -> Iterator[Record]:
+def _json_records(path: Path, source: Source) -> Iterator[Record]:
     """A JSON array of objects, or JSON lines under a .json name (the Kaggle arXiv snapshot)."""
     with open(path, "rb") as handle:
         first = handle.read(4096).lstrip()[:1]
     if first != b"[":
-        return _json_lines_records(path)
+        return _json_lines_records(path, source)
     try:
-        rows = json.loads(_read_text(path))
+        rows = json.loads(_read_text(path, source))
     except ValueError as exc:
         raise DataError(f"{path}: malformed JSON ({getattr(exc, 'msg', exc)})") from None
     return _require_text((_from_mapping(row) if isinstance(row, dict) else None for row in rows), path)
 
 
-def _csv_records(path: Path) -> Iterator[Record]:
+def _csv_records(path: Path, source: Source) -> Iterator[Record]:
     csv.field_size_limit(sys.maxsize)  # whole papers in one field exceed the 128 KiB default
     with open(path, encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle)
         header = [name.strip().lower() for name in reader.fieldnames or []]
         if not any(field in header for field in TEXT_FIELDS):
             raise DataError(f"{path} has no 'abstract', 'text' or 'summary' column (columns: {', '.join(header) or 'none'})")
-    return _require_text(_decode_errors(_csv_rows(path), path), path)
+    return _require_text(_decode_errors(_csv_rows(path, source), path), path)
 
 
-def _csv_rows(path: Path) -> Iterator[Record | None]:
-    with open(path, encoding="utf-8", newline="") as handle:
+def _csv_rows(path: Path, source: Source) -> Iterator[Record | None]:
+    with source.open(path, encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle)
         try:
             for row in reader:
@@ -172,8 +235,8 @@ _LATEX_ESCAPE = re.compile(r"\\([%&$#_{}])")
 _LATEX_COMMAND = re.compile(r"\\(?:emph|textit|textbf|textrm|texttt|textsc|mathrm|mathit)\s*")
 
 
-def _bib_records(path: Path) -> Iterator[Record]:
-    text = _read_text(path)
+def _bib_records(path: Path, source: Source) -> Iterator[Record]:
+    text = _read_text(path, source)
     found = False
     for match in _BIB_ABSTRACT.finditer(text):
         value = _bib_value(text, match.end())
@@ -230,8 +293,9 @@ def _history_records(spec: str) -> Iterator[Record]:
     return (Record(text) for text in texts)
 
 
-def _hub_records(spec: str) -> Iterator[Record]:
-    """Records of a Hub data set's train split; whole papers are marked for abstract extraction."""
+def _hub_source(spec: str, on_download: Callable[[FetchProgress], None] | None) -> Source:
+    """A Hub data set's train split, fetched (see `trainer.hub_data`) and read by `datasets`;
+    whole papers are marked for abstract extraction."""
     name, _, config = spec.partition(":")
     if not name:
         raise DataError("hf: needs a data set name, as in hf:ccdv/arxiv-classification")
@@ -239,19 +303,29 @@ def _hub_records(spec: str) -> Iterator[Record]:
         import datasets
     except ImportError:
         raise DataError("hf: sources need the `datasets` package: pip install 'arxiv-tui[train]'", exit_code=1) from None
-    datasets.disable_progress_bars()
-    try:
-        table = datasets.load_dataset(name, config or None, split="train")
-    except Exception as exc:  # noqa: BLE001 - datasets raises many types for offline, not found, gated
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"cannot load hf:{spec} from the Hugging Face Hub: {first_line}", exit_code=1) from None
-    label_names = _label_names(table, name)
-    for row in table:
-        if label_names is not None and isinstance(row.get("label"), int):
-            row = {**row, "label": label_names[row["label"]]}
-        record = _from_mapping(row)
-        if record is not None:
-            yield record
+    from trainer.hub_data import fetch_dataset
+
+    snapshot = fetch_dataset(name, config or None, on_download)
+
+    def records(source: Source) -> Iterator[Record]:
+        datasets.disable_progress_bars()
+        try:
+            table = datasets.load_dataset(str(snapshot), config or None, split="train")
+        except Exception as exc:  # noqa: BLE001 - datasets raises many types for files it cannot read
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DataError(f"cannot read hf:{spec}: {first_line}", exit_code=1) from None
+        source.total = len(table)
+        label_names = _label_names(table, name)
+        for row in table:
+            source.counted += 1
+            if label_names is not None and isinstance(row.get("label"), int):
+                row = {**row, "label": label_names[row["label"]]}
+            record = _from_mapping(row)
+            if record is not None:
+                yield record
+
+    # The snapshot folder is named by the commit: the same files, the same data.
+    return Source(f"hf:{spec}", records, None, "records", lambda: {"hf": spec, "commit": snapshot.name})
 
 
 def _label_names(table, name: str) -> tuple[str, ...] | None:

@@ -142,9 +142,7 @@ def train(model: RecipeModel, blocks: Blocks, recipe: Recipe, checkpoint_dir: Pa
     wrapped.train()
     first_step, started = step, time.perf_counter()
     while step < recipe.steps:
-        rows = order.rows_for(step)
-        input_ids = blocks.input_ids[rows].to(accelerator.device)
-        labels = blocks.labels[rows].to(accelerator.device)
+        input_ids, labels = (tensor.to(accelerator.device) for tensor in blocks.rows(order.rows_for(step)))
         loss = wrapped(input_ids, labels)
         accelerator.backward(loss)
         accelerator.clip_grad_norm_(trainable, recipe.max_grad_norm)

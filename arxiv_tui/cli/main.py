@@ -15,13 +15,13 @@ from arxiv_tui.errors import ReportedError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from arxiv_tui.cli import bench, generate, history, models, train
+    from arxiv_tui.cli import bench, data, generate, history, models, train
 
     parser = Parser(prog=PROG, description="Draft arXiv abstracts with a small local language model.")
     add_model_option(parser)
     parser.set_defaults(run=_run_app)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=Parser)
-    for module in (generate, bench, models, history, train):
+    for module in (generate, bench, models, history, train, data):
         module.add_command(commands)
     return parser
 

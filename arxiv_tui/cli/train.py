@@ -150,7 +150,8 @@ def _finetune(args: argparse.Namespace) -> int:
             with download_progress() as download:
                 outcome = finetune(recipe, output, precision=args.precision, resume=args.resume,
                                    save_every=args.save_every, stage=stage, report=display.step,
-                                   stop_requested=lambda: gate.requested, on_download=download)
+                                   stop_requested=lambda: gate.requested, on_download=download,
+                                   on_prepare=display.prepare)
         finally:
             display.close()
     if outcome.metrics is None and main:
@@ -192,12 +193,12 @@ def _eval(args: argparse.Namespace) -> int:
     from trainer.recipe import Recipe
 
     recipe = Recipe(data=args.data, categories=_categories(args.categories), seed=args.seed)
-    corpus = load_corpus(recipe.data, train_samples=recipe.samples, eval_samples=args.samples,
-                         seed=recipe.seed, categories=recipe.effective_categories())
     with download_progress() as download:
+        corpus = load_corpus(recipe.data, train_samples=recipe.samples, eval_samples=args.samples,
+                             seed=recipe.seed, categories=recipe.effective_categories(), on_download=download)
         lm, tokenizer = load_base(args.model or DEFAULT_MODEL, download)
     model = RecipeModel(lm, 0, choose_dtype(args.precision))
-    result = evaluate(model, eval_blocks(tokenizer, corpus.eval, recipe.template, args.max_length), recipe.batch_size)
+    result = evaluate(model, eval_blocks(tokenizer, list(corpus.eval), recipe.template, args.max_length), recipe.batch_size)
     if args.json:
         print(json.dumps(result.to_dict()))
     else:

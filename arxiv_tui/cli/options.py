@@ -120,20 +120,24 @@ def download_progress() -> Iterator[Callable[[FetchProgress], None]]:
         TransferSpeedColumn,
     )
 
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                   TimeRemainingColumn(), console=Console(stderr=True))
-    tasks: dict[str, TaskID] = {}  # a line per repository (finetune fetches a model and a data set)
+    console = Console(stderr=True)
+    live: dict[str, tuple[Progress, TaskID]] = {}  # the download under way (finetune fetches two)
 
     def report(progress: FetchProgress) -> None:
-        if not tasks:
+        if progress.repo_id not in live:  # resumed bytes are there from the start: no part of the rate
+            bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                           TimeRemainingColumn(), console=console)
             bar.start()
-        if progress.repo_id not in tasks:  # resumed bytes are there from the start: no part of the rate
-            tasks[progress.repo_id] = bar.add_task(f"downloading {progress.repo_id}", total=progress.total,
-                                                   completed=progress.done)
-        bar.update(tasks[progress.repo_id], completed=progress.done, total=progress.total)
+            live[progress.repo_id] = bar, bar.add_task(f"downloading {progress.repo_id}", total=progress.total,
+                                                       completed=progress.done)
+        bar, task = live[progress.repo_id]
+        bar.update(task, completed=progress.done, total=progress.total)
+        if progress.total and progress.done >= progress.total:  # done: what is printed next goes below it
+            bar.stop()
+            del live[progress.repo_id]
 
     try:
         yield report
     finally:
-        if tasks:
+        for bar, _ in live.values():
             bar.stop()

@@ -73,12 +73,14 @@ def _v3_history(path):
     db.close()
 
 
-def test_v3_to_v4_keeps_every_row_and_indexes_them_by_id(tmp_path):
+def test_v3_to_v5_keeps_every_row_and_indexes_them_by_id(tmp_path):
     _v3_history(tmp_path / "h.db")
     history = History(tmp_path / "h.db")
-    assert sql(tmp_path / "h.db", "PRAGMA user_version") == [(SCHEMA_VERSION,)] and SCHEMA_VERSION == len(MIGRATIONS) == 4
-    assert [(d.id, d.text, d.revision) for d in history.drafts()] == [(2, "Robots that walk", 0),
-                                                                      (1, "We study sparse graphs", 0)]
+    assert sql(tmp_path / "h.db", "PRAGMA user_version") == [(SCHEMA_VERSION,)] and SCHEMA_VERSION == len(MIGRATIONS) == 5
+    assert [(d.id, d.text, d.revision, d.file) for d in history.drafts()] == [(2, "Robots that walk", 0, None),
+                                                                              (1, "We study sparse graphs", 0, None)]
+    paper = history.new_draft("From a paper", file="/papers/p.tex")  # v5: a draft remembers its file
+    assert history.draft(paper).file == "/papers/p.tex"
     first, second = history.request(1), history.request(2)
     assert [(a.index, a.text, a.tokens, a.finish_reason) for a in first.alternatives] == [
         (0, " with care", 3, "length"), (1, " kernels", 2, "stop")]

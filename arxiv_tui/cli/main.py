@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from arxiv_tui.cli.options import PROG, Parser, add_model_option
 from arxiv_tui.errors import ReportedError
@@ -17,10 +18,14 @@ from arxiv_tui.errors import ReportedError
 def build_parser() -> argparse.ArgumentParser:
     from arxiv_tui.cli import bench, data, generate, history, models, train
 
-    parser = Parser(prog=PROG, description="Draft arXiv abstracts with a small local language model.")
+    parser = Parser(prog=PROG, description="Draft arXiv abstracts with a small local language model.",
+                    usage=f"{PROG} [-h] [--model NAME_OR_PATH] [FILE | COMMAND ...]")
     add_model_option(parser)
+    parser.add_argument("--paper", type=Path, default=None, metavar="FILE",
+                        help="edit the abstract of a paper's .tex file (or a whole .md/.txt file) and save it "
+                             "back there; `arxiv-tui FILE` says the same")
     parser.set_defaults(run=_run_app)
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=Parser)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=Parser, prog=PROG)
     for module in (generate, bench, models, history, train, data):
         module.add_command(commands)
     return parser
@@ -29,13 +34,32 @@ def build_parser() -> argparse.ArgumentParser:
 def _run_app(args: argparse.Namespace) -> int:
     from arxiv_tui.tui.app import run_app
 
-    return run_app(args.model)
+    return run_app(args.model, args.paper)
+
+
+def _file_as_paper(argv: list[str], commands: set[str]) -> list[str]:
+    """`arxiv-tui paper.tex` is `arxiv-tui --paper paper.tex`: a first word that names no command
+    is the file to edit."""
+    index = 0
+    while index < len(argv):
+        word = argv[index]
+        if word == "--model":
+            index += 2
+        elif word.startswith("-"):
+            index += 1
+        elif word in commands:
+            return argv
+        else:
+            return [*argv[:index], "--paper", word, *argv[index + 1:]]
+    return argv
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        commands = set(parser._subparsers._group_actions[0].choices)  # noqa: SLF001 - argparse keeps them there
+        args = parser.parse_args(_file_as_paper(list(sys.argv[1:] if argv is None else argv), commands))
         return args.run(args) or 0
     except ReportedError as exc:  # bad usage (2), or a model, data or training problem (its own status)
         return _fail(str(exc), exc.exit_code)

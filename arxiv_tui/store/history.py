@@ -44,7 +44,7 @@ REVISION_EVERY_S = 60.0  # at most one past text a minute: autosave runs after e
 
 
 _DRAFT_COLUMNS = ("id, updated_at, text, revision, "
-                  "(SELECT count(*) FROM draft_revisions r WHERE r.draft_id = drafts.id AND r.recovered = 1)")
+                  "(SELECT count(*) FROM draft_revisions r WHERE r.draft_id = drafts.id AND r.recovered = 1), file")
 _REVISION_COLUMNS = "id, draft_id, revision, saved_at, text, recovered"
 _REQUEST_COLUMNS = "id, draft_id, created_at, model, prompt, settings, draft_text, cursor, parent_choice_id"
 
@@ -132,12 +132,13 @@ class History:
             return self._db.execute(sql, args).fetchall()
 
     # Drafts and who edits them -----------------------------------------------------------------
-    def new_draft(self, text: str = "", lease: bool = True) -> int:
-        """A new draft, leased to this instance (unless `lease` is False: kept, not edited)."""
+    def new_draft(self, text: str = "", lease: bool = True, file: str | None = None) -> int:
+        """A new draft, leased to this instance (unless `lease` is False: kept, not edited); `file`
+        is the paper its text came from and is saved back to."""
         now = time.time()
         with self._transaction() as db:
-            draft = db.execute("INSERT INTO drafts (created_at, updated_at, text) VALUES (?, ?, ?)",
-                               (now, now, text)).lastrowid
+            draft = db.execute("INSERT INTO drafts (created_at, updated_at, text, file) VALUES (?, ?, ?, ?)",
+                               (now, now, text, file)).lastrowid
             if lease:
                 self._take_lease(db, draft)
         return draft

@@ -112,9 +112,9 @@ class DraftKeeper:
             self.draft_id = draft.id
         return draft
 
-    async def start_new(self, text: str = "") -> int:
-        """Edit a new draft holding `text`."""
-        draft_id = await asyncio.wrap_future(self.writer.new_draft(text))
+    async def start_new(self, text: str = "", file: str | None = None) -> int:
+        """Edit a new draft holding `text` (from the paper `file`, if given)."""
+        draft_id = await asyncio.wrap_future(self.writer.new_draft(text, file))
         self._leave()
         self.draft_id = draft_id
         return draft_id

@@ -12,6 +12,7 @@ class Draft:
     text: str
     revision: int = 0  # how many times its text was saved
     recovered: int = 0  # recovered revisions: stale saves kept beside the newer text
+    file: str | None = None  # the paper the text lives in (`arxiv-tui paper.tex`)
 
 
 @dataclass(frozen=True)

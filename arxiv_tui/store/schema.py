@@ -103,6 +103,10 @@ MIGRATIONS: list[str] = [
         pid INTEGER NOT NULL, pid_started TEXT, taken_at REAL NOT NULL
     );
     """,
+    # 5: the file a draft's abstract lives in (a paper's .tex), where it came from and goes back to.
+    """
+    ALTER TABLE drafts ADD COLUMN file TEXT;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

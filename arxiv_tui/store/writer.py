@@ -82,11 +82,11 @@ class HistoryWriter:
         """Draft `draft` to edit, or None when another running instance edits it."""
         return self.submit(lambda: self._based(self.history.draft(draft)) if self.history.claim_draft(draft) else None)
 
-    def new_draft(self, text: str = "") -> Future[int]:
-        return self.submit(self._new_draft, text)
+    def new_draft(self, text: str = "", file: str | None = None) -> Future[int]:
+        return self.submit(self._new_draft, text, file)
 
-    def _new_draft(self, text: str) -> int:
-        draft = self.history.new_draft(text)
+    def _new_draft(self, text: str, file: str | None) -> int:
+        draft = self.history.new_draft(text, file=file)
         self._bases[draft] = 0  # a new draft's first save is based on revision 0
         return draft
 

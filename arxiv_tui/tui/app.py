@@ -26,10 +26,12 @@ from arxiv_tui.store.keeper import (
     WritesFailing,
     WritesResumed,
 )
+from arxiv_tui.store.paper import Paper
 from arxiv_tui.store.records import Draft
 from arxiv_tui.tui import terminal_keys
 from arxiv_tui.tui.config import Config, load_config, save_config
 from arxiv_tui.tui.keys import APP_KEYS, DRAFTING_KEYS
+from arxiv_tui.tui.paper_link import PaperLink
 from arxiv_tui.tui.screens.draft import DraftScreen
 from arxiv_tui.tui.widgets.editor import DraftEditor
 
@@ -49,7 +51,8 @@ class ArxivApp(App):
     TITLE = "arxiv-tui"
     BINDINGS = APP_KEYS
 
-    def __init__(self, model: str | None = None, config: Config | None = None, history: History | None = None) -> None:
+    def __init__(self, model: str | None = None, config: Config | None = None, history: History | None = None,
+                 paper: Paper | None = None) -> None:
         super().__init__()
         terminal_keys.install()
         loaded, self._config_warnings = (config, []) if config else load_config()
@@ -59,6 +62,7 @@ class ArxivApp(App):
         self.history = self.keeper.history
         self.rescued_to: Path | None = None  # where a draft the history could not take was kept
         self.drafting = DraftScreen(self.config, self.keeper)
+        self.papers = PaperLink(self, paper, self._show_paper)  # `arxiv-tui paper.tex`
 
     def get_default_screen(self) -> Screen:
         return self.drafting
@@ -72,7 +76,14 @@ class ArxivApp(App):
                         "while the app runs; Ctrl+S saves this one to a file.", severity="error", timeout=30)
         if self.history.notice:
             self.notify(self.history.notice, severity="error", timeout=15)
-        await self.drafting.open_draft(await self.keeper.open_first())
+        if (paper := self.papers.paper) is not None:  # a new draft, from the paper's abstract
+            draft_id = await self.keeper.start_new(paper.abstract, file=str(paper.path))
+            await self.drafting.open_draft(Draft(draft_id, 0.0, paper.abstract, file=str(paper.path)))
+            self._show_paper(paper)
+        else:
+            draft = await self.keeper.open_first()
+            await self.drafting.open_draft(draft)
+            await self.papers.bind(draft.file)
         self.drafting.load_model()  # after the draft is in: the engine's process prefills it while loading
         self.keeper.check_file()
 
@@ -132,6 +143,7 @@ class ArxivApp(App):
                 self.notify(f"Revision {revision.revision} of draft {revision.draft_id} opened as a new draft")
             elif (draft := await self.keeper.switch_to(int(value))) is not None:
                 await self.drafting.open_draft(draft)
+                await self.papers.bind(draft.file)
             else:
                 copy = await self.keeper.read(self.history.draft, int(value))
                 await self._open_new_draft(copy.text)
@@ -151,6 +163,28 @@ class ArxivApp(App):
     async def _open_new_draft(self, text: str) -> None:
         draft_id = await self.keeper.start_new(text)
         await self.drafting.open_draft(Draft(draft_id, 0.0, text))
+        await self.papers.bind(None)
+
+    # The paper --------------------------------------------------------------------------------
+    def _show_paper(self, paper: Paper | None) -> None:
+        self.drafting.paper_text = paper.abstract if paper else None
+        self.drafting.status.file = paper.path.name if paper else ""
+        self.drafting.status.show_text(self.drafting.editor.text, self.drafting.paper_text)
+
+    async def reload_from_paper(self, abstract: str) -> None:
+        """The paper's abstract (changed on disk) replaces the editor's text, which is kept as a draft."""
+        self.keeper.keep_as_new(self.drafting.editor.text)
+        with self.drafting.editor.own_edit():
+            self.drafting.editor.load_text(abstract)
+        self.notify("Reloaded from the paper; your text is kept as a draft of its own (Ctrl+O)")
+
+    @work(group="paper", exclusive=True)
+    async def action_save(self) -> None:
+        """Ctrl+S: write the abstract back into its paper; without one, save the draft to a file."""
+        if self.papers.paper is None:
+            self.action_save_as()
+        else:
+            await self.papers.save(self.drafting.editor.text)
 
     def action_save_as(self) -> None:
         from arxiv_tui.tui.screens.save_as import SaveAsScreen
@@ -198,6 +232,9 @@ class ArxivApp(App):
         yield SystemCommand("Tree of choices", "This draft's branches: jump to any request", self.action_tree)
         yield SystemCommand("New draft", "Start an empty draft (the current one stays in history)", self.action_new_draft)
         yield SystemCommand("Save as", "Save the draft to a file", self.action_save_as)
+        if self.papers.paper is not None:
+            yield SystemCommand(f"Save to {self.papers.paper.path.name}", "Write the abstract back into the paper",
+                                self.action_save)
         yield SystemCommand("Regenerate", "New alternatives for the text before the cursor",
                             self.drafting.action_regenerate)
         toggled = not self.config.stop_at_sentence
@@ -206,14 +243,20 @@ class ArxivApp(App):
             lambda: self.apply_config(Config(**{**self.config.__dict__, "stop_at_sentence": toggled})),
         )
 
+    @work(group="quit", exclusive=True)
     async def action_quit(self) -> None:
-        self.drafting.stop_engine()
-        self.exit()
+        """Ctrl+Q: quit, first asking whether to save an abstract its paper does not hold yet."""
+        if await self.papers.may_quit(self.drafting.editor.text):
+            self.drafting.stop_engine()
+            self.exit()
 
 
-def run_app(model: str | None) -> int:
-    """Run the app until the user quits; say where a draft the history could not take was kept."""
-    app = ArxivApp(model=model)
+def run_app(model: str | None, paper_file: Path | None = None) -> int:
+    """Run the app until the user quits (on the abstract of `paper_file`, if given); say where a
+    draft the history could not take was kept."""
+    from arxiv_tui.store.paper import open_paper
+
+    app = ArxivApp(model=model, paper=open_paper(paper_file) if paper_file else None)
     app.run()
     if app.rescued_to is not None:
         print(f"arxiv-tui: the history could not take your draft; it is saved in {app.rescued_to}", file=sys.stderr)

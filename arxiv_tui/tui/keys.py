@@ -28,7 +28,7 @@ DRAFTING_KEYS = [
 APP_KEYS = [
     Binding("ctrl+t", "tree", "Tree", id="tree"),
     Binding("ctrl+o", "history", "History", id="history"),
-    Binding("ctrl+s", "save_as", "Save as", id="save_as", show=False),
+    Binding("ctrl+s", "save", "Save", id="save_as", show=False),  # into the paper, or to a file
     Binding("f3", "settings", "Settings", id="settings"),
     Binding("f1,ctrl+g", "help", "Help", id="help"),
     Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from arxiv_tui.store.records import Draft
     from arxiv_tui.tui.config import Config
 
+
 class DraftScreen(Screen):
     """Type; when you pause, alternatives stream in; pick one (or part of one) with the keyboard."""
 
@@ -46,7 +47,9 @@ class DraftScreen(Screen):
         self._usable_keys: tuple | None = None  # what the footer last showed (see `_refresh_keys`)
         # Kept as attributes, not queried: a timer or an engine event may still arrive while the
         # app shuts down, when queries find nothing but the draft's text must still be saved.
-        self.editor = DraftEditor(self._acceptable, on_save=self.save_draft, id="editor")
+        self.paper_text: str | None = None  # the abstract as its paper holds it (None: no paper)
+        self.editor = DraftEditor(self._acceptable, on_save=self.save_draft, id="editor",
+                                  on_edit=lambda: self.status.show_text(self.editor.text, self.paper_text))
         self.panel = AlternativesPanel(id="alternatives")
         self.status = StatusBar(id="status")
 
@@ -174,6 +177,7 @@ class DraftScreen(Screen):
                 self.status.ttft_ms = message.ttft_s * 1000
             self.status.tokens_per_s = message.tokens_per_s
             self.panel.fit(message.tokens)
+            self.panel.mark_past_limit(self.editor.text)
             self.keeper.save_alternatives(
                 self.session.request, [(c.text, t, c.finish_reason) for c, t in zip(self.panel.cards, message.tokens)])
 

@@ -23,6 +23,7 @@ from textual.widget import Widget
 _FINISH_LABELS = {"eos": "end of text", "length": "length", "stop": "sentence end", "cancelled": "cancelled"}
 
 from arxiv_tui.runtime.sentences import sentence_end
+from arxiv_tui.tui.limits import ARXIV_ABSTRACT_CHARS, would_pass_limit
 
 
 class AlternativeCard(Widget):
@@ -31,6 +32,7 @@ class AlternativeCard(Widget):
     text: reactive[str] = reactive("", repaint=False)  # `watch_text` repaints what changed
     finish_reason: reactive[str | None] = reactive(None)
     cost: reactive[tuple[int, float] | None] = reactive(None)  # (tokens, ms) once finished
+    notes: reactive[tuple[str, ...]] = reactive(())  # warnings: past arXiv's limit, copied text
     highlighted: reactive[bool] = reactive(False)
 
     def __init__(self, index: int) -> None:
@@ -83,11 +85,15 @@ class AlternativeCard(Widget):
     def watch_cost(self) -> None:
         self._subtitle()
 
+    def watch_notes(self, notes: tuple[str, ...]) -> None:
+        self.set_class(bool(notes), "-flagged")
+        self._subtitle()
+
     def _subtitle(self) -> None:
         if self.finish_reason is None:
             self.border_subtitle = "writing…"
             return
-        parts = [_FINISH_LABELS.get(self.finish_reason, "")]
+        parts = [*self.notes, _FINISH_LABELS.get(self.finish_reason, "")]
         if self.cost is not None:
             tokens, ms = self.cost
             parts.append(f"{tokens} tok · {ms:.0f} ms")
@@ -114,7 +120,7 @@ class AlternativesPanel(VerticalScroll, can_focus=False):
             card.remove()
         del self._cards[count:]
         for card in self._cards:
-            card.text, card.finish_reason, card.cost = "", None, None
+            card.text, card.finish_reason, card.cost, card.notes = "", None, None, ()
         new = [AlternativeCard(i) for i in range(len(self._cards), count)]
         self._cards.extend(new)
         if new:
@@ -134,6 +140,12 @@ class AlternativesPanel(VerticalScroll, can_focus=False):
             self._chars_per_token = chars / sum(tokens)
         for card in self._cards:
             card.fit()
+
+    def mark_past_limit(self, draft: str) -> None:
+        """Say on each card whose text would take `draft` past arXiv's limit."""
+        for card in self._cards:
+            if would_pass_limit(draft, card.text):
+                card.notes = (*card.notes, f"past {ARXIV_ABSTRACT_CHARS:,} chars")
 
     @property
     def cards(self) -> list[AlternativeCard]:

@@ -20,10 +20,12 @@ class DraftEditor(TextArea):
     "in 2019" still types whenever no suggestion is on screen.
     """
 
-    def __init__(self, can_pick: Callable[[int], bool], on_save: Callable[[], None], **kwargs) -> None:
+    def __init__(self, can_pick: Callable[[int], bool], on_save: Callable[[], None],
+                 on_edit: Callable[[], None] = lambda: None, **kwargs) -> None:
         super().__init__(soft_wrap=True, show_line_numbers=False, tab_behavior="focus", **kwargs)
         self.can_pick = can_pick
         self.on_save = on_save  # called AUTOSAVE_S after the last change
+        self.on_edit = on_edit  # called at once after every change, the app's own included
         self._autosave: Timer | None = None
 
     @contextmanager
@@ -38,6 +40,7 @@ class DraftEditor(TextArea):
         self._schedule_autosave()
 
     def _schedule_autosave(self) -> None:
+        self.on_edit()
         self.stop_autosave()
         self._autosave = self.set_timer(AUTOSAVE_S, self.on_save)
 

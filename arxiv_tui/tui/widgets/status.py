@@ -1,9 +1,13 @@
-"""The status bar: model, precision, state, and the last request's speed."""
+"""The status bar: model, precision, state, the last request's speed, and the draft against
+arXiv's limits (its paper's file, when it has one)."""
 
 from __future__ import annotations
 
+from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Static
+
+from arxiv_tui.tui.limits import Count, count, latex_problems
 
 
 class StatusBar(Static):
@@ -14,9 +18,23 @@ class StatusBar(Static):
     state: reactive[str] = reactive("loading")
     ttft_ms: reactive[float | None] = reactive(None)
     tokens_per_s: reactive[float | None] = reactive(None)
+    count: reactive[Count] = reactive(Count(0, 0))
+    problems: reactive[tuple[str, ...]] = reactive(())  # LaTeX arXiv would reject
+    file: reactive[str] = reactive("")  # the paper's name
+    unsaved: reactive[bool] = reactive(False)  # changes not yet written to the paper
 
-    def render(self) -> str:
-        parts = [f"model {self.model}"]
+    def show_text(self, text: str, paper_text: str | None) -> None:
+        """The draft's length and LaTeX against arXiv's rules; unsaved if it differs from `paper_text`."""
+        self.count, self.problems = count(text), tuple(latex_problems(text))
+        self.unsaved = paper_text is not None and text != paper_text
+
+    def render(self) -> Content:
+        parts: list[str | tuple[str, str]] = []
+        if self.file:
+            parts.append((f"{self.file}{' (unsaved)' if self.unsaved else ''}", "bold" if self.unsaved else ""))
+        parts.append((self.count.describe(), "bold $error" if self.count.over else ""))
+        parts += [(problem, "bold $warning") for problem in self.problems]
+        parts.append(f"model {self.model}")
         if self.precision:
             parts.append(self.precision)
         parts.append(self.state)
@@ -24,4 +42,7 @@ class StatusBar(Static):
             parts.append(f"first token {self.ttft_ms:.0f} ms")
         if self.tokens_per_s is not None:
             parts.append(f"{self.tokens_per_s:.0f} tok/s")
-        return " │ ".join(parts)
+        joined: list[str | tuple[str, str]] = []
+        for part in parts:
+            joined += [" │ ", part] if joined else [part]
+        return Content.assemble(*joined)

@@ -106,3 +106,10 @@ async def test_the_counter_the_latex_checks_and_cards_past_the_limit(trained_mod
         await wait_for(pilot, lambda: status.problems == ("{ not closed (line 1)",))
         await pilot.press("}")
         await wait_for(pilot, lambda: status.problems == ())
+
+
+async def test_f4_copies_the_draft_to_the_clipboard(trained_model, paper):
+    app = paper_app(trained_model, paper)
+    async with app.run_test() as pilot:
+        await pilot.press("f4")
+        assert app.clipboard == app.drafting.editor.text and app.clipboard.startswith("We study graph")

@@ -168,6 +168,8 @@ def test_history_commands(capsys):
     assert out == "We study robots that fly.\n"
     code, out, _ = run_cli(capsys, "history", "export", str(draft))
     assert out.startswith(f"# Draft {draft}") and out.rstrip().endswith("We study robots that fly.")
+    code, out, _ = run_cli(capsys, "history", "export", str(draft), "--format", "tex")
+    assert out == "\\begin{abstract}\nWe study robots that fly.\n\\end{abstract}\n"
     code, out, _ = run_cli(capsys, "history", "export", str(draft), "--format", "json")
     (root,) = json.loads(out)["tree"]  # one root; the follower hangs under the accepted alternative
     assert root["alternatives"][1]["accepted"] == [{"text": " that fly.", "kind": "whole"}]

@@ -23,9 +23,10 @@ def add_command(commands) -> None:
     show = actions.add_parser("show", help="a draft with its requests, alternatives and choices")
     show.add_argument("id", type=positive_int)
     show.set_defaults(run=_show)
-    export = actions.add_parser("export", help="a draft as Markdown, plain text, or JSON with its tree of choices")
+    export = actions.add_parser("export", help="a draft as Markdown, plain text, a LaTeX abstract environment, "
+                                               "or JSON with its tree of choices")
     export.add_argument("id", type=positive_int)
-    export.add_argument("--format", choices=["md", "txt", "json"], default="md")
+    export.add_argument("--format", choices=["md", "txt", "tex", "json"], default="md")
     export.set_defaults(run=_export)
     search = actions.add_parser("search", help="drafts and alternatives containing TEXT")
     search.add_argument("text")
@@ -95,6 +96,8 @@ def _export(args: argparse.Namespace) -> int:
                          ensure_ascii=False, indent=2))
     elif args.format == "md":
         print(f"# Draft {draft.id}\n\n_Saved {_when(draft.updated_at)} by arxiv-tui._\n\n{draft.text}")
+    elif args.format == "tex":  # ready to paste into the paper
+        print(f"\\begin{{abstract}}\n{draft.text.strip()}\n\\end{{abstract}}")
     else:
         print(draft.text)
     return 0

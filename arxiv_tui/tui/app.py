@@ -186,6 +186,12 @@ class ArxivApp(App):
         else:
             await self.papers.save(self.drafting.editor.text)
 
+    def action_copy_draft(self) -> None:
+        """F4: the whole draft to the system clipboard (OSC 52: works over SSH, in most terminals)."""
+        text = self.drafting.editor.text
+        self.copy_to_clipboard(text)
+        self.notify(f"Copied the draft ({len(text):,} characters) to the clipboard")
+
     def action_save_as(self) -> None:
         from arxiv_tui.tui.screens.save_as import SaveAsScreen
 
@@ -231,6 +237,8 @@ class ArxivApp(App):
         yield SystemCommand("History", "Past drafts and alternatives, with search", self.action_history)
         yield SystemCommand("Tree of choices", "This draft's branches: jump to any request", self.action_tree)
         yield SystemCommand("New draft", "Start an empty draft (the current one stays in history)", self.action_new_draft)
+        yield SystemCommand("Copy the draft", "To the system clipboard (over SSH too, by OSC 52)",
+                            self.action_copy_draft)
         yield SystemCommand("Save as", "Save the draft to a file", self.action_save_as)
         if self.papers.paper is not None:
             yield SystemCommand(f"Save to {self.papers.paper.path.name}", "Write the abstract back into the paper",

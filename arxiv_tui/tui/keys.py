@@ -29,6 +29,7 @@ APP_KEYS = [
     Binding("ctrl+t", "tree", "Tree", id="tree"),
     Binding("ctrl+o", "history", "History", id="history"),
     Binding("ctrl+s", "save", "Save", id="save_as", show=False),  # into the paper, or to a file
+    Binding("f4", "copy_draft", "Copy", id="copy_draft", show=False),
     Binding("f3", "settings", "Settings", id="settings"),
     Binding("f1,ctrl+g", "help", "Help", id="help"),
     Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),

@@ -24,7 +24,7 @@ from trainer.recipe import ARXIV_CLASSIFICATION_LABELS
 TEXT_FIELDS = ("abstract", "text", "summary")
 CATEGORY_FIELDS = ("categories", "category", "label", "labels", "terms")
 PAPER_LENGTH = 4000  # characters: a "text" longer than this is a whole paper, not an abstract
-FORMATS = ".txt, .jsonl, .json, .csv, .bib, hf:NAME[:CONFIG] or history:"
+FORMATS = ".txt, .jsonl, .json, .csv, .bib, .tex (or a folder of them), hf:NAME[:CONFIG] or history:"
 
 
 class DataError(TrainerError):
@@ -48,7 +48,7 @@ class Source:
                  unit: str, identity: Callable[[], dict] | None) -> None:
         self.name, self.total, self.unit = name, total, unit
         self._records, self._identity = records, identity
-        self._handles: list[IO] = []
+        self._handles: list[tuple[IO, int]] = []  # with each file's size
         self.counted = 0  # records read, where the source counts records rather than bytes
 
     def records(self) -> Iterator[Record]:
@@ -61,7 +61,7 @@ class Source:
     def open(self, path: Path, mode: str = "r", **kwargs) -> IO:
         """Open a file of this source; reading it advances `done`."""
         handle = open(path, mode, **kwargs)  # noqa: SIM115 - the reader closes it
-        self._handles.append(handle)
+        self._handles.append((handle, Path(path).stat().st_size))
         return handle
 
     def done(self) -> int:
@@ -69,27 +69,30 @@ class Source:
         if self.unit != "bytes":
             return self.counted
         done = 0
-        for handle in self._handles:
+        for handle, size in self._handles:
             raw = getattr(getattr(handle, "buffer", handle), "raw", None)
             if raw is not None and not raw.closed:
                 done += raw.tell()  # the OS position: read-ahead granularity is fine for a bar
             else:
-                done = self.total or 0
+                done += size  # read and closed
         return min(done, self.total or done)
 
 
-def _file_identity(path: Path) -> Callable[[], dict]:
-    """A file's path, size, modification time, and a hash of its first and last MiB: what
+def _file_identity(paths: list[Path]) -> Callable[[], dict]:
+    """Each file's path, size, modification time, and a hash of its first and last MiB: what
     `make` and rsync's quick check trust, plus a look at the content."""
     def identity() -> dict:
-        stat = path.stat()
-        digest = hashlib.blake2b(digest_size=16)
-        with open(path, "rb") as handle:
-            digest.update(handle.read(1 << 20))
-            handle.seek(max(0, stat.st_size - (1 << 20)))
-            digest.update(handle.read(1 << 20))
-        return {"file": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-                "sample": digest.hexdigest()}
+        files = []
+        for path in paths:
+            stat = path.stat()
+            digest = hashlib.blake2b(digest_size=16)
+            with open(path, "rb") as handle:
+                digest.update(handle.read(1 << 20))
+                handle.seek(max(0, stat.st_size - (1 << 20)))
+                digest.update(handle.read(1 << 20))
+            files.append({"file": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+                          "sample": digest.hexdigest()})
+        return {"files": files}
     return identity
 
 
@@ -100,18 +103,23 @@ def open_source(source: str, on_download: Callable[[FetchProgress], None] | None
         return _hub_source(source[3:], on_download)
     if source.startswith("history:"):
         return Source(source, lambda _: _history_records(source[len("history:"):]), None, "texts", None)
+    from trainer.latex_sources import bib_records, tex_files, tex_records
+
     path = Path(source).expanduser()
     if not path.exists():
         raise DataError(f"data file {source} does not exist")
-    if path.is_dir():
-        raise DataError(f"{source} is a directory; give a data file ({FORMATS})")
+    if path.is_dir() and not any(path.rglob("*.tex")):
+        raise DataError(f"{source} is a directory without .tex files; give a data file ({FORMATS})")
     readers = {".txt": _txt_records, ".jsonl": _json_lines_records, ".json": _json_records,
-               ".csv": _csv_records, ".bib": _bib_records}
-    reader = readers.get(path.suffix.lower())
+               ".csv": _csv_records, ".bib": bib_records, ".tex": tex_records}
+    reader = tex_records if path.is_dir() else readers.get(path.suffix.lower())
     if reader is None:
         raise DataError(f"cannot read {path.name}: unsupported file type (use {FORMATS})")
-    _check_text_file(path)
-    return Source(source, lambda opened: reader(path, opened), path.stat().st_size, "bytes", _file_identity(path))
+    files = tex_files(path)
+    if not path.is_dir():  # in a folder of papers, one bad file is skipped, not fatal
+        _check_text_file(path)
+    return Source(source, lambda opened: reader(path, opened), sum(f.stat().st_size for f in files), "bytes",
+                  _file_identity(files))
 
 
 def read_records(source: str) -> Iterator[Record]:
@@ -228,51 +236,6 @@ def _csv_rows(path: Path, source: Source) -> Iterator[Record | None]:
                 yield _from_mapping({(k or "").strip().lower(): v for k, v in row.items()})
         except csv.Error as exc:
             raise DataError(f"{path}:{reader.line_num}: malformed CSV ({exc})") from None
-
-
-_BIB_ABSTRACT = re.compile(r"(?<![\w-])abstract\s*=\s*", re.IGNORECASE)
-_LATEX_ESCAPE = re.compile(r"\\([%&$#_{}])")
-_LATEX_COMMAND = re.compile(r"\\(?:emph|textit|textbf|textrm|texttt|textsc|mathrm|mathit)\s*")
-
-
-def _bib_records(path: Path, source: Source) -> Iterator[Record]:
-    text = _read_text(path, source)
-    found = False
-    for match in _BIB_ABSTRACT.finditer(text):
-        value = _bib_value(text, match.end())
-        if value is not None:
-            found = True
-            yield Record(_clean_latex(value))
-    if not found:
-        raise DataError(f"{path} has no entries with an abstract field")
-
-
-def _bib_value(text: str, start: int) -> str | None:
-    """The value of a BibTeX field starting at `start`: {balanced braces} or "quoted"."""
-    if start >= len(text) or text[start] not in "{\"":
-        return None
-    opener, depth, index = text[start], 0, start
-    while index + 1 < len(text):
-        index += 1
-        char = text[index]
-        if char == "\\":
-            index += 1  # an escaped character closes nothing
-        elif char == "{":
-            depth += 1
-        elif char == "}":
-            if depth == 0 and opener == "{":
-                return text[start + 1:index]
-            depth -= 1
-        elif char == '"' and opener == '"' and depth == 0:
-            return text[start + 1:index]
-    return None
-
-
-def _clean_latex(value: str) -> str:
-    value = _LATEX_COMMAND.sub("", value)
-    value = _LATEX_ESCAPE.sub(lambda m: "\0" + m.group(1), value)  # protect escaped braces
-    value = value.replace("{", "").replace("}", "").replace("~", " ").replace("\0", "")
-    return value
 
 
 def _history_records(spec: str) -> Iterator[Record]:

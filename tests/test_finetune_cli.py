@@ -34,6 +34,7 @@ def test_finetune_json_progress_metrics_and_registration(capsys, four_layer_mode
                 "trainable_params", "total_params", "steps", "seconds", "train_seconds"):
         assert key in metrics and metrics[key] == done[key]
     assert metrics["train_texts"] == 54  # the 60 cs.AI texts less the 6 held out
+    assert json.loads((output / "copy-index" / "meta.json").read_text())["texts"] == 54  # the guard's index
     assert "cs.AI" in (output / "README.md").read_text()
     code, out, _ = run_cli(capsys, "models", "list")
     assert f"ai-model\t{output}" in out

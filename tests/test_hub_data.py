@@ -70,7 +70,7 @@ def finetune(model, data: str, output, *extra: str) -> subprocess.CompletedProce
     return subprocess.run([sys.executable, "-m", "arxiv_tui", "finetune", "--base", str(model), "--data", data,
                            "--output", str(output), "--steps", "2", "--batch-size", "2", "--max-length", "32",
                            "--eval-samples", "6", *extra],
-                          capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "120"})
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "120"}, check=False)
 
 
 def test_a_hub_data_set_arrives_with_byte_progress_and_labels_by_name(hub, four_layer_model, tmp_path, user_dirs):

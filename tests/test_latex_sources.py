@@ -36,8 +36,8 @@ def test_real_world_bibtex_becomes_the_right_plain_text(tmp_path):
     path.write_text(BIB)
     texts = [record.text for record in read_records(str(path))]
     assert texts == [
-        "We revisit Gödel's incompleteness and Erdős–Rényi graphs. Naïve bounds are loose; tight ones "
-        "follow—as in—with $O(n \\log n)$ work at a 50% lower cost.",
+        ("We revisit Gödel's incompleteness and Erdős–Rényi graphs. Naïve bounds are loose; tight ones "
+         "follow—as in—with $O(n \\log n)$ work at a 50% lower cost."),
         "A quoted abstract, with été and italics.",
     ]
 

@@ -133,7 +133,7 @@ def test_finetune_reports_preparation_then_reuses_it(capsys, four_layer_model, s
 
     first = run("first")
     prepares = [e for e in first if e["event"] == "prepare"]
-    assert {e["stage"] for e in prepares} == {"reading", "tokenizing"}
+    assert {e["stage"] for e in prepares} == {"reading", "tokenizing", "indexing"}
     reading = [e for e in prepares if e["stage"] == "reading"]
     assert reading[-1]["done"] == reading[-1]["total"] == os.path.getsize(snapshot) and reading[-1]["unit"] == "bytes"
     assert [e for e in prepares if e["stage"] == "tokenizing"][-1]["done"] == 60

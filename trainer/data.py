@@ -221,6 +221,16 @@ def select(records: Iterable[Record], *, source: str, train_samples: int, eval_s
                   TextSet(spool, offsets[:eval_count], lengths[:eval_count]), stats)
 
 
+def clean_texts(source: str, categories: Iterable[str] | None = None,
+                on_download: Callable[[FetchProgress], None] | None = None) -> Iterator[str]:
+    """Every clean text of `source` in `categories`, streaming, unsplit (what a model trained on it
+    may have seen: the copied-text guard indexes these)."""
+    wanted = frozenset(categories) if categories else None
+    for record in open_source(source, on_download).records():
+        if _wanted(record, wanted) and (text := _clean(record)[0]):
+            yield text
+
+
 def load_corpus(source: str, *, train_samples: int, eval_samples: int, seed: int,
                 categories: Iterable[str] | None = None,
                 on_download: Callable[[FetchProgress], None] | None = None) -> Corpus:

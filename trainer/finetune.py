@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from arxiv_tui.runtime.copyguard import INDEX_DIR
 from arxiv_tui.runtime.fetch import FetchProgress
 from arxiv_tui.runtime.generation import GenerationDefaults
 from trainer.card import render_card
@@ -192,6 +193,7 @@ def finetune(recipe: Recipe, output: Path, *, precision: str = "auto", resume: b
     samples = sample_continuations(lm, tokenizer, recipe.template, recipe.seed)
     lm.save_pretrained(partial)
     tokenizer.save_pretrained(partial)
+    shutil.copytree(prepared.directory / INDEX_DIR, partial / INDEX_DIR)  # the copied-text guard's
     (partial / CHECKPOINT_FILE).unlink(missing_ok=True)
     metrics.seconds = time.perf_counter() - started
     (partial / "metrics.json").write_text(metrics.to_json())

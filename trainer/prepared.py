@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from arxiv_tui.runtime.copyguard import INDEX_DIR, build_index
 from arxiv_tui.runtime.fetch import FetchProgress
 from trainer.blocks import Blocks, RowWriter, encode, open_rows, token_dtype
 from trainer.cache import cache_root
@@ -42,7 +43,7 @@ _PARTS = ("train", "eval")
 class PrepareReport:
     """Progress of preparation, for the display."""
 
-    stage: str  # "reading" or "tokenizing"
+    stage: str  # "reading", "tokenizing" or "indexing" (the copied-text guard's index)
     done: int
     total: int | None
     unit: str  # "bytes", "records" or "texts"
@@ -132,7 +133,10 @@ def _build(directory: Path, source: Source, recipe: Recipe, tokenizer, inputs: d
 
         parts[part] = _write_rows(directory / f"{part}.bin", texts, tokenizer, recipe, packed, dtype, progress)
         done += len(texts)
-    meta = {"inputs": inputs, "data": recipe.data,
+    index = build_index(iter(corpus.train), directory / INDEX_DIR,
+                        lambda count: report(PrepareReport("indexing", count, len(corpus.train), "texts")))
+    report(PrepareReport("indexing", len(corpus.train), len(corpus.train), "texts"))
+    meta = {"inputs": inputs, "data": recipe.data, "copy_index": index,
             "dtype": dtype.name, "max_length": recipe.max_length, "parts": parts, "stats": asdict(corpus.stats),
             "created": time.time(), "seconds": time.perf_counter() - started}
     (directory / "meta.json").write_text(json.dumps(meta, indent=1))

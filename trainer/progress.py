@@ -57,7 +57,7 @@ class BarProgress:
         self._stage = ""  # of preparation
 
     def prepare(self, report: PrepareReport) -> None:
-        """Reading the source (bytes or records) and tokenizing (texts): count, rate, time left.
+        """Reading the source (bytes or records), tokenizing and indexing (texts): count, rate, time left.
         Only on a terminal, as `stage`."""
         if not self.console.is_terminal:
             return
@@ -75,7 +75,7 @@ class BarProgress:
         speed = self._progress.tasks[0].speed  # rich's own moving estimate
         self._progress.update(self._task, completed=report.done, total=report.total,
                               rate=f"{speed:,.0f}" if speed else "-")
-        if report.total is not None and report.done >= report.total and report.stage == "tokenizing":
+        if report.total is not None and report.done >= report.total and report.stage == "indexing":
             self.close()
 
     def stage(self, text: str) -> None:

@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     try:
         parser = build_parser()
-        commands = set(parser._subparsers._group_actions[0].choices)  # noqa: SLF001 - argparse keeps them there
+        commands = set(parser._subparsers._group_actions[0].choices)
         args = parser.parse_args(_file_as_paper(list(sys.argv[1:] if argv is None else argv), commands))
         return args.run(args) or 0
     except ReportedError as exc:  # bad usage (2), or a model, data or training problem (its own status)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from arxiv_tui.cli.options import add_listing_command, download_progress
 from arxiv_tui.runtime.generation import DEFAULT_MODEL
@@ -16,6 +17,15 @@ def add_command(commands) -> None:
     pull = actions.add_parser("pull", help="download a Hub model into the Hugging Face cache")
     pull.add_argument("name", nargs="?", default=DEFAULT_MODEL)
     pull.set_defaults(run=_pull)
+    index = actions.add_parser(
+        "index", help="index a model's training texts for the copied-text guard",
+        description="Build the index of word 8-grams with which the app flags a suggestion that repeats a "
+                    "training text (finetune builds one for its models; this is for the others, the "
+                    "published model included, when their data is at hand).")
+    index.add_argument("name", nargs="?", default=DEFAULT_MODEL)
+    index.add_argument("--data", required=True, metavar="SRC", help="the training data (any finetune --data source)")
+    index.add_argument("--categories", default=None, metavar="LIST", help="only texts in these categories")
+    index.set_defaults(run=_index)
     remove = actions.add_parser("rm", help="forget a registered model (deleting it if it lives in the data dir)")
     remove.add_argument("name")
     remove.set_defaults(run=_remove)
@@ -54,4 +64,30 @@ def _remove(args: argparse.Namespace) -> int:
     from arxiv_tui.runtime.registry import unregister_model
 
     print(f"removed {args.name} ({unregister_model(args.name)})")
+    return 0
+
+
+def _index(args: argparse.Namespace) -> int:
+    import os
+    import shutil
+
+    from huggingface_hub import constants
+
+    from arxiv_tui.runtime.copyguard import build_index, index_directories
+    from arxiv_tui.runtime.registry import resolve_model
+    from trainer.data import clean_texts
+
+    with download_progress() as report:
+        directory = resolve_model(args.name, report)
+        categories = tuple(c.strip() for c in args.categories.split(",")) if args.categories else None
+        texts = clean_texts(args.data, categories, on_download=report)
+        beside, in_data_dir = index_directories(args.name, directory)
+        in_hf_cache = Path(constants.HF_HUB_CACHE) in directory.resolve().parents
+        target = in_data_dir if in_hf_cache or not os.access(directory, os.W_OK) else beside
+        building = target.with_name(f".{target.name}.partial")
+        shutil.rmtree(building, ignore_errors=True)
+        figures = build_index(texts, building)
+    shutil.rmtree(target, ignore_errors=True)
+    building.replace(target)
+    print(f"indexed {figures['texts']:,} texts ({figures['grams']:,} 8-grams) in {target}")
     return 0

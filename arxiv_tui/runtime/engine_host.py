@@ -17,6 +17,11 @@ import time
 from collections import deque
 from multiprocessing.connection import Connection
 
+from arxiv_tui.runtime.copyguard import (
+    CopyIndex,
+    check_continuations,
+    index_directories,
+)
 from arxiv_tui.runtime.engine_process import (
     Cancel,
     Fetching,
@@ -89,8 +94,9 @@ def receive(requests: Connection, inbox: Inbox) -> None:
             return
 
 
-def run_generation(engine, request: Generate, cancel: threading.Event, send) -> None:
-    """Stream one request's alternatives to `send`, in batches."""
+def run_generation(engine, request: Generate, cancel: threading.Event, send, guard=None) -> None:
+    """Stream one request's alternatives to `send`, in batches; at the end, what `guard` (a
+    `CopyIndex`) finds of the training texts in them."""
     settings = request.settings
     started = last_sent = time.perf_counter()
     ttft, pending, costs = None, [], {}
@@ -108,8 +114,9 @@ def run_generation(engine, request: Generate, cancel: threading.Event, send) -> 
             pending, costs, last_sent = [], {}, now
     total = time.perf_counter() - started
     tokens = [len(a.tokens) for a in alternatives]
+    copied = check_continuations(guard, request.prompt, [a.text for a in alternatives])
     send(Progress(request.request_id, pending, costs, done=True, tokens=tokens, ttft_s=ttft,
-                  tokens_per_s=sum(tokens) / total if total else None))
+                  tokens_per_s=sum(tokens) / total if total else None, copied=copied))
 
 
 def warm_up(engine, n: int) -> None:
@@ -165,6 +172,7 @@ def serve(requests: Connection, events: Connection) -> None:
     except (ReportedError, ValueError, OSError) as exc:
         events.send(LoadFailed(str(exc)))
         return
+    guard = CopyIndex.find(*index_directories(opening.model, engine.loaded.directory))
     events.send(Loaded(engine.loaded.precision, engine.context_length, engine.token_table))
     inbox = Inbox()
     threading.Thread(target=receive, args=(requests, inbox), name="requests", daemon=True).start()
@@ -172,14 +180,15 @@ def serve(requests: Connection, events: Connection) -> None:
         request, cancel = work
         try:
             if isinstance(request, Generate):
-                run_generation(engine, request, cancel, events.send)
+                run_generation(engine, request, cancel, events.send, guard)
             elif isinstance(request, Score):
                 started = time.perf_counter()
                 scores = engine.score(request.text)
-                events.send(Scored(scores, time.perf_counter() - started))
+                copied = guard.copies(request.text) if guard else []
+                events.send(Scored(scores, time.perf_counter() - started, copied))
         except (BrokenPipeError, EOFError):
             return  # the app has gone
-        except Exception as exc:  # noqa: BLE001 - reported to the app, which shows it; the engine goes on
+        except Exception as exc:
             events.send(RequestFailed(f"{type(exc).__name__}: {exc}"))
 
 

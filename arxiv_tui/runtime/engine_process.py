@@ -22,7 +22,7 @@ from multiprocessing.connection import Connection
 
 from arxiv_tui.runtime.confidence import DraftScores
 from arxiv_tui.runtime.fetch import FetchProgress
-from arxiv_tui.runtime.generation import Delta, GenerationSettings
+from arxiv_tui.runtime.generation import Copy, Delta, GenerationSettings
 
 # Requests, app -> engine ---------------------------------------------------------------------
 
@@ -95,12 +95,14 @@ class Progress:
     tokens: list[int] | None = None
     ttft_s: float | None = None
     tokens_per_s: float | None = None
+    copied: dict[int, Copy] = field(default_factory=dict)  # on `done`: training text a card repeats
 
 
 @dataclass(frozen=True)
 class Scored:
     scores: DraftScores
     seconds: float
+    copied: list[Copy] = field(default_factory=list)  # spans of the draft found in the training texts
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,17 @@ def merged(deltas: list[Delta]) -> dict[int, tuple[str, str | None]]:
 
 
 @dataclass(frozen=True)
+class Copy:
+    """`words` consecutive words of a training text (`source`: its opening) at `start:end` of the
+    text checked (`arxiv_tui.runtime.copyguard`)."""
+
+    words: int
+    source: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
 class Delta:
     """New text for alternative `index`; `finish_reason` is set on its last delta."""
 

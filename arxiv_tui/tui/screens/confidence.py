@@ -44,8 +44,11 @@ class ConfidenceScreen(Screen):
     def show(self, message: Scored) -> None:
         """The engine's scores for a draft: shown if the draft is still that text."""
         if message.scores.text == self.editor.text:
-            self.view.scores = message.scores
-            self.summary.update(f"confidence: {len(message.scores.tokens)} tokens in {message.seconds * 1000:.0f} ms")
+            self.view.scores, self.view.copied = message.scores, tuple(message.copied)
+            copied = "".join(f" │ copied from a training text ({c.words} words, underlined): “{c.source}…”"
+                             for c in message.copied[:1])
+            self.summary.update(f"confidence: {len(message.scores.tokens)} tokens in "
+                                f"{message.seconds * 1000:.0f} ms{copied}")
 
     def on_confidence_view_replace_requested(self, message: ConfidenceView.ReplaceRequested) -> None:
         from arxiv_tui.tui.screens.replacements import ReplacementScreen

@@ -177,7 +177,7 @@ class DraftScreen(Screen):
                 self.status.ttft_ms = message.ttft_s * 1000
             self.status.tokens_per_s = message.tokens_per_s
             self.panel.fit(message.tokens)
-            self.panel.mark_past_limit(self.editor.text)
+            self.panel.flag(self.editor.text, message.copied)
             self.keeper.save_alternatives(
                 self.session.request, [(c.text, t, c.finish_reason) for c, t in zip(self.panel.cards, message.tokens)])
 

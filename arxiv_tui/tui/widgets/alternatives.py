@@ -22,6 +22,7 @@ from textual.widget import Widget
 
 _FINISH_LABELS = {"eos": "end of text", "length": "length", "stop": "sentence end", "cancelled": "cancelled"}
 
+from arxiv_tui.runtime.generation import Copy
 from arxiv_tui.runtime.sentences import sentence_end
 from arxiv_tui.tui.limits import ARXIV_ABSTRACT_CHARS, would_pass_limit
 
@@ -141,11 +142,14 @@ class AlternativesPanel(VerticalScroll, can_focus=False):
         for card in self._cards:
             card.fit()
 
-    def mark_past_limit(self, draft: str) -> None:
-        """Say on each card whose text would take `draft` past arXiv's limit."""
+    def flag(self, draft: str, copied: dict[int, Copy]) -> None:
+        """Say on each card whose text would take `draft` past arXiv's limit, or repeats a
+        training text (`copied`, by card: the copied-text guard's findings)."""
         for card in self._cards:
-            if would_pass_limit(draft, card.text):
-                card.notes = (*card.notes, f"past {ARXIV_ABSTRACT_CHARS:,} chars")
+            notes = [f"past {ARXIV_ABSTRACT_CHARS:,} chars"] if would_pass_limit(draft, card.text) else []
+            if (copy := copied.get(card.index)) is not None:
+                notes.append(f"{copy.words} words copied from a training text: “{copy.source}…”")
+            card.notes = tuple(notes)
 
     @property
     def cards(self) -> list[AlternativeCard]:

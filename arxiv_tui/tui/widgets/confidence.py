@@ -11,10 +11,12 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from arxiv_tui.runtime.confidence import DraftScores, TokenScore
+from arxiv_tui.runtime.generation import Copy
 
 LOW = 0.01  # below this a token counts as unlikely: Tab jumps between such tokens
 # (upper bound of p, style): the rarer, the louder; likely tokens stay plain.
 BUCKETS = ((0.001, "bold white on dark_red"), (LOW, "black on dark_orange"), (0.1, "black on gold3"))
+COPIED_STYLE = "underline magenta"  # words found in the model's training texts (the guard)
 
 
 def style_for(prob: float) -> str:
@@ -43,6 +45,7 @@ class ConfidenceView(Static, can_focus=True):
 
     scores: reactive[DraftScores | None] = reactive(None)
     selected: reactive[int] = reactive(0)
+    copied: reactive[tuple[Copy, ...]] = reactive(())  # spans found in the training texts
 
     class ReplaceRequested(Message):
         """The user wants replacements for `token` (its word spans `start`..`end`)."""
@@ -55,6 +58,8 @@ class ConfidenceView(Static, can_focus=True):
         if self.scores is None:
             return Text("scoring the draft…", style="italic")
         text = Text(self.scores.text)
+        for copy in self.copied:
+            text.stylize(COPIED_STYLE, copy.start, copy.end)
         for index, token in enumerate(self.scores.tokens):
             style = style_for(token.prob)
             if index == self.selected:

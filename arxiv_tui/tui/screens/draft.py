@@ -2,7 +2,7 @@
 
 The screen owns its widgets, its workers and its `DraftSession` (UI-free state). The model runs
 in a child process (`arxiv_tui.runtime.engine_process`): its events arrive as `EngineEvent`
-messages; deltas come batched every 50 ms, tagged with the request id so a superseded
+messages; the first token at once, then deltas batched every 100 ms, tagged with the request id so a superseded
 request's are dropped. Edits the screen makes itself (accepting, loading a draft) are
 `DraftEditor.own_edit`s, so they never ask for alternatives of their own.
 """

@@ -26,7 +26,7 @@ from arxiv_tui.runtime.generation import Copy
 
 WORDS = 8
 INDEX_DIR = "copy-index"  # beside a model's weights
-RUN_GRAMS = 8_000_000  # 8-grams per sorted run: ~100 MB while building
+RUN_GRAMS = 4_000_000  # 8-grams per sorted run: ~150 MB of memory while one is sorted
 _WORD = re.compile(r"\w+(?:['’]\w+)*")
 _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # odd: the polynomial hash mixes every word
 _OPENING_WORDS = 12

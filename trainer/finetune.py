@@ -193,7 +193,7 @@ def finetune(recipe: Recipe, output: Path, *, precision: str = "auto", resume: b
     samples = sample_continuations(lm, tokenizer, recipe.template, recipe.seed)
     lm.save_pretrained(partial)
     tokenizer.save_pretrained(partial)
-    shutil.copytree(prepared.directory / INDEX_DIR, partial / INDEX_DIR)  # the copied-text guard's
+    _link_or_copy(prepared.directory / INDEX_DIR, partial / INDEX_DIR)  # the copied-text guard's index
     (partial / CHECKPOINT_FILE).unlink(missing_ok=True)
     metrics.seconds = time.perf_counter() - started
     (partial / "metrics.json").write_text(metrics.to_json())
@@ -204,6 +204,18 @@ def finetune(recipe: Recipe, output: Path, *, precision: str = "auto", resume: b
     _register(output)
     processes.wait_for_everyone()
     return Outcome(output, metrics, result.step)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """`source`'s files at `target`: hard links where the file system allows (an index of a big run
+    is gigabytes; the model keeps it if the prepared data is cleared), copies elsewhere."""
+    def link(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    shutil.copytree(source, target, copy_function=link)
 
 
 def _register(output: Path) -> None:

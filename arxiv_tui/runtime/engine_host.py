@@ -104,7 +104,7 @@ def run_generation(engine, request: Generate, cancel: threading.Event, send, gua
     settings = request.settings
     started = last_sent = time.perf_counter()
     ttft, pending, costs = None, [], {}
-    first = True  # the first token shows at once (one frame more: ~2% of a short request); later ones in batches
+    first = True  # the first text shows at once (one frame more: ~2% of a short request); later in batches
     run = engine.stream(request.prompt, settings, cancel=cancel)
     alternatives = run.alternatives
     for deltas in run:
@@ -114,7 +114,7 @@ def run_generation(engine, request: Generate, cancel: threading.Event, send, gua
         for delta in deltas:
             if delta.finish_reason is not None:
                 costs[delta.index] = (len(alternatives[delta.index].tokens), (now - started) * 1000)
-        if first or now - last_sent >= BATCH_S:
+        if (first and pending) or now - last_sent >= BATCH_S:
             send(Progress(request.request_id, pending, costs))
             pending, costs, last_sent, first = [], {}, now, False
     total = time.perf_counter() - started

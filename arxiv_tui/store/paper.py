@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -114,22 +115,33 @@ def _line(text: str, index: int) -> int:
     return text.count("\n", 0, index) + 1
 
 
-def _balanced_end(text: str, start: int) -> int | None:
-    """The index of the brace closing the group opened just before `start`."""
-    depth = 0
+def unescaped(text: str, start: int = 0, comments: bool = False) -> Iterator[tuple[int, str]]:
+    """(offset, character) of the LaTeX source `text` from `start`, leaving out characters escaped
+    by a backslash (`\\{`, `\\$`) and, with `comments`, everything after a `%` on its line."""
     index = start
     while index < len(text):
         char = text[index]
         if char == "\\":
             index += 2
             continue
+        if comments and char == "%":
+            end = text.find("\n", index)
+            index = len(text) if end < 0 else end
+            continue
+        yield index, char
+        index += 1
+
+
+def _balanced_end(text: str, start: int) -> int | None:
+    """The offset of the brace closing the group opened just before `start`."""
+    depth = 0
+    for index, char in unescaped(text, start):
         if char == "{":
             depth += 1
         elif char == "}":
             if depth == 0:
                 return index
             depth -= 1
-        index += 1
     return None
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from arxiv_tui.store.paper import unescaped
+
 ARXIV_ABSTRACT_CHARS = 1920
 
 
@@ -41,29 +43,19 @@ def latex_problems(text: str) -> list[str]:
     problems: list[str] = []
     opened: list[int] = []  # offsets of the open braces
     math_at: int | None = None
-    index = 0
-    while index < len(text):
-        char = text[index]
-        if char == "\\":
-            index += 2
-            continue
-        if char == "%":
-            end = text.find("\n", index)
-            index = len(text) if end < 0 else end
-            continue
-        if char == "$":
-            double = text.startswith("$$", index)
+    second_dollar = -1  # the offset of the second `$` of a `$$`
+    for index, char in unescaped(text, comments=True):
+        if char == "$" and index != second_dollar:
+            if text.startswith("$$", index):
+                second_dollar = index + 1
             math_at = None if math_at is not None else index
-            index += 2 if double else 1
-            continue
-        if char == "{":
+        elif char == "{":
             opened.append(index)
         elif char == "}":
             if opened:
                 opened.pop()
             elif not problems:
                 problems.append(f"a }} with no {{ (line {_line(text, index)})")
-        index += 1
     if math_at is not None:
         problems.append(f"$ not closed (line {_line(text, math_at)})")
     if opened:

@@ -13,7 +13,7 @@ from arxiv_tui.store.paper import open_paper
 from arxiv_tui.tui.app import ArxivApp
 from arxiv_tui.tui.config import Config
 from arxiv_tui.tui.limits import ARXIV_ABSTRACT_CHARS
-from tests.helpers import saved_history, type_and_wait, wait_for
+from tests.helpers import notices, saved_history, type_and_wait, wait_for
 
 PAPER = Path(__file__).with_name("data") / "paper.tex"
 
@@ -113,3 +113,15 @@ async def test_f4_copies_the_draft_to_the_clipboard(trained_model, paper):
     async with app.run_test() as pilot:
         await pilot.press("f4")
         assert app.clipboard == app.drafting.editor.text and app.clipboard.startswith("We study graph")
+
+
+async def test_a_change_outside_the_abstract_is_kept_and_said(trained_model, paper):
+    app = paper_app(trained_model, paper)
+    async with app.run_test() as pilot:
+        await pilot.press("end", *" Mine.")
+        paper.write_text(paper.read_text().replace("\\section{Method}", "\\section{Our method}"))
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not app.drafting.status.unsaved)
+        assert "changed on disk outside the abstract" in notices(app)
+        text = paper.read_text()
+        assert "\\section{Our method}" in text and "Mine.\n\\end{abstract}" in text

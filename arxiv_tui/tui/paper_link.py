@@ -49,13 +49,17 @@ class PaperLink:
         """Write `text` into the paper as its abstract; True once it is there (or kept beside it)."""
         paper = self.paper
         try:
-            self._set(await asyncio.to_thread(paper.write, text))
+            written = await asyncio.to_thread(paper.write, text)
         except PaperChanged as changed:
             return await self._changed_on_disk(paper, text, changed.abstract)
         except PaperError as error:
             self.app.notify(f"Not saved: {error}. Your text is in the history; Save as (palette) writes it "
                             "elsewhere.", severity="error", timeout=20)
             return False
+        self._set(written)
+        if (written.before, written.after) != (paper.before, paper.after):
+            self.app.notify(f"{paper.path.name} had changed on disk outside the abstract: those changes are kept, "
+                            "and your abstract went into that version")
         self.app.notify(f"Abstract saved to {paper.path.name}")
         return True
 

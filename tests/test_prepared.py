@@ -149,3 +149,15 @@ def test_finetune_reports_preparation_then_reuses_it(capsys, four_layer_model, s
     metrics = [json.loads((tmp_path / name / "metrics.json").read_text()) for name in ("first", "second")]
     assert metrics[0]["train_rows"] == metrics[1]["train_rows"] and metrics[0]["eval_loss"] == metrics[1]["eval_loss"]
     assert metrics[1]["base_eval_loss"] == 123.0
+
+
+def test_a_damaged_entry_is_built_again_and_an_unwritable_cache_is_skipped(tokenizer, snapshot, tmp_path):
+    root = tmp_path / "cache"
+    first = prepare(_recipe(snapshot), tokenizer, root=root)
+    (first.directory / "eval.lengths.npy").unlink()  # removed by hand
+    again = prepare(_recipe(snapshot), tokenizer, root=root)
+    assert not again.reused and (again.directory / "eval.lengths.npy").exists()
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    scratch = prepare(_recipe(snapshot), tokenizer, root=blocked / "cache")  # the cache can't be made
+    assert not scratch.reused and len(scratch.train) == len(first.train)

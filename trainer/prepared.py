@@ -84,24 +84,27 @@ def prepare(recipe: Recipe, tokenizer, *, root: Path | None = None,
             report: Callable[[PrepareReport], None] = lambda _: None,
             on_download: Callable[[FetchProgress], None] | None = None) -> Prepared:
     """The recipe's rows: from the cache under `root` (default `cache_root()`) or built there.
-    A Hub data set is fetched first, its bytes reported to `on_download`."""
+    A Hub data set is fetched first, its bytes reported to `on_download`. Where the cache can't
+    be written (a read-only data directory), the rows go to a scratch folder and are not kept."""
     from filelock import FileLock
 
-    root = root or cache_root()
-    root.mkdir(parents=True, exist_ok=True)
     source = open_source(recipe.data, on_download)
     identity = source.identity()
-    if identity is None:
+    root = _writable(root or cache_root())
+    if identity is None or root is None:
         scratch = tempfile.TemporaryDirectory(dir=root, prefix=".scratch-")
-        directory = Path(scratch.name)
-        _build(directory, source, recipe, tokenizer, {}, report)
-        return _open(directory, reused=False, scratch=scratch)
+        _build(Path(scratch.name), source, recipe, tokenizer, {}, report)
+        return _open(Path(scratch.name), reused=False, scratch=scratch)
     inputs = _inputs(recipe, identity, tokenizer)
     directory = root / entry_name(inputs)
     with FileLock(str(root / f".{directory.name}.lock")):
         if (directory / "meta.json").exists():
-            os.utime(directory)  # its last use, which `arxiv-tui data list` shows
-            return _open(directory, reused=True)
+            try:
+                found = _open(directory, reused=True)
+                os.utime(directory)  # its last use, which `arxiv-tui data list` shows
+                return found
+            except (OSError, ValueError, KeyError):  # damaged (a file removed by hand): build it again
+                shutil.rmtree(directory, ignore_errors=True)
         building = root / f".{directory.name}.partial-{os.getpid()}"
         shutil.rmtree(building, ignore_errors=True)
         try:
@@ -110,6 +113,14 @@ def prepare(recipe: Recipe, tokenizer, *, root: Path | None = None,
         finally:
             shutil.rmtree(building, ignore_errors=True)
     return _open(directory, reused=False)
+
+
+def _writable(root: Path) -> Path | None:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return root if os.access(root, os.W_OK | os.X_OK) else None
 
 
 def _build(directory: Path, source: Source, recipe: Recipe, tokenizer, inputs: dict,

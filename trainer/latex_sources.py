@@ -15,6 +15,7 @@ import functools
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 from trainer.sources import DataError, Record, Source
 
@@ -23,13 +24,20 @@ _DROPPED = ("cite", "citep", "citet", "citealp", "citeauthor", "ref", "eqref", "
 _DROPPED_WITH_SPACE = re.compile(r"[\s~]*\\(?:" + "|".join(_DROPPED) + r")\*?(?:\[[^\]]*\])*\{[^{}]*\}")
 
 
+def _need(package: str) -> NoReturn:
+    raise DataError(f"reading LaTeX needs the `{package}` package: pip install 'arxiv-tui[train]'", exit_code=1)
+
+
 @functools.cache
 def _converter():
-    from pylatexenc.latex2text import (
-        LatexNodes2Text,
-        MacroTextSpec,
-        get_default_latex_context_db,
-    )
+    try:
+        from pylatexenc.latex2text import (
+            LatexNodes2Text,
+            MacroTextSpec,
+            get_default_latex_context_db,
+        )
+    except ImportError:
+        _need("pylatexenc")
 
     context = get_default_latex_context_db()
     context.add_context_category("arxiv-tui", prepend=True,
@@ -44,8 +52,10 @@ def latex_to_text(value: str) -> str:
 
 def bib_records(path: Path, source: Source) -> Iterator[Record]:
     """The `abstract` fields of a BibTeX file's entries."""
-    import bibtexparser
-
+    try:
+        import bibtexparser
+    except ImportError:
+        _need("bibtexparser")
     with source.open(path, encoding="utf-8") as handle:
         library = bibtexparser.parse_string(handle.read())
     found = False

@@ -44,7 +44,6 @@ async def test_ui_work_per_request_does_not_grow_with_tokens(endless_model):
     short, long = await ui_work(endless_model, 12), await ui_work(endless_model, 230)
     # The footer is rebuilt when the usable keys change (cards cleared, each of the 3 cards' first
     # text: the first text comes at once, perhaps before every card has some), not per token.
-    assert long["batches"] > short["batches"]
     assert short["binding_refreshes"] <= 4 and long["binding_refreshes"] <= 4
     # Cards keep their expected height while streaming: at most two layouts a card for 12 tokens or
     # for 230 (a second when a card's text outgrows the height its tokens were expected to need).

@@ -68,23 +68,13 @@ def bib_records(path: Path, source: Source) -> Iterator[Record]:
         raise DataError(f"{path} has no entries with an abstract field")
 
 
-def tex_files(path: Path) -> list[Path]:
-    """`path` itself, or the .tex files in the folder `path` (and its subfolders)."""
-    if not path.is_dir():
-        return [path]
-    files = sorted(path.rglob("*.tex"))
-    if not files:
-        raise DataError(f"{path} is a folder with no .tex files")
-    return files
-
-
-def tex_records(path: Path, source: Source) -> Iterator[Record]:
-    """The abstract of each paper: a .tex file, or every .tex file of a folder (a paper's other
-    .tex files, its sections, have none and are skipped)."""
+def tex_records(files: list[Path], path: Path, source: Source) -> Iterator[Record]:
+    """The abstract of each paper in `files` (the .tex file `path`, or those of the folder `path`:
+    a paper's other .tex files, its sections, have none and are skipped)."""
     from arxiv_tui.store.paper import PaperError, find_abstract
 
     found = False
-    for file in tex_files(path):
+    for file in files:
         with source.open(file, encoding="utf-8", errors="replace") as handle:
             text = handle.read()
         try:

@@ -24,7 +24,9 @@ JSON_PREPARE_EVERY_S = 0.5  # a log line per half second is plenty for a stage o
 
 
 class JsonProgress:
-    """One JSON object per line on stdout: {"event": "stage"|"step", ...}."""
+    """One JSON object per line on stdout: {"event": "stage"|"step"|"prepare", ...}."""
+
+    _last_prepare = 0.0  # when the last "prepare" line went out (monotonic seconds)
 
     def stage(self, text: str) -> None:
         self._emit({"event": "stage", "stage": text})
@@ -35,7 +37,7 @@ class JsonProgress:
     def prepare(self, report: PrepareReport) -> None:
         now = time.monotonic()
         finished = report.total is not None and report.done >= report.total
-        if finished or now - getattr(self, "_last_prepare", 0.0) >= JSON_PREPARE_EVERY_S:
+        if finished or now - self._last_prepare >= JSON_PREPARE_EVERY_S:
             self._last_prepare = now
             self._emit({"event": "prepare", **asdict(report)})
 

@@ -103,23 +103,24 @@ def open_source(source: str, on_download: Callable[[FetchProgress], None] | None
         return _hub_source(source[3:], on_download)
     if source.startswith("history:"):
         return Source(source, lambda _: _history_records(source[len("history:"):]), None, "texts", None)
-    from trainer.latex_sources import bib_records, tex_files, tex_records
+    from trainer.latex_sources import bib_records, tex_records
 
     path = Path(source).expanduser()
     if not path.exists():
         raise DataError(f"data file {source} does not exist")
-    if path.is_dir() and not any(path.rglob("*.tex")):
-        raise DataError(f"{source} is a directory without .tex files; give a data file ({FORMATS})")
-    readers = {".txt": _txt_records, ".jsonl": _json_lines_records, ".json": _json_records,
-               ".csv": _csv_records, ".bib": bib_records, ".tex": tex_records}
-    reader = tex_records if path.is_dir() else readers.get(path.suffix.lower())
+    if path.is_dir():  # a folder of papers; one bad file in it is skipped, not fatal
+        files = sorted(path.rglob("*.tex"))
+        if not files:
+            raise DataError(f"{source} is a directory without .tex files; give a data file ({FORMATS})")
+        return Source(source, lambda opened: tex_records(files, path, opened), sum(f.stat().st_size for f in files),
+                      "bytes", _file_identity(files))
+    readers = {".txt": _txt_records, ".jsonl": _json_lines_records, ".json": _json_records, ".csv": _csv_records,
+               ".bib": bib_records, ".tex": lambda file, opened: tex_records([file], file, opened)}
+    reader = readers.get(path.suffix.lower())
     if reader is None:
         raise DataError(f"cannot read {path.name}: unsupported file type (use {FORMATS})")
-    files = tex_files(path)
-    if not path.is_dir():  # in a folder of papers, one bad file is skipped, not fatal
-        _check_text_file(path)
-    return Source(source, lambda opened: reader(path, opened), sum(f.stat().st_size for f in files), "bytes",
-                  _file_identity(files))
+    _check_text_file(path)
+    return Source(source, lambda opened: reader(path, opened), path.stat().st_size, "bytes", _file_identity([path]))
 
 
 def read_records(source: str) -> Iterator[Record]:

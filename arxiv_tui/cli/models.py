@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from arxiv_tui.cli.options import add_listing_command, download_progress
+from arxiv_tui.cli.options import add_listing_command, category_list, download_progress
 from arxiv_tui.runtime.generation import DEFAULT_MODEL
 
 
@@ -79,8 +79,7 @@ def _index(args: argparse.Namespace) -> int:
 
     with download_progress() as report:
         directory = resolve_model(args.name, report)
-        categories = tuple(c.strip() for c in args.categories.split(",")) if args.categories else None
-        texts = clean_texts(args.data, categories, on_download=report)
+        texts = clean_texts(args.data, category_list(args.categories), on_download=report)
         beside, in_data_dir = index_directories(args.name, directory)
         in_hf_cache = Path(constants.HF_HUB_CACHE) in directory.resolve().parents
         target = in_data_dir if in_hf_cache or not os.access(directory, os.W_OK) else beside

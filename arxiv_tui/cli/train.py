@@ -12,6 +12,7 @@ from pathlib import Path
 
 from arxiv_tui.cli.options import (
     add_model_option,
+    category_list,
     download_progress,
     non_negative_float,
     non_negative_int,
@@ -76,10 +77,6 @@ def _add_data_options(parser: argparse.ArgumentParser, r) -> None:
     parser.add_argument("--seed", type=int, default=r.seed, help="split and shuffle seed (default %(default)s)")
 
 
-def _categories(text: str | None) -> tuple[str, ...] | None:
-    return tuple(part.strip() for part in text.split(",") if part.strip()) if text else None
-
-
 class _InterruptGate:
     """Ctrl-C during training stops after the current step (with a checkpoint); elsewhere, or twice, at once."""
 
@@ -131,7 +128,7 @@ def _finetune(args: argparse.Namespace) -> int:
     from trainer.recipe import Recipe
 
     recipe = Recipe(
-        base=args.base, data=args.data, categories=_categories(args.categories), samples=args.samples,
+        base=args.base, data=args.data, categories=category_list(args.categories), samples=args.samples,
         eval_samples=args.eval_samples, max_length=args.max_length, batch_size=args.batch_size, steps=args.steps,
         lr=args.lr, weight_decay=args.weight_decay,
         warmup_steps=min(Recipe.warmup_steps, args.steps) if args.warmup_steps is None else args.warmup_steps,
@@ -192,7 +189,7 @@ def _eval(args: argparse.Namespace) -> int:
     from trainer.model import RecipeModel
     from trainer.recipe import Recipe
 
-    recipe = Recipe(data=args.data, categories=_categories(args.categories), seed=args.seed)
+    recipe = Recipe(data=args.data, categories=category_list(args.categories), seed=args.seed)
     with download_progress() as download:
         corpus = load_corpus(recipe.data, train_samples=recipe.samples, eval_samples=args.samples,
                              seed=recipe.seed, categories=recipe.effective_categories(), on_download=download)

@@ -111,7 +111,8 @@ def _replace(path: Path, data: bytes) -> None:
         raise PaperError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def _line(text: str, index: int) -> int:
+def line_of(text: str, index: int) -> int:
+    """The 1-based line of `text` that offset `index` falls on (for messages)."""
     return text.count("\n", 0, index) + 1
 
 
@@ -152,17 +153,17 @@ def find_abstract(text: str, name: str = "the file") -> tuple[int, int]:
     for begin in _BEGIN.finditer(masked):
         end = _END.search(masked, begin.end())
         if end is None:
-            raise PaperError(f"{name}: the abstract opened on line {_line(text, begin.start())} is never closed (\\end{{abstract}})")
+            raise PaperError(f"{name}: the abstract opened on line {line_of(text, begin.start())} is never closed (\\end{{abstract}})")
         spans.append((begin.end(), end.start()))
     for macro in _MACRO.finditer(masked):
         close = _balanced_end(masked, macro.end())
         if close is None:
-            raise PaperError(f"{name}: the \\abstract{{ on line {_line(text, macro.start())} is never closed")
+            raise PaperError(f"{name}: the \\abstract{{ on line {line_of(text, macro.start())} is never closed")
         spans.append((macro.end(), close))
     if not spans:
         raise PaperError(f"{name} has no abstract (\\begin{{abstract}}...\\end{{abstract}} or \\abstract{{...}})")
     if len(spans) > 1:
-        lines = " and ".join(str(_line(text, start)) for start, _ in sorted(spans)[:2])
+        lines = " and ".join(str(line_of(text, start)) for start, _ in sorted(spans)[:2])
         raise PaperError(f"{name} has {len(spans)} abstracts (lines {lines}): keep one, or comment the others out with %")
     start, end = spans[0]
     body = text[start:end]

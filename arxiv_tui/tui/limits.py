@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from arxiv_tui.store.paper import unescaped
+from arxiv_tui.store.paper import line_of, unescaped
 
 ARXIV_ABSTRACT_CHARS = 1920
 
@@ -33,10 +33,6 @@ def would_pass_limit(text: str, continuation: str) -> bool:
     return count(text + continuation).over
 
 
-def _line(text: str, index: int) -> int:
-    return text.count("\n", 0, index) + 1
-
-
 def latex_problems(text: str) -> list[str]:
     """What arXiv would reject: `$` left open, a `{` never closed or a `}` never opened (escaped
     `\\$`, `\\{`, `\\}` and everything after a `%` on its line do not count)."""
@@ -55,9 +51,9 @@ def latex_problems(text: str) -> list[str]:
             if opened:
                 opened.pop()
             elif not problems:
-                problems.append(f"a }} with no {{ (line {_line(text, index)})")
+                problems.append(f"a }} with no {{ (line {line_of(text, index)})")
     if math_at is not None:
-        problems.append(f"$ not closed (line {_line(text, math_at)})")
+        problems.append(f"$ not closed (line {line_of(text, math_at)})")
     if opened:
-        problems.append(f"{{ not closed (line {_line(text, opened[0])})")
+        problems.append(f"{{ not closed (line {line_of(text, opened[0])})")
     return problems

@@ -12,11 +12,7 @@ from textual.app import App
 
 from arxiv_tui.store.paper import Paper, PaperChanged, PaperError, open_paper
 from arxiv_tui.tui.screens.choice import ChoiceScreen
-
-
-def _excerpt(text: str, limit: int = 160) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+from arxiv_tui.tui.text import one_line
 
 
 class PaperLink:
@@ -64,7 +60,7 @@ class PaperLink:
         return True
 
     async def _changed_on_disk(self, paper: Paper, text: str, theirs: str | None) -> bool:
-        now = f"its abstract now reads: “{_excerpt(theirs)}”" if theirs is not None else "it has no abstract now"
+        now = f"its abstract now reads: “{one_line(theirs, 160)}”" if theirs is not None else "it has no abstract now"
         answer = await self.app.push_screen_wait(ChoiceScreen(
             f"{paper.path.name} changed on disk since arxiv-tui read it, and {now}",
             [("r", "reload it here (your text stays in the history, Ctrl+O)"),

@@ -18,13 +18,9 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from arxiv_tui.store.history import History
+from arxiv_tui.tui.text import one_line
 
 Row = tuple[str, Text, tuple[str, str], Text]  # option id, label, value on Enter, preview
-
-
-def _one_line(text: str, width: int = 60) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
 def _when(timestamp: float) -> str:
@@ -34,7 +30,7 @@ def _when(timestamp: float) -> str:
 def draft_rows(history: History) -> list[Row]:
     rows = []
     for draft in history.drafts():
-        label = Text(f"{_when(draft.updated_at)}  {_one_line(draft.text) or '(empty)'}")
+        label = Text(f"{_when(draft.updated_at)}  {one_line(draft.text) or '(empty)'}")
         if draft.recovered:
             label.append(f"  ⚠ {draft.recovered} recovered (F4)", "bold yellow")
         rows.append((f"d{draft.id}", label, ("draft", str(draft.id)), Text(draft.text)))
@@ -45,7 +41,7 @@ def revision_rows(history: History, draft: int) -> list[Row]:
     rows = []
     for revision in history.revisions(draft):
         kind = "recovered" if revision.recovered else f"revision {revision.revision}"
-        label = Text(f"{_when(revision.saved_at)}  {kind:<12} {_one_line(revision.text, 48)}")
+        label = Text(f"{_when(revision.saved_at)}  {kind:<12} {one_line(revision.text, 48)}")
         rows.append((f"r{revision.id}", label, ("revision", str(revision.id)), Text(revision.text)))
     return rows
 
@@ -57,7 +53,7 @@ def _snippet(kind: str, snippet: str) -> Text:
     """`kind` and the snippet on one line, the matched words in bold (a Text, not markup: a
     draft's own brackets, as in "[12]", stay as they are)."""
     label = Text(f"{kind}  ")
-    for n, part in enumerate(re.split("[\x02\x03]", _one_line(snippet, 80))):
+    for n, part in enumerate(re.split("[\x02\x03]", one_line(snippet, 80))):
         label.append(part, "bold reverse" if n % 2 else "")
     return label
 

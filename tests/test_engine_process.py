@@ -168,6 +168,8 @@ def test_the_app_in_a_terminal_keys_screens_and_quit(trained_model, user_dirs):
         terminal.wait_until(lambda t: "idle" in t.row(-2), 60)
         terminal.write(b"We propose")
         terminal.wait_until(lambda t: "tok ·" in t.text(), 30)
+        # The first card's start shows after the cursor as ghost text (only its row is redrawn).
+        terminal.wait_until(lambda t: _ghost(t) and _card_text(t, 1).startswith(_ghost(t)), 10)
         terminal.press("ctrl+o")
         terminal.wait_until(lambda t: "We propose" in t.text() and "Search" in t.text(), 10)
         terminal.press("escape")
@@ -178,6 +180,17 @@ def test_the_app_in_a_terminal_keys_screens_and_quit(trained_model, user_dirs):
         terminal.press("ctrl+q")
         assert terminal.close() == 0
     assert History().drafts(limit=1)[0].text == "We propose"
+
+
+def _ghost(terminal) -> str:
+    """What the editor shows after the typed text, up to its border."""
+    row = terminal.row(terminal.find_row("We propose"))
+    return row.split("We propose", 1)[1].strip(" │")
+
+
+def _card_text(terminal, number: int) -> str:
+    """The first row of card `number`'s text."""
+    return terminal.row(terminal.find_row(f"─ {number} ─") + 1).strip(" │")
 
 
 def test_bench_app_reports_the_app_against_headless(trained_model):

@@ -51,3 +51,43 @@ async def test_ui_work_per_request_does_not_grow_with_tokens(endless_model):
     # Otherwise only changed rows repaint: at most the last two rows of a card per batch.
     for work in (short, long):
         assert max(work["rows_repainted"]) <= 2 * work["batches"]
+
+
+async def test_regenerating_moves_nothing_and_redraws_only_the_rows_that_change(endless_model, monkeypatch):
+    """Greedy decoding (top_k 1): every request streams the same text. After the first, a
+    request lays nothing out (the cards keep their height) and the editor redraws only the row
+    its ghost text is on."""
+    from arxiv_tui.tui.widgets.alternatives import AlternativeCard
+    from arxiv_tui.tui.widgets.editor import DraftEditor
+
+    layouts, editor_redraws = [], []
+    card_refresh, editor_refresh = AlternativeCard.refresh, DraftEditor.refresh
+
+    def count_card(card, *regions, layout=False, **kwargs):
+        layouts.extend([card.index] if layout else [])
+        return card_refresh(card, *regions, layout=layout, **kwargs)
+
+    def count_editor(editor, *regions, **kwargs):
+        editor_redraws.append(sum(region.height for region in regions) if regions else editor.size.height)
+        return editor_refresh(editor, *regions, **kwargs)
+
+    monkeypatch.setattr(AlternativeCard, "refresh", count_card)
+    monkeypatch.setattr(DraftEditor, "refresh", count_editor)
+    app = ArxivApp(config=Config(model=str(endless_model), n=3, max_new_tokens=230, top_k=1, debounce_s=30,
+                                 precision="fp32"))
+    async with app.run_test(size=(100, 40)) as pilot:
+        await wait_for(pilot, lambda: app.drafting.engine is not None)
+        await pilot.press("W", "e")
+        texts = []
+        for request in range(3):
+            layouts.clear()
+            editor_redraws.clear()
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: app.drafting.status.state == "idle"
+                           and all(c.finish_reason for c in app.drafting.panel.cards), 60)
+            texts.append(app.drafting.panel.texts())
+            if request:
+                assert layouts == [], f"request {request + 1} laid out cards {layouts}"
+            assert editor_redraws and max(editor_redraws) == 1  # the ghost's row, never the editor
+        assert texts[0] == texts[1] == texts[2] and min(card.rows for card in app.drafting.panel.cards) >= 2
+        assert app.drafting.editor.suggestion and texts[0][0].startswith(app.drafting.editor.suggestion)

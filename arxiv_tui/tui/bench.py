@@ -110,7 +110,8 @@ class AppSession:
             row = self.terminal.row(-2)
             return state == "idle" and "tok/s" in row and (seen_running or row != before)
 
-        finished = self.terminal.wait_until(ended, timeout)
+        # Only frames that redraw the status row are parsed: cards streaming in are not looked at.
+        finished = self.terminal.wait_until(ended, timeout, hints=(b"idle", b"generating"))
         first, rate = self.status().group(2, 3)
         return finished, float(first) if first else None, float(rate) if rate else None
 

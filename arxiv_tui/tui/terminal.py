@@ -2,10 +2,16 @@
 
 `Terminal` starts a command on a pty of a given size, writes the bytes a terminal sends for
 keys, and keeps a `pyte` screen up to date from everything the program writes. `wait_until`
-returns the moment a condition on the screen first held, checked after every chunk of output
-(conditions read single rows: the whole screen as text costs milliseconds),
-so timings are those of the frames the program drew, not of a polling interval. The benchmark
-of the app (`arxiv-tui bench --app`) and the terminal tests use it.
+returns the moment the output that made a condition on the screen hold arrived, checked after
+every chunk of output (conditions read single rows: the whole screen as text costs
+milliseconds), so timings are those of the frames the program drew, not of a polling interval.
+
+`pyte` is pure Python: parsing a frame costs this process a millisecond or two, which a terminal
+written in C spends in microseconds, and on a machine whose cores the measured program uses
+that CPU is taken from it. So a wait may name `hints`, byte strings the awaited frame must
+contain (a word of a status line): output without one is only stored, with the time it
+arrived, and parsed when one comes. The benchmark of the app (`arxiv-tui bench --app`) and the
+terminal tests use it.
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ import termios
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+
+# A frame is written at once: the chunks of output that follow a hint within this long are its rest.
+FRAME_S = 0.01
 
 # What common terminals (xterm, GNOME Terminal, tmux, screen, VS Code) send for each key name.
 KEY_BYTES: dict[str, bytes] = {
@@ -53,6 +62,11 @@ class Terminal:
         self._stream = pyte.ByteStream(self.screen)
         self._changed = threading.Condition()
         self._updates = 0  # output chunks applied to the screen
+        self._unparsed: list[bytes] = []  # output not yet applied (see `hints` in `wait_until`)
+        self._hints: tuple[bytes, ...] = ()  # output without one of these waits in `_unparsed`
+        self._tail = b""  # the end of the last chunk, for a hint split between two chunks
+        self._eager_until = 0.0  # after a hint, the rest of its frame: parsed as it comes
+        self.arrived = 0.0  # when the output now on the screen arrived
         master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
         self.process = subprocess.Popen(
@@ -71,14 +85,26 @@ class Terminal:
                 data = os.read(self._master, 65536)
             except OSError:  # the program exited and the pty closed
                 data = b""
+            arrived = time.perf_counter()
             with self._changed:
-                if data:
-                    self._stream.feed(data)
-                    self._answer_queries(data)
-                self._updates += 1
-                self._changed.notify_all()
+                self._unparsed.append(data)
+                seen, self._tail = self._tail + data, data[-32:]
+                if any(hint in seen for hint in self._hints):
+                    self._eager_until = arrived + FRAME_S
+                if not self._hints or arrived < self._eager_until or not data or b"\x1b[6n" in data:
+                    self._parse(arrived)
+                    self._changed.notify_all()
             if not data:
                 return
+
+    def _parse(self, arrived: float) -> None:
+        """Apply the output stored so far to the screen (the lock held)."""
+        for data in self._unparsed:
+            self._stream.feed(data)
+            self._answer_queries(data)
+            self._updates += 1
+        self._unparsed.clear()
+        self.arrived = arrived
 
     def _answer_queries(self, data: bytes) -> None:
         """Answer the device-status query (cursor position) as a terminal would."""
@@ -115,16 +141,24 @@ class Terminal:
         with self._changed:
             return next((y for y in range(self.screen.lines) if text in self.row(y)), None)
 
-    def wait_until(self, condition: Callable[[Terminal], bool], timeout: float = 30.0) -> float:
+    def wait_until(self, condition: Callable[[Terminal], bool], timeout: float = 30.0,
+                   hints: tuple[bytes, ...] = ()) -> float:
         """Block until `condition(self)` holds; returns when the output that made it hold arrived.
+        With `hints`, output is parsed only once one of them arrives (see the module's docstring).
         TimeoutError (with the screen) if it does not within `timeout` seconds."""
         deadline = time.perf_counter() + timeout
         with self._changed:
+            if self._unparsed:
+                self._parse(time.perf_counter())
+            self._hints = hints
             while True:
                 if condition(self):
-                    return time.perf_counter()
+                    self._hints = ()
+                    return self.arrived
                 left = deadline - time.perf_counter()
                 if left <= 0 or self.process.poll() is not None and not self._reader.is_alive():
+                    self._hints = ()
+                    self._parse(time.perf_counter())
                     raise TimeoutError("the screen never showed what was waited for:\n" + "\n".join(self.screen.display))
                 self._changed.wait(left)
 

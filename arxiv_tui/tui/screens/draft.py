@@ -147,7 +147,7 @@ class DraftScreen(Screen):
             self.config.model, prompt, self.config.request_record(settings),
             draft_text=self.editor.text, cursor=self.cursor_offset(), parent_choice=parent,
         )
-        self.editor.suggestion = ""
+        self.editor.show_ghost("")
         self.panel.reset(settings.n, settings.max_new_tokens)
         self._set_stale(False)
         self.status.state = "generating"
@@ -176,7 +176,7 @@ class DraftScreen(Screen):
             if message.ttft_s is not None:
                 self.status.ttft_ms = message.ttft_s * 1000
             self.status.tokens_per_s = message.tokens_per_s
-            self.panel.fit(message.tokens)
+            self.panel.request_ended(message.tokens)
             self.panel.flag(self.editor.text, message.copied)
             self.keeper.save_alternatives(
                 self.session.request, [(c.text, t, c.finish_reason) for c, t in zip(self.panel.cards, message.tokens)])

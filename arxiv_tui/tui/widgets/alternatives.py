@@ -3,10 +3,12 @@
 A card redraws only the rows its new text changed. Word wrapping is stable under appending (only
 the last row or two change as a token arrives), so a batch of tokens repaints a row or two per
 card, not the whole card. A layout (which re-arranges and redraws the whole screen) is needed
-only when a card's height changes, so while a request runs each card keeps the height its text
-is expected to reach (max new tokens × the characters per token seen so far), and the panel
-fits the cards to their text once, when the request ends. The UI's work and the bytes sent to
-the terminal per batch stay small however long the alternatives get.
+only when a card's height changes, so each card keeps the height its text is expected to reach:
+for the first request of its length, max new tokens × the characters per token seen so far;
+then the tallest text a request of that length has needed. The height stays from one request
+to the next, so regenerating moves nothing on screen, and once it has settled a request needs
+no layout at all. The UI's work and
+the bytes sent to the terminal per batch stay small however long the alternatives get.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ class AlternativeCard(Widget):
         self.index = index
         self.border_title = str(index + 1)
         self._rows: list[str] = []  # the text as wrapped at the last repaint
-        self._reserved = 0  # rows kept while the text streams in
+        self._reserved = 0  # rows kept, however short the text
         self.repaints = 0  # whole-card repaints and layouts, for the tests of per-token work
         self.rows_repainted = 0
 
@@ -49,16 +51,15 @@ class AlternativeCard(Widget):
         return Content(self.text.lstrip("\n") or "…")
 
     def reserve(self, rows: int) -> None:
-        """Keep at least `rows` rows of text while streaming (0: fit the text)."""
+        """Keep at least `rows` rows of text, however short it is (0: fit the text)."""
         if rows != self._reserved:  # a changed style means a layout: only when it changes
             self._reserved = rows
             self.styles.min_height = rows + 2 if rows else None  # + the border
 
-    def fit(self) -> None:
-        """Fit the text: drop the reservation unless the text fills it exactly (then keep it, so
-        that the next request with the same reservation needs no layout at all)."""
-        if len(self._rows) != self._reserved:
-            self.reserve(0)
+    @property
+    def rows(self) -> int:
+        """The rows its text takes."""
+        return len(self._rows)
 
     def watch_text(self) -> None:
         width = self.content_size.width
@@ -113,10 +114,13 @@ class AlternativesPanel(VerticalScroll, can_focus=False):
         super().__init__(**kwargs)
         self._cards: list[AlternativeCard] = []  # removal is asynchronous: don't query for them
         self._chars_per_token = 4.5  # English under GPT-2's tokenizer; learnt from each request
+        # (max new tokens, text width) -> rows the cards keep for them
+        self._kept_rows: dict[tuple[int, int], int] = {}
+        self._shape: tuple[int, int] | None = None  # the running request's key into it
 
     def reset(self, count: int, max_tokens: int = 0) -> None:
         """Show `count` empty cards, reusing the ones already mounted; each keeps the rows
-        `max_tokens` tokens are expected to take until `fit()`."""
+        `max_tokens` tokens are expected to take (none for 0: then each fits its text)."""
         for card in self._cards[count:]:
             card.remove()
         del self._cards[count:]
@@ -127,20 +131,25 @@ class AlternativesPanel(VerticalScroll, can_focus=False):
         if new:
             self.mount_all(new)
         width = max(self.content_size.width - 4, 1)  # the cards' border and padding
-        rows = math.ceil(max_tokens * self._chars_per_token / width) if max_tokens else 0
+        self._shape = (max_tokens, width) if max_tokens else None
+        rows = 0
+        if self._shape is not None:
+            rows = self._kept_rows.setdefault(self._shape, math.ceil(max_tokens * self._chars_per_token / width))
         for card in self._cards:
             card.reserve(rows)
         self.highlighted = 0
         self._mark()
 
-    def fit(self, tokens: list[int]) -> None:
-        """The request ended with `tokens` per card: fit the cards to their text (one layout),
-        and learn its characters per token for the next reservation."""
+    def request_ended(self, tokens: list[int]) -> None:
+        """The request ended with `tokens` per card: learn its characters per token, and keep its
+        tallest card's rows for the next request like it (the cards take them when it starts:
+        no layout now, at the end of this one)."""
         chars = sum(len(card.text) for card in self._cards)
         if sum(tokens) and chars:
             self._chars_per_token = chars / sum(tokens)
-        for card in self._cards:
-            card.fit()
+        if self._shape is not None:
+            tallest = max((card.rows for card in self._cards), default=0)
+            self._kept_rows[self._shape] = max(self._kept_rows[self._shape], tallest)
 
     def flag(self, draft: str, copied: dict[int, Copy]) -> None:
         """Say on each card whose text would take `draft` past arXiv's limit, or repeats a

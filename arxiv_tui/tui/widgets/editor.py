@@ -51,11 +51,14 @@ class DraftEditor(TextArea):
     def show_ghost(self, text: str) -> None:
         """Show `text` after the cursor as a suggestion, cut to what fits on the cursor's row.
 
-        The rest would not show anyway, and a suggestion that stops changing once its row is
-        full spares a redraw of every visible line (TextArea keys its line cache on it) for
-        each batch of streamed tokens."""
+        The rest would not show anyway, so a suggestion stops changing once its row is full; and
+        only the cursor's row is redrawn, not every visible line (TextArea would redraw the whole
+        editor for any change of its `suggestion`) for each batch of streamed tokens."""
         room = self.content_region.right - self.cursor_screen_offset.x
-        self.suggestion = text[: max(room, 0)]
+        ghost = text[: max(room, 0)]
+        if ghost != self.suggestion:
+            self.set_reactive(TextArea.suggestion, ghost)
+            self.refresh_lines(self.wrapped_document.location_to_offset(self.cursor_location).y)
 
     def on_key(self, event: events.Key) -> None:
         if event.key.startswith("alt+"):

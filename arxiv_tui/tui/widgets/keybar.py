@@ -8,6 +8,8 @@ line instead. Each key stays clickable.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from textual.binding import Binding
 from textual.content import Content
 from textual.screen import Screen
@@ -47,8 +49,13 @@ class KeyBar(Widget):
         return Content("  ").join(shown.values())
 
     def _key(self, binding: Binding, description: str) -> Content:
-        """`key description`, which runs the binding's action when clicked."""
-        return Content.from_markup(
-            f"[@click=app.{binding.action}][b $footer-key-foreground]$key[/] $description[/]",
-            key=self.app.get_key_display(binding), description=description,
-        )
+        """`key description`, which runs the binding's action when clicked (parsed once: the
+        footer redraws twice a request, as the picking keys go and come back)."""
+        return _key_content(binding.action, self.app.get_key_display(binding), description)
+
+
+@lru_cache(maxsize=256)
+def _key_content(action: str, key: str, description: str) -> Content:
+    return Content.from_markup(
+        f"[@click=app.{action}][b $footer-key-foreground]$key[/] $description[/]", key=key, description=description,
+    )

@@ -3,10 +3,16 @@ layout and no whole-card repaint per token."""
 
 from __future__ import annotations
 
-import pytest
+import math
+from pathlib import Path
 
+import pytest
+from textual.app import App
+
+import arxiv_tui.tui
 from arxiv_tui.tui.app import ArxivApp
 from arxiv_tui.tui.config import Config
+from arxiv_tui.tui.widgets.alternatives import RECENT_REQUESTS, AlternativesPanel
 from tests.helpers import build_model, wait_for
 
 
@@ -54,9 +60,9 @@ async def test_ui_work_per_request_does_not_grow_with_tokens(endless_model):
 
 
 async def test_regenerating_moves_nothing_and_redraws_only_the_rows_that_change(endless_model, monkeypatch):
-    """Greedy decoding (top_k 1): every request streams the same text. After the first, a
-    request lays nothing out (the cards keep their height) and the editor redraws only the row
-    its ghost text is on."""
+    """Greedy decoding (top_k 1): every request streams the same text. After the first (at whose
+    end the cards take the height its text needed), a request lays nothing out and the editor
+    redraws only the row its ghost text is on."""
     from arxiv_tui.tui.widgets.alternatives import AlternativeCard
     from arxiv_tui.tui.widgets.editor import DraftEditor
 
@@ -85,9 +91,45 @@ async def test_regenerating_moves_nothing_and_redraws_only_the_rows_that_change(
             await pilot.press("ctrl+r")
             await wait_for(pilot, lambda: app.drafting.status.state == "idle"
                            and all(c.finish_reason for c in app.drafting.panel.cards), 60)
+            await pilot.pause(0.1)  # the end of a request may fit the cards: let that layout happen
             texts.append(app.drafting.panel.texts())
             if request:
                 assert layouts == [], f"request {request + 1} laid out cards {layouts}"
             assert editor_redraws and max(editor_redraws) == 1  # the ghost's row, never the editor
         assert texts[0] == texts[1] == texts[2] and min(card.rows for card in app.drafting.panel.cards) >= 2
         assert app.drafting.editor.suggestion and texts[0][0].startswith(app.drafting.editor.suggestion)
+
+
+class PanelApp(App):
+    CSS_PATH = Path(arxiv_tui.tui.__file__).with_name("app.tcss")
+
+    def compose(self):
+        yield AlternativesPanel(id="alternatives")
+
+
+async def test_cards_keep_the_height_the_last_few_finished_requests_needed():
+    app = PanelApp()
+    async with app.run_test(size=(60, 60)) as pilot:
+        panel = app.query_one(AlternativesPanel)
+
+        async def request(text: str, finish_reason: str = "length") -> list[int]:
+            """A request of 2 cards × 100 tokens that streams `text`; the cards' heights after it."""
+            panel.reset(2, 100)
+            await pilot.pause()
+            for card in panel.cards:
+                card.text, card.finish_reason = text, finish_reason
+            panel.request_ended([len(text) // 4] * 2)
+            await pilot.pause()
+            return [card.size.height for card in panel.cards]  # rows of text (a card's size is inside its border)
+
+        panel.reset(2, 100)
+        await pilot.pause()
+        expected = math.ceil(100 * 4.5 / panel.cards[0].size.width)  # 100 tokens of English, 4.5 characters each
+        assert [card.size.height for card in panel.cards] == [expected] * 2  # however short the text
+        assert await request("A short sentence.") == [1, 1]  # what it needed, once it ended
+        tall = " ".join(["word"] * 40)  # 199 characters: 4 rows at 56
+        assert await request(tall) == [4, 4]
+        assert await request("Stopped early.", "cancelled") == [4, 4]  # a stopped request changes nothing
+        for _ in range(RECENT_REQUESTS - 1):
+            assert await request("A short sentence.") == [4, 4]  # the tall one is among the last five
+        assert await request("A short sentence.") == [1, 1]  # and now it is not

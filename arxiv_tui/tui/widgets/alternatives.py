@@ -3,18 +3,20 @@
 A card redraws only the rows its new text changed. Word wrapping is stable under appending (only
 the last row or two change as a token arrives), so a batch of tokens repaints a row or two per
 card, not the whole card. A layout (which re-arranges and redraws the whole screen) is needed
-only when a card's height changes, so each card keeps the height its text is expected to reach:
-for the first request of its length, max new tokens × the characters per token seen so far;
-then the tallest text a request of that length has needed. The height stays from one request
-to the next, so regenerating moves nothing on screen, and once it has settled a request needs
-no layout at all. The UI's work and
-the bytes sent to the terminal per batch stay small however long the alternatives get.
+only when a card's height changes, so the cards keep one height from request to request: for
+the first request of a length, what its tokens are expected to take (max new tokens × the
+characters per token seen so far); after that, what the tallest card of the last few requests
+of that length took, set when a request ends (when the engine is idle, not while it streams).
+Regenerating moves nothing on screen, and once the height has settled a request needs no
+layout at all. The UI's work and the bytes sent to the terminal per batch stay small however
+long the alternatives get.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections import deque
 
 from textual.containers import VerticalScroll
 from textual.content import Content
@@ -22,6 +24,7 @@ from textual.geometry import Region
 from textual.reactive import reactive
 from textual.widget import Widget
 
+RECENT_REQUESTS = 5  # the requests whose tallest card sets the height the cards keep
 _FINISH_LABELS = {"eos": "end of text", "length": "length", "stop": "sentence end", "cancelled": "cancelled"}
 
 from arxiv_tui.runtime.generation import Copy
@@ -114,8 +117,8 @@ class AlternativesPanel(VerticalScroll, can_focus=False):
         super().__init__(**kwargs)
         self._cards: list[AlternativeCard] = []  # removal is asynchronous: don't query for them
         self._chars_per_token = 4.5  # English under GPT-2's tokenizer; learnt from each request
-        # (max new tokens, text width) -> rows the cards keep for them
-        self._kept_rows: dict[tuple[int, int], int] = {}
+        # (max new tokens, text width) -> the rows of the tallest card of the last few requests
+        self._tallest: dict[tuple[int, int], deque[int]] = {}
         self._shape: tuple[int, int] | None = None  # the running request's key into it
 
     def reset(self, count: int, max_tokens: int = 0) -> None:
@@ -134,22 +137,28 @@ class AlternativesPanel(VerticalScroll, can_focus=False):
         self._shape = (max_tokens, width) if max_tokens else None
         rows = 0
         if self._shape is not None:
-            rows = self._kept_rows.setdefault(self._shape, math.ceil(max_tokens * self._chars_per_token / width))
+            rows = self._kept_rows() or math.ceil(max_tokens * self._chars_per_token / width)
         for card in self._cards:
             card.reserve(rows)
         self.highlighted = 0
         self._mark()
 
     def request_ended(self, tokens: list[int]) -> None:
-        """The request ended with `tokens` per card: learn its characters per token, and keep its
-        tallest card's rows for the next request like it (the cards take them when it starts:
-        no layout now, at the end of this one)."""
+        """The request ended with `tokens` per card: learn its characters per token and, unless
+        it was stopped, fit the cards to the tallest card of the last few requests like it."""
         chars = sum(len(card.text) for card in self._cards)
         if sum(tokens) and chars:
             self._chars_per_token = chars / sum(tokens)
-        if self._shape is not None:
-            tallest = max((card.rows for card in self._cards), default=0)
-            self._kept_rows[self._shape] = max(self._kept_rows[self._shape], tallest)
+        if self._shape is None or any(card.finish_reason == "cancelled" for card in self._cards):
+            return  # a stopped request says nothing of how tall its texts get
+        recent = self._tallest.setdefault(self._shape, deque(maxlen=RECENT_REQUESTS))
+        recent.append(max((card.rows for card in self._cards), default=0))
+        for card in self._cards:
+            card.reserve(self._kept_rows())
+
+    def _kept_rows(self) -> int:
+        """The rows the cards keep for requests like the running one (0: none seen yet)."""
+        return max(self._tallest.get(self._shape, ()), default=0)
 
     def flag(self, draft: str, copied: dict[int, Copy]) -> None:
         """Say on each card whose text would take `draft` past arXiv's limit, or repeats a

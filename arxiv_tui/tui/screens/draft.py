@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
+from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import TextArea
 
@@ -56,8 +57,9 @@ class DraftScreen(Screen):
     def compose(self) -> ComposeResult:
         yield self.editor
         yield self.panel
-        yield self.status
-        yield KeyBar()
+        with Vertical(id="bars"):  # why: see app.tcss
+            yield self.status
+            yield KeyBar()
 
     def on_mount(self) -> None:
         self.status.model = self.config.model

@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 # A frame is written at once: the chunks of output that follow a hint within this long are its rest.
 FRAME_S = 0.01
+CURSOR_QUERY = b"\x1b[6n"  # a program asking where the cursor is: answered at once, so parsed at once
 
 # What common terminals (xterm, GNOME Terminal, tmux, screen, VS Code) send for each key name.
 KEY_BYTES: dict[str, bytes] = {
@@ -61,12 +62,12 @@ class Terminal:
         self.screen = pyte.Screen(columns, rows)
         self._stream = pyte.ByteStream(self.screen)
         self._changed = threading.Condition()
-        self._updates = 0  # output chunks applied to the screen
-        self._unparsed: list[bytes] = []  # output not yet applied (see `hints` in `wait_until`)
+        # Output not yet applied to the screen, with when each chunk arrived (see `hints` in `wait_until`)
+        self._unparsed: list[tuple[float, bytes]] = []
         self._hints: tuple[bytes, ...] = ()  # output without one of these waits in `_unparsed`
         self._tail = b""  # the end of the last chunk, for a hint split between two chunks
         self._eager_until = 0.0  # after a hint, the rest of its frame: parsed as it comes
-        self.arrived = 0.0  # when the output now on the screen arrived
+        self._arrived = 0.0  # when the output now on the screen arrived
         master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
         self.process = subprocess.Popen(
@@ -87,28 +88,27 @@ class Terminal:
                 data = b""
             arrived = time.perf_counter()
             with self._changed:
-                self._unparsed.append(data)
-                seen, self._tail = self._tail + data, data[-32:]
+                self._unparsed.append((arrived, data))
+                seen, self._tail = self._tail + data, data[-32:]  # hints are shorter than 32 bytes
                 if any(hint in seen for hint in self._hints):
                     self._eager_until = arrived + FRAME_S
-                if not self._hints or arrived < self._eager_until or not data or b"\x1b[6n" in data:
-                    self._parse(arrived)
+                if not self._hints or arrived < self._eager_until or not data or CURSOR_QUERY in data:
+                    self._parse()
                     self._changed.notify_all()
             if not data:
                 return
 
-    def _parse(self, arrived: float) -> None:
+    def _parse(self) -> None:
         """Apply the output stored so far to the screen (the lock held)."""
-        for data in self._unparsed:
+        for arrived, data in self._unparsed:
             self._stream.feed(data)
             self._answer_queries(data)
-            self._updates += 1
+            self._arrived = arrived
         self._unparsed.clear()
-        self.arrived = arrived
 
     def _answer_queries(self, data: bytes) -> None:
         """Answer the device-status query (cursor position) as a terminal would."""
-        if b"\x1b[6n" in data:
+        if CURSOR_QUERY in data:
             y, x = self.screen.cursor.y + 1, self.screen.cursor.x + 1
             self.write(f"\x1b[{y};{x}R".encode())
 
@@ -148,17 +148,16 @@ class Terminal:
         TimeoutError (with the screen) if it does not within `timeout` seconds."""
         deadline = time.perf_counter() + timeout
         with self._changed:
-            if self._unparsed:
-                self._parse(time.perf_counter())
+            self._parse()
             self._hints = hints
             while True:
                 if condition(self):
                     self._hints = ()
-                    return self.arrived
+                    return self._arrived
                 left = deadline - time.perf_counter()
                 if left <= 0 or self.process.poll() is not None and not self._reader.is_alive():
                     self._hints = ()
-                    self._parse(time.perf_counter())
+                    self._parse()
                     raise TimeoutError("the screen never showed what was waited for:\n" + "\n".join(self.screen.display))
                 self._changed.wait(left)
 

@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _run_app(args: argparse.Namespace) -> int:
     # Textual draws a changed screen at its next frame tick: at its default 60 a second, a typed key
     # or the last streamed text waited 8 ms on average for it (keys at rest showed in 13 ms, now
-    # 4-7). Frames are drawn only when something changed, so a finer tick adds none while streaming.
+    # 4-9). Frames are drawn only when something changed, so a finer tick adds none while streaming.
     os.environ.setdefault("TEXTUAL_FPS", "120")
     from arxiv_tui.tui.app import run_app
 

@@ -24,12 +24,12 @@ from textual.geometry import Region
 from textual.reactive import reactive
 from textual.widget import Widget
 
-RECENT_REQUESTS = 5  # the requests whose tallest card sets the height the cards keep
-_FINISH_LABELS = {"eos": "end of text", "length": "length", "stop": "sentence end", "cancelled": "cancelled"}
-
 from arxiv_tui.runtime.generation import Copy
 from arxiv_tui.runtime.sentences import sentence_end
 from arxiv_tui.tui.limits import ARXIV_ABSTRACT_CHARS, would_pass_limit
+
+RECENT_REQUESTS = 5  # the requests whose tallest card sets the height the cards keep
+_FINISH_LABELS = {"eos": "end of text", "length": "length", "stop": "sentence end", "cancelled": "cancelled"}
 
 
 class AlternativeCard(Widget):
@@ -153,8 +153,9 @@ class AlternativesPanel(VerticalScroll, can_focus=False):
             return  # a stopped request says nothing of how tall its texts get
         recent = self._tallest.setdefault(self._shape, deque(maxlen=RECENT_REQUESTS))
         recent.append(max((card.rows for card in self._cards), default=0))
+        rows = self._kept_rows()
         for card in self._cards:
-            card.reserve(self._kept_rows())
+            card.reserve(rows)
 
     def _kept_rows(self) -> int:
         """The rows the cards keep for requests like the running one (0: none seen yet)."""

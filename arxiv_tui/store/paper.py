@@ -79,9 +79,7 @@ class Paper:
                 raise PaperChanged(None) from None
             if paper.abstract != self.abstract:
                 raise PaperChanged(paper.abstract)
-        data = (paper.before + abstract + paper.after).encode("utf-8")
-        _replace(self.path, data)
-        return replace(paper, abstract=abstract, stamp=_stamp(data, self.path))
+        return paper._written(self.path, abstract)
 
     def write_beside(self, abstract: str) -> Paper:
         """This paper as this app read it, holding `abstract`, written as a new file beside it
@@ -91,9 +89,13 @@ class Paper:
         while other.exists():
             number += 1
             other = self.path.with_name(f"{stem}-{number}{self.path.suffix}")
+        return self._written(other, abstract)
+
+    def _written(self, path: Path, abstract: str) -> Paper:
+        """This paper with `abstract` in place of its own, written to `path`."""
         data = (self.before + abstract + self.after).encode("utf-8")
-        _replace(other, data)
-        return replace(self, path=other, abstract=abstract, stamp=_stamp(data, other))
+        _replace(path, data)
+        return replace(self, path=path, abstract=abstract, stamp=_stamp(data, path))
 
 
 def _replace(path: Path, data: bytes) -> None:

@@ -2,8 +2,8 @@
 directory, and reused while nothing they depend on has changed.
 
 An entry is named by a hash of everything its rows depend on: the source's content (a file's
-path, size, modification time and a hash of its ends; a Hub data set's `datasets`
-fingerprint), the tokenizer (its whole serialisation), the template, the category filter,
+path, size, modification time and a hash of its ends; a Hub data set's name and snapshot
+commit), the tokenizer (its whole serialisation), the template, the category filter,
 the seed, the sample counts, the row length and packing, and this module's format. A changed
 input gives another name, so stale rows are never used. The history (`history:`) is not kept:
 it changes with every session, and it is small; its rows go to a scratch directory.
@@ -76,8 +76,13 @@ def _inputs(recipe: Recipe, identity: dict, tokenizer) -> dict:
             "max_length": recipe.max_length, "pack": recipe.pack}
 
 
+def _digest(value: dict) -> str:
+    """A hash of a JSON-able value, the same whatever the order of its keys."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+
+
 def entry_name(inputs: dict) -> str:
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
+    return _digest(inputs)[:16]
 
 
 def prepare(recipe: Recipe, tokenizer, *, root: Path | None = None,
@@ -180,12 +185,11 @@ def _open(directory: Path, *, reused: bool, scratch: tempfile.TemporaryDirectory
     return Prepared(blocks["train"], blocks["eval"], CorpusStats(**meta["stats"]), directory, reused, scratch)
 
 
-
 def remembered(prepared: Prepared, key: dict, compute: Callable[[], dict]) -> dict:
     """`compute()`, done once per entry and `key` and kept beside the rows (the base model's loss
     on the held-out rows: the same for every run that starts from that model)."""
     path = prepared.directory / "remembered.json"
-    name = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+    name = _digest(key)
     try:
         known = json.loads(path.read_text())
     except (OSError, ValueError):

@@ -27,6 +27,14 @@ def paper_app(model, path: Path) -> ArxivApp:
     return ArxivApp(config=Config(model=str(model), debounce_s=0.05, precision="fp32"), paper=open_paper(path))
 
 
+async def type_then_save_after_a_change_on_disk(pilot, paper: Path, typed: str, old: str, new: str) -> None:
+    """Type `typed` at the end of the abstract; another program then replaces `old` with `new` in
+    the paper; Ctrl+S."""
+    await pilot.press("end", *typed)
+    paper.write_text(paper.read_text().replace(old, new))
+    await pilot.press("ctrl+s")
+
+
 def outside_abstract(data: bytes) -> tuple[bytes, bytes]:
     """The bytes before the abstract's first words and after its end (the file's real abstract,
     not the commented-out one above it)."""
@@ -70,18 +78,14 @@ async def test_quitting_with_unsaved_changes_asks_first(trained_model, paper):
 async def test_a_paper_changed_on_disk_is_reloaded_or_kept_beside(trained_model, paper):
     app = paper_app(trained_model, paper)
     async with app.run_test() as pilot:
-        await pilot.press("end", *" Mine.")
-        paper.write_text(paper.read_text().replace("We study", "They study"))
-        await pilot.press("ctrl+s")
+        await type_then_save_after_a_change_on_disk(pilot, paper, " Mine.", "We study", "They study")
         await wait_for(pilot, lambda: "changed on disk" in str(getattr(app.screen, "question", "")))
         assert "They study" in app.screen.question
         await pilot.press("r")
         await wait_for(pilot, lambda: app.drafting.editor.text.startswith("They study"))
         assert "Mine." not in paper.read_text()
         assert any("Mine." in d.text for d in saved_history(app).drafts())  # kept as a draft of its own
-        await pilot.press("end", *" Mine again.")
-        paper.write_text(paper.read_text().replace("They study", "Others study"))
-        await pilot.press("ctrl+s")
+        await type_then_save_after_a_change_on_disk(pilot, paper, " Mine again.", "They study", "Others study")
         await wait_for(pilot, lambda: hasattr(app.screen, "question"))
         await pilot.press("k")
         mine = paper.with_name("paper.mine.tex")
@@ -118,9 +122,7 @@ async def test_f4_copies_the_draft_to_the_clipboard(trained_model, paper):
 async def test_a_change_outside_the_abstract_is_kept_and_said(trained_model, paper):
     app = paper_app(trained_model, paper)
     async with app.run_test() as pilot:
-        await pilot.press("end", *" Mine.")
-        paper.write_text(paper.read_text().replace("\\section{Method}", "\\section{Our method}"))
-        await pilot.press("ctrl+s")
+        await type_then_save_after_a_change_on_disk(pilot, paper, " Mine.", "\\section{Method}", "\\section{Our method}")
         await wait_for(pilot, lambda: not app.drafting.status.unsaved)
         assert "changed on disk outside the abstract" in notices(app)
         text = paper.read_text()

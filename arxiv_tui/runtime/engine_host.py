@@ -193,7 +193,7 @@ def serve(requests: Connection, events: Connection) -> None:
                 events.send(Scored(scores, time.perf_counter() - started, copied))
         except (BrokenPipeError, EOFError):
             return  # the app has gone
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - reported to the app, which shows it; the engine goes on
             events.send(RequestFailed(f"{type(exc).__name__}: {exc}"))
 
 

@@ -177,7 +177,7 @@ def fill_disk(history, full: bool) -> None:
 def garbled_history(path) -> None:
     """A history of 300 requests in 12 drafts with one index page garbled: every table still
     reads, and `PRAGMA quick_check` reports the damage."""
-    from arxiv_tui.store.bench import fill_history
+    from arxiv_tui.bench.history import fill_history
     from arxiv_tui.store.history import History
 
     history = History(path)

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from arxiv_tui.runtime.copyguard import INDEX_DIR, CopyIndex, build_index
+from arxiv_tui.runtime.copyguard.index import INDEX_DIR, CopyIndex, build_index
 from tests.helpers import build_model, make_app, run_cli, type_and_wait, wait_for
 
 TRAINING = [
@@ -38,7 +38,7 @@ def test_case_and_punctuation_do_not_hide_a_copy_and_new_text_is_not_flagged(ind
 
 
 def test_the_index_of_many_texts_stays_in_bounded_runs(tmp_path, monkeypatch):
-    from arxiv_tui.runtime import copyguard
+    from arxiv_tui.runtime.copyguard import index as copyguard
 
     monkeypatch.setattr(copyguard, "RUN_GRAMS", 500)
     texts = [f"Text number {i} says " + " ".join(f"w{i}x{j}" for j in range(40)) for i in range(60)]
@@ -55,7 +55,7 @@ MEMORISED = ("We introduce sparse message passing for graph transformers and sho
 @pytest.fixture(scope="module")
 def memorising_model(tmp_path_factory):
     """A tiny model trained on one abstract, in the app's prompt format, until it gives it back."""
-    from arxiv_tui.runtime.generation import DEFAULT_TEMPLATE
+    from arxiv_tui.runtime.settings import DEFAULT_TEMPLATE
 
     return build_model(tmp_path_factory.mktemp("memorising"), corpus=DEFAULT_TEMPLATE + MEMORISED, train_steps=200)
 

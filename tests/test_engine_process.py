@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from arxiv_tui.runtime import engine_process as e
-from arxiv_tui.runtime.engine_host import BATCH_S, Inbox, run_generation
-from arxiv_tui.runtime.generation import (
+from arxiv_tui.runtime import engine_client as e
+from arxiv_tui.runtime.engine_child import BATCH_S, Inbox, run_generation
+from arxiv_tui.runtime.settings import (
     FINISH_CANCELLED,
     FINISH_LENGTH,
     GenerationSettings,
@@ -161,7 +161,7 @@ def test_the_app_in_a_terminal_keys_screens_and_quit(trained_model, user_dirs):
     """The real app on a pseudo-terminal, driven by the bytes a terminal sends."""
     from arxiv_tui.store.history import History
     from arxiv_tui.tui.config import Config, save_config
-    from arxiv_tui.tui.terminal import Terminal
+    from arxiv_tui.bench.terminal import Terminal
 
     save_config(Config(model=str(trained_model), precision="fp32", n=3, max_new_tokens=8, debounce_s=0.05))
     with Terminal([sys.executable, "-m", "arxiv_tui"], 100, 30) as terminal:

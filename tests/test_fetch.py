@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from arxiv_tui.runtime.generation import DEFAULT_MODEL
+from arxiv_tui.runtime.settings import DEFAULT_MODEL
 from tests.fake_hub import FakeHub
 from tests.helpers import build_model, make_app, wait_for
 

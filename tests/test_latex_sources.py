@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from trainer.latex_sources import latex_to_text
-from trainer.sources import DataError, read_records
+from arxiv_tui.trainer.data.latex import latex_to_text
+from arxiv_tui.trainer.data.records import DataError
+from arxiv_tui.trainer.data.sources import read_records
 
 BIB = r"""% Exported from a reference manager; this line is a comment.
 @string{jmlr = "Journal of Machine Learning Research"}

@@ -1,64 +1,113 @@
 """The package's layers and the direction of their imports (see README, Development).
 
 Every import is counted, including those inside functions (the lazy imports that keep torch off
-the start-up path): a layer may only import the layers listed for it."""
+the start-up path): a layer may only import the layers listed for it, no module may take part in
+an import cycle, and only the `bench` command imports the benchmark package."""
 
 from __future__ import annotations
 
 import ast
+import tomllib
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = {"arxiv_tui.errors", "arxiv_tui.paths"}
+# The repository keeps `trainer/` at its top; it installs as `arxiv_tui.trainer` (pyproject.toml).
+FOLDERS = {"arxiv_tui": ROOT / "arxiv_tui", "arxiv_tui.trainer": ROOT / "trainer"}
+SHARED = {"arxiv_tui.errors", "arxiv_tui.paths", "arxiv_tui.latex", "arxiv_tui.atomic"}
+RUNTIME, STORE, TUI, CLI = "arxiv_tui.runtime", "arxiv_tui.store", "arxiv_tui.tui", "arxiv_tui.cli"
+TRAINER, BENCH = "arxiv_tui.trainer", "arxiv_tui.bench"
 ALLOWED = {
-    "arxiv_tui.runtime": {"arxiv_tui.runtime"} | SHARED,
-    "arxiv_tui.store": {"arxiv_tui.store"} | SHARED,
-    "arxiv_tui.tui": {"arxiv_tui.tui", "arxiv_tui.runtime", "arxiv_tui.store"} | SHARED,
-    "arxiv_tui.cli": {"arxiv_tui.cli", "arxiv_tui.tui", "arxiv_tui.runtime", "arxiv_tui.store", "trainer"} | SHARED,
-    "trainer": {"trainer", "arxiv_tui.runtime", "arxiv_tui.store"} | SHARED,
+    RUNTIME: {RUNTIME} | SHARED,
+    STORE: {STORE} | SHARED,
+    TUI: {TUI, RUNTIME, STORE} | SHARED,
+    TRAINER: {TRAINER, RUNTIME, STORE} | SHARED,
+    CLI: {CLI, TUI, RUNTIME, STORE, TRAINER} | SHARED,
+    BENCH: {BENCH, TUI, RUNTIME, STORE, TRAINER} | SHARED,
 }
-
-
-def _layer(module: str) -> str:
-    parts = module.split(".")
-    return parts[0] if parts[0] == "trainer" else ".".join(parts[:2])
+BENCH_COMMAND = "arxiv_tui.cli.bench"  # the one product module that may import the benchmarks
 
 
 def _module(path: Path) -> str:
-    return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+    for package, folder in sorted(FOLDERS.items(), key=lambda item: -len(item[0])):
+        if path.is_relative_to(folder):
+            parts = path.relative_to(folder).with_suffix("").parts
+            return ".".join((package, *parts)).removesuffix(".__init__")
+    raise AssertionError(f"{path} is outside the packages")
+
+
+SOURCES = sorted(p for folder in FOLDERS.values() for p in folder.rglob("*.py"))
+MODULES = {_module(path): path for path in SOURCES}
+
+
+def _layer(module: str) -> str:
+    return ".".join(module.split(".")[:2])
 
 
 def _imports(path: Path) -> set[str]:
+    """The project modules `path` imports: `from a.b import c` counts as `a.b.c` where that is a
+    module, else as `a.b`."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found |= {f"{node.module}.{alias.name}" for alias in node.names}
-    return {name for name in found if name.split(".")[0] in ("arxiv_tui", "trainer")}
-
-
-SOURCES = sorted(p for package in ("arxiv_tui", "trainer") for p in (ROOT / package).rglob("*.py"))
+            for alias in node.names:
+                name = f"{node.module}.{alias.name}"
+                found.add(name if name in MODULES else node.module)
+    return {name for name in found if name.split(".")[0] == "arxiv_tui"}
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_each_layer_imports_only_the_layers_below_it(path):
     module = _module(path)
     allowed = ALLOWED.get(_layer(module))
-    if allowed is None:  # arxiv_tui/__init__, __main__, errors, paths
+    if allowed is None:  # arxiv_tui/__init__, __main__ and the shared modules
         assert module in SHARED | {"arxiv_tui", "arxiv_tui.__main__"}, f"{module} belongs to no layer"
         return
-    wrong = sorted(name for name in _imports(path)
-                   if not any(name == layer or name.startswith(layer + ".") for layer in allowed))
+    if module == BENCH_COMMAND:
+        allowed = allowed | {BENCH}
+    wrong = sorted(
+        name for name in _imports(path) if not any(name == layer or name.startswith(layer + ".") for layer in allowed)
+    )
     assert not wrong, f"{module} may import only {sorted(allowed)}, not {wrong}"
+
+
+def test_no_product_module_but_the_bench_command_imports_the_benchmarks():
+    importers = sorted(
+        module
+        for module, path in MODULES.items()
+        if _layer(module) != BENCH and any(_layer(name) == BENCH for name in _imports(path))
+    )
+    assert importers == [BENCH_COMMAND]
+
+
+def test_the_data_side_of_training_imports_nothing_of_the_training_side():
+    data = {module: path for module, path in MODULES.items() if module.startswith(f"{TRAINER}.data")}
+    wrong = {module: sorted(n for n in _imports(p) if n.startswith(f"{TRAINER}.training")) for module, p in data.items()}
+    assert not {module: names for module, names in wrong.items() if names}
+
+
+def test_no_import_cycle():
+    graph = {module: {name for name in _imports(path) if name in MODULES} for module, path in MODULES.items()}
+    try:
+        tuple(TopologicalSorter(graph).static_order())
+    except CycleError as error:
+        pytest.fail(f"import cycle: {' -> '.join(error.args[1])}")
 
 
 def test_the_shared_options_import_no_command():
     imported = _imports(ROOT / "arxiv_tui" / "cli" / "options.py")
-    assert not [name for name in imported if name.startswith("arxiv_tui.cli.")], imported
+    assert not [name for name in imported if name.startswith("arxiv_tui.cli.") and name != "arxiv_tui.cli.options"]
 
+
+def test_every_package_is_installed():
+    """pyproject.toml lists the packages (the trainer's folder is mapped): a new folder must join."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    packages = {_module(path) for path in SOURCES if path.name == "__init__.py"}
+    assert listed == packages
 
 
 def test_no_module_is_longer_than_350_lines():

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 from tests.helpers import CORPUS, build_model, run_cli
-from trainer.blocks import IGNORE, encode
-from trainer.cache import clear, entries
-from trainer.data import select
-from trainer.prepared import prepare
-from trainer.recipe import Recipe
-from trainer.snapshot_sample import write_snapshot
-from trainer.sources import Record
+from arxiv_tui.trainer.data.blocks import IGNORE, encode
+from arxiv_tui.trainer.data.cache import clear, entries
+from arxiv_tui.trainer.data.selection import select
+from arxiv_tui.trainer.data.prepared import prepare
+from arxiv_tui.trainer.recipe import Recipe
+from arxiv_tui.bench.snapshot_sample import write_snapshot
+from arxiv_tui.trainer.data.records import Record
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def test_rows_on_disk_hold_every_text_and_pad_the_held_out_ones(tokenizer, snaps
 
 
 def _train_texts(snapshot, tokenizer):
-    from trainer.data import load_corpus
+    from arxiv_tui.trainer.data.selection import load_corpus
 
     return load_corpus(str(snapshot), train_samples=50, eval_samples=10, seed=Recipe.seed, categories=("cs.AI",)).train
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from arxiv_tui.tui.terminal import Terminal
+from arxiv_tui.bench.terminal import Terminal
 
 # Writes "one", then "two" and "idle" 0.3 s apart; the last line also says when it was written.
 SCRIPT = """

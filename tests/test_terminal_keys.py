@@ -17,7 +17,7 @@ from textual.drivers import linux_driver
 from arxiv_tui.tui import terminal_keys
 from arxiv_tui.tui.app import ArxivApp
 from arxiv_tui.tui.screens.draft import DraftScreen
-from arxiv_tui.tui.terminal import key_bytes
+from arxiv_tui.bench.terminal import key_bytes
 from tests.helpers import make_app, type_and_wait, wait_for
 
 

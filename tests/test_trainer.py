@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from trainer.blocks import IGNORE
-from trainer.finetune import finetune, partial_path
-from trainer.head_loss import CHUNK_ROWS, lm_head_loss
-from trainer.model import RecipeModel, freeze_for_recipe, parameter_counts
-from trainer.recipe import Recipe
+from arxiv_tui.trainer.data.blocks import IGNORE
+from arxiv_tui.trainer.finetune import finetune, partial_path
+from arxiv_tui.trainer.training.head_loss import CHUNK_ROWS, lm_head_loss
+from arxiv_tui.trainer.training.model import RecipeModel, freeze_for_recipe, parameter_counts
+from arxiv_tui.trainer.recipe import Recipe
 
 
 def small_recipe(base: Path, data: Path, **changes) -> Recipe:
@@ -150,7 +150,7 @@ def test_resume_after_interrupt_continues_to_the_same_model(four_layer_model, ab
 
 
 def test_resume_refuses_changed_settings(four_layer_model, abstracts, tmp_path):
-    from trainer.errors import TrainerError
+    from arxiv_tui.trainer.errors import TrainerError
 
     output = tmp_path / "out"
     reports = []

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from trainer.blocks import IGNORE, rows_in_memory
-from trainer.data import load_corpus, paper_abstract, select
-from trainer.sources import DataError, Record, read_records
+from arxiv_tui.trainer.data.blocks import IGNORE, rows_in_memory
+from arxiv_tui.trainer.data.selection import load_corpus, paper_abstract, select
+from arxiv_tui.trainer.data.records import DataError, Record
+from arxiv_tui.trainer.data.sources import read_records
 
 
 def texts_of(path) -> list[str]:

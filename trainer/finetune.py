@@ -16,17 +16,17 @@ from pathlib import Path
 
 import torch
 
-from arxiv_tui.runtime.copyguard import INDEX_DIR
+from arxiv_tui.runtime.copyguard.index import INDEX_DIR
 from arxiv_tui.runtime.fetch import FetchProgress
-from arxiv_tui.runtime.generation import GenerationDefaults
-from trainer.card import render_card
-from trainer.errors import TrainerError
-from trainer.evaluate import EvalResult, evaluate
-from trainer.metrics import Metrics
-from trainer.model import RecipeModel, parameter_counts
-from trainer.prepared import Prepared, PrepareReport, prepare, remembered
-from trainer.recipe import Recipe
-from trainer.train import CHECKPOINT_FILE, StepReport, train
+from arxiv_tui.runtime.settings import GenerationDefaults
+from arxiv_tui.trainer.training.card import render_card
+from arxiv_tui.trainer.errors import TrainerError
+from arxiv_tui.trainer.training.evaluate import EvalResult, evaluate
+from arxiv_tui.trainer.training.metrics import Metrics
+from arxiv_tui.trainer.training.model import RecipeModel, parameter_counts
+from arxiv_tui.trainer.data.prepared import Prepared, PrepareReport, prepare, remembered
+from arxiv_tui.trainer.recipe import Recipe
+from arxiv_tui.trainer.training.loop import CHECKPOINT_FILE, StepReport, train
 
 TRAINING_STAGE = "training"  # the stage in which Ctrl-C stops after the step, with a checkpoint
 SAMPLE_PROMPTS = ("We propose", "In this paper, we study", "Deep neural networks")

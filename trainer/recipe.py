@@ -4,13 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from arxiv_tui.runtime.generation import DEFAULT_TEMPLATE
+from arxiv_tui.runtime.settings import DEFAULT_TEMPLATE
 
-# ccdv/arxiv-classification stores labels as ints; these are its names, in order.
-ARXIV_CLASSIFICATION_LABELS = (
-    "math.AC", "cs.CV", "cs.AI", "cs.SY", "math.GR", "cs.CE",
-    "cs.PL", "cs.IT", "cs.DS", "cs.NE", "math.ST",
-)
 RECIPE_CATEGORIES = ("cs.CV", "cs.AI", "cs.SY", "cs.CE", "cs.PL", "cs.IT", "cs.DS", "cs.NE")
 DEFAULT_DATA = "hf:ccdv/arxiv-classification"
 

@@ -1,5 +1,5 @@
 """`arxiv-tui bench`: the engine against stock transformers `generate` in the same run
-(`arxiv_tui.runtime.bench`), or the app against headless generation (`arxiv_tui.tui.bench`)."""
+(`arxiv_tui.bench.engine`), or the app against headless generation (`arxiv_tui.bench.app`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from arxiv_tui.cli.options import (
     download_progress,
     positive_int,
 )
-from arxiv_tui.runtime.generation import DEFAULT_MODEL
+from arxiv_tui.runtime.settings import DEFAULT_MODEL
 
 
 def add_command(commands) -> None:
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     n, k, runs = args.n, args.max_new_tokens, args.runs
     if args.app:
         return _run_app_bench(directory, args)
-    from arxiv_tui.runtime.bench import compare
+    from arxiv_tui.bench.engine import compare
 
     try:
         report = compare(directory, args.precision, n, k, runs)
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_app_bench(directory: str, args: argparse.Namespace) -> int:
-    from arxiv_tui.tui import bench as bench_app
+    from arxiv_tui.bench import app as bench_app
 
     try:
         report = bench_app.run_app_bench(directory, args.precision, args.n, args.max_new_tokens,

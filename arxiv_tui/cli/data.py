@@ -20,7 +20,7 @@ def add_command(commands) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from trainer.cache import cache_root, entries
+    from arxiv_tui.trainer.data.cache import cache_root, entries
 
     found = entries()
     if not found:
@@ -33,7 +33,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _clear(args: argparse.Namespace) -> int:
-    from trainer.cache import clear
+    from arxiv_tui.trainer.data.cache import clear
 
     try:
         freed = clear(args.names or None)

@@ -14,7 +14,7 @@ from arxiv_tui.cli.options import (
     add_sampling_options,
     download_progress,
 )
-from arxiv_tui.runtime.generation import DEFAULT_MODEL
+from arxiv_tui.runtime.settings import DEFAULT_MODEL
 
 
 def add_command(commands) -> None:

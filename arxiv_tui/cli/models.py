@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from arxiv_tui.cli.options import add_listing_command, category_list, download_progress
-from arxiv_tui.runtime.generation import DEFAULT_MODEL
+from arxiv_tui.runtime.settings import DEFAULT_MODEL
 
 
 def add_command(commands) -> None:
@@ -73,9 +73,9 @@ def _index(args: argparse.Namespace) -> int:
 
     from huggingface_hub import constants
 
-    from arxiv_tui.runtime.copyguard import build_index, index_directories
+    from arxiv_tui.runtime.copyguard.index import build_index, index_directories
     from arxiv_tui.runtime.registry import resolve_model
-    from trainer.data import clean_texts
+    from arxiv_tui.trainer.data.selection import clean_texts
 
     with download_progress() as report:
         directory = resolve_model(args.name, report)

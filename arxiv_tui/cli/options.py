@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, NoReturn
 
 from arxiv_tui.errors import ReportedError
-from arxiv_tui.runtime.generation import (
+from arxiv_tui.runtime.settings import (
     DEFAULT_MODEL,
     PRECISIONS,
     RANGES,

@@ -19,11 +19,11 @@ from arxiv_tui.cli.options import (
     positive_float,
     positive_int,
 )
-from arxiv_tui.runtime.generation import TRAINING_PRECISIONS
+from arxiv_tui.runtime.settings import TRAINING_PRECISIONS
 
 
 def add_command(commands) -> None:
-    from trainer.recipe import Recipe
+    from arxiv_tui.trainer.recipe import Recipe
 
     r = Recipe()
     ft = commands.add_parser(
@@ -97,7 +97,7 @@ class _InterruptGate:
         self.requested = True
 
     def stage(self, text: str) -> None:
-        from trainer.finetune import TRAINING_STAGE
+        from arxiv_tui.trainer.finetune import TRAINING_STAGE
 
         self.training = text == TRAINING_STAGE
 
@@ -105,7 +105,7 @@ class _InterruptGate:
 def default_output(recipe) -> Path:
     """data_dir/models/BASE-DATA, with -2, -3... past finished models of the same name."""
     from arxiv_tui.paths import data_dir
-    from trainer.finetune import partial_path
+    from arxiv_tui.trainer.finetune import partial_path
 
     if recipe.data.startswith("hf:"):
         label = recipe.data[3:].split(":")[0]
@@ -123,9 +123,9 @@ def default_output(recipe) -> Path:
 
 
 def _finetune(args: argparse.Namespace) -> int:
-    from trainer.finetune import finetune
-    from trainer.progress import progress_display
-    from trainer.recipe import Recipe
+    from arxiv_tui.trainer.finetune import finetune
+    from arxiv_tui.cli.progress import progress_display
+    from arxiv_tui.trainer.recipe import Recipe
 
     recipe = Recipe(
         base=args.base, data=args.data, categories=category_list(args.categories), samples=args.samples,
@@ -182,12 +182,12 @@ def _print_summary(outcome) -> None:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from arxiv_tui.runtime.generation import DEFAULT_MODEL
-    from trainer.data import load_corpus
-    from trainer.evaluate import eval_blocks, evaluate
-    from trainer.finetune import choose_dtype, load_base
-    from trainer.model import RecipeModel
-    from trainer.recipe import Recipe
+    from arxiv_tui.runtime.settings import DEFAULT_MODEL
+    from arxiv_tui.trainer.data.selection import load_corpus
+    from arxiv_tui.trainer.training.evaluate import eval_blocks, evaluate
+    from arxiv_tui.trainer.finetune import choose_dtype, load_base
+    from arxiv_tui.trainer.training.model import RecipeModel
+    from arxiv_tui.trainer.recipe import Recipe
 
     recipe = Recipe(data=args.data, categories=category_list(args.categories), seed=args.seed)
     with download_progress() as download:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from arxiv_tui.runtime.generation import PRECISIONS
+from arxiv_tui.runtime.settings import PRECISIONS
 from arxiv_tui.runtime.registry import ModelError, check_model_dir
 
 

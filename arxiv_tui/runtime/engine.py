@@ -6,7 +6,7 @@ per step for all unfinished alternatives. Each alternative samples from its own 
 streams its own text deltas, and ends on its own (EOS, length, or the sentence-end rule); a
 finished row leaves the batch. A new request, or the caller's cancel event, stops the current
 one between two steps. This module does not import Textual: the app runs it in a child process
-(`arxiv_tui.runtime.engine_host`), the command line in its own.
+(`arxiv_tui.runtime.engine_child`), the command line in its own.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from arxiv_tui.runtime.checkpoint import LoadedModel, load_model
 from arxiv_tui.runtime.confidence import DraftScores, Scorer
 from arxiv_tui.runtime.detokenize import ByteLevelTable, Detokenizer
 from arxiv_tui.runtime.fetch import FetchProgress
-from arxiv_tui.runtime.generation import (
+from arxiv_tui.runtime.settings import (
     DEFAULT_TEMPLATE,
     FINISH_CANCELLED,
     FINISH_EOS,

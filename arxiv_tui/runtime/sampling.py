@@ -14,7 +14,7 @@ import secrets
 
 import torch
 
-from arxiv_tui.runtime.generation import SamplingParams
+from arxiv_tui.runtime.settings import SamplingParams
 
 _NARROW = 1024  # candidates sorted before falling back to the full vocabulary
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from arxiv_tui.paths import config_dir
-from arxiv_tui.runtime.generation import (
+from arxiv_tui.runtime.settings import (
     DEFAULT_MODEL,
     DEFAULT_TEMPLATE,
     PRECISIONS,

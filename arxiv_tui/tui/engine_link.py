@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
-    from arxiv_tui.runtime.engine_process import EngineProcess
+    from arxiv_tui.runtime.engine_client import EngineProcess
     from arxiv_tui.tui.config import Config
 
 
 class EngineEvent(Message):
-    """An event of the engine's process (see `arxiv_tui.runtime.engine_process`), on the UI's queue."""
+    """An event of the engine's process (see `arxiv_tui.runtime.engine_client`), on the UI's queue."""
 
     def __init__(self, event: object) -> None:
         super().__init__()
@@ -33,7 +33,7 @@ class EngineLink:
     def start(self, config: Config, draft: str, max_alternatives: int) -> None:
         """Start the process (~1-8 ms here: the loading happens over there), which prefills the
         prompt cache with `draft` while it loads."""
-        from arxiv_tui.runtime.engine_process import EngineProcess
+        from arxiv_tui.runtime.engine_client import EngineProcess
 
         self._generation += 1
         self.fetching = False

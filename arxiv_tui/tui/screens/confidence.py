@@ -18,7 +18,7 @@ from arxiv_tui.tui.widgets.confidence import ConfidenceView
 from arxiv_tui.tui.widgets.keybar import KeyBar
 
 if TYPE_CHECKING:
-    from arxiv_tui.runtime.engine_process import EngineProcess, Scored
+    from arxiv_tui.runtime.engine_client import EngineProcess, Scored
     from arxiv_tui.tui.widgets.editor import DraftEditor
 
 

@@ -1,7 +1,7 @@
 """The drafting screen: the editor, N streamed alternatives, keyboard picking.
 
 The screen owns its widgets, its workers and its `DraftSession` (UI-free state). The model runs
-in a child process (`arxiv_tui.runtime.engine_process`): its events arrive as `EngineEvent`
+in a child process (`arxiv_tui.runtime.engine_client`): its events arrive as `EngineEvent`
 messages; the first token at once, then deltas batched every 100 ms, tagged with the request id so a superseded
 request's are dropped. Edits the screen makes itself (accepting, loading a draft) are
 `DraftEditor.own_edit`s, so they never ask for alternatives of their own.
@@ -18,7 +18,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import TextArea
 
-from arxiv_tui.runtime.generation import merged
+from arxiv_tui.runtime.settings import merged
 from arxiv_tui.tui.engine_link import EngineEvent, EngineLink
 from arxiv_tui.tui.keys import DRAFTING_KEYS, MAX_ALTERNATIVES
 from arxiv_tui.tui.session import Acceptance, Cards, DraftSession
@@ -28,7 +28,7 @@ from arxiv_tui.tui.widgets.keybar import KeyBar
 from arxiv_tui.tui.widgets.status import StatusBar
 
 if TYPE_CHECKING:
-    from arxiv_tui.runtime.engine_process import EngineProcess, Loaded, Progress
+    from arxiv_tui.runtime.engine_client import EngineProcess, Loaded, Progress
     from arxiv_tui.store.keeper import DraftKeeper
     from arxiv_tui.store.records import Draft
     from arxiv_tui.tui.config import Config
@@ -80,7 +80,7 @@ class DraftScreen(Screen):
         self.link.stop(wait_s)
 
     def on_engine_event(self, message: EngineEvent) -> None:
-        from arxiv_tui.runtime import engine_process as e
+        from arxiv_tui.runtime import engine_client as e
         from arxiv_tui.tui.screens.confidence import ConfidenceScreen
 
         match message.event:

@@ -24,7 +24,7 @@ from textual.geometry import Region
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from arxiv_tui.runtime.generation import Copy
+from arxiv_tui.runtime.settings import Copy
 from arxiv_tui.runtime.sentences import sentence_end
 from arxiv_tui.tui.limits import ARXIV_ABSTRACT_CHARS, would_pass_limit
 

@@ -11,7 +11,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from arxiv_tui.runtime.confidence import DraftScores, TokenScore
-from arxiv_tui.runtime.generation import Copy
+from arxiv_tui.runtime.settings import Copy
 
 LOW = 0.01  # below this a token counts as unlikely: Tab jumps between such tokens
 # (upper bound of p, style): the rarer, the louder; likely tokens stay plain.

@@ -4,7 +4,7 @@ over another.
 Textual's Python and the engine's would share one GIL in one process: every frame the UI draws
 would hold up the engine's Python between torch operations (the app ran at a quarter of the
 engine's speed that way). In its own process the engine keeps its full speed and the UI its
-responsiveness. The child (`arxiv_tui.runtime.engine_host`) holds the model, the prompt cache and the
+responsiveness. The child (`arxiv_tui.runtime.engine_child`) holds the model, the prompt cache and the
 confidence scorer; this side imports neither torch nor transformers.
 
 Every event reaches `on_event` on a reader thread: the app turns each into a Textual message.
@@ -22,7 +22,7 @@ from multiprocessing.connection import Connection
 
 from arxiv_tui.runtime.confidence import DraftScores
 from arxiv_tui.runtime.fetch import FetchProgress
-from arxiv_tui.runtime.generation import Copy, Delta, GenerationSettings
+from arxiv_tui.runtime.settings import Copy, Delta, GenerationSettings
 
 # Requests, app -> engine ---------------------------------------------------------------------
 
@@ -127,7 +127,7 @@ class EngineProcess:
         # A plain child process speaking pickled messages over its stdin and stdout: its stderr
         # goes nowhere, since the app's terminal is the app's alone.
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "arxiv_tui.runtime.engine_host"],
+            [sys.executable, "-m", "arxiv_tui.runtime.engine_child"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         )
         self._requests = Connection(os.dup(self._process.stdin.fileno()), readable=False)

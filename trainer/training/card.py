@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from trainer.data import CorpusStats
-from trainer.metrics import Metrics
-from trainer.recipe import Recipe
+from arxiv_tui.trainer.data.selection import CorpusStats
+from arxiv_tui.trainer.training.metrics import Metrics
+from arxiv_tui.trainer.recipe import Recipe
 
 PUBLISHED = {"train_loss": 3.82, "eval_loss": 3.48, "perplexity": 32.59}
 

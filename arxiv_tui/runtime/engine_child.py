@@ -1,11 +1,11 @@
-"""The engine's side of the app's child process (see `arxiv_tui.runtime.engine_process`).
+"""The engine's side of the app's child process (see `arxiv_tui.runtime.engine_client`).
 
 The main thread loads the model, warms it up, and then runs one piece of work at a time; a
 receiver thread reads requests as they come, so a new request or a cancel stops the running
 generation at its next step even while the main thread is busy with it. The first token goes
 back at once; then deltas go in batches every `BATCH_S`, so the UI redraws at most 10 times a
 second however fast tokens come.
-Run as `python -m arxiv_tui.runtime.engine_host`; torch is imported only inside `serve`.
+Run as `python -m arxiv_tui.runtime.engine_child`; torch is imported only inside `serve`.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ import time
 from collections import deque
 from multiprocessing.connection import Connection
 
-from arxiv_tui.runtime.copyguard import (
+from arxiv_tui.runtime.copyguard.index import (
     CopyIndex,
     check_continuations,
     index_directories,
 )
-from arxiv_tui.runtime.engine_process import (
+from arxiv_tui.runtime.engine_client import (
     Cancel,
     Fetching,
     Generate,
@@ -35,7 +35,7 @@ from arxiv_tui.runtime.engine_process import (
     Score,
     Scored,
 )
-from arxiv_tui.runtime.generation import GenerationSettings
+from arxiv_tui.runtime.settings import GenerationSettings
 
 # How often streamed deltas go to the UI. Each frame the UI draws takes CPU from the engine's two
 # threads, and a thread held up holds up both (they meet at the end of every op): on 2 cores, 10

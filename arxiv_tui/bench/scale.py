@@ -1,12 +1,12 @@
 """Fine-tuning at scale: peak memory and time of `arxiv-tui finetune` by training-set size, run
 twice (the second reuses the prepared data).
 
-    python -m trainer.bench_scale --base /tmp/bench_model --data /tmp/snap600k.json \\
+    python -m arxiv_tui.bench.scale --base /tmp/bench_model --data /tmp/snap600k.json \\
         --sizes 2000 50000 100000 --steps 5
 
 Each run is a fresh process under `/usr/bin/time -v` (its peak RSS is the number to read), with
 its own data directory, so the first run of each size prepares and the second reuses. The data
-file is written by `trainer.snapshot_sample` when missing.
+file is written by `arxiv_tui.bench.snapshot_sample` when missing.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from trainer.snapshot_sample import write_snapshot
+from arxiv_tui.bench.snapshot_sample import write_snapshot
 
 
 def _run(command: list[str], env: dict) -> tuple[float, float, float]:

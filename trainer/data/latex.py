@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
-from trainer.sources import DataError, Record, Source
+from arxiv_tui.trainer.data.records import DataError, FileReader, Record, Source
 
 _DROPPED = ("cite", "citep", "citet", "citealp", "citeauthor", "ref", "eqref", "autoref", "cref", "Cref", "label",
             "footnote")
@@ -85,3 +85,6 @@ def tex_records(files: list[Path], path: Path, source: Source) -> Iterator[Recor
         yield Record(latex_to_text(text[start:end]))
     if not found:
         raise DataError(f"{path} has no abstract (\\begin{{abstract}}...\\end{{abstract}} or \\abstract{{...}})")
+
+
+READERS: dict[str, FileReader] = {".bib": bib_records, ".tex": lambda file, opened: tex_records([file], file, opened)}

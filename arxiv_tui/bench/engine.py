@@ -16,7 +16,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from arxiv_tui.runtime.generation import DEFAULT_TEMPLATE, GenerationDefaults
+from arxiv_tui.runtime.settings import DEFAULT_TEMPLATE, GenerationDefaults
 
 BENCH_PROMPT = "We propose a novel method for learning graph representations with transformers"
 # ~300 tokens, and the few words then appended to it, for the prefix-reuse figures.

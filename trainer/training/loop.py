@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from trainer.blocks import Blocks
-from trainer.errors import TrainerError
-from trainer.model import RecipeModel
-from trainer.recipe import Recipe
+from arxiv_tui.trainer.data.blocks import Blocks
+from arxiv_tui.trainer.errors import TrainerError
+from arxiv_tui.trainer.training.model import RecipeModel
+from arxiv_tui.trainer.recipe import Recipe
 
 CHECKPOINT_FILE = "checkpoint.pt"
 

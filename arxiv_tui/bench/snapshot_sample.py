@@ -2,7 +2,7 @@
 
 The records are made up from a fixed word list with a seeded generator: every abstract is
 different, about as long as a real one (120-220 words), and about a quarter are in cs.AI.
-Nothing is downloaded. `python -m trainer.snapshot_sample OUT.json --records 600000`.
+Nothing is downloaded. `python -m arxiv_tui.bench.snapshot_sample OUT.json --records 600000`.
 """
 
 from __future__ import annotations

@@ -26,13 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from arxiv_tui.runtime.copyguard import INDEX_DIR, build_index
+from arxiv_tui.runtime.copyguard.index import INDEX_DIR, build_index
 from arxiv_tui.runtime.fetch import FetchProgress
-from trainer.blocks import Blocks, RowWriter, encode, open_rows, token_dtype
-from trainer.cache import cache_root
-from trainer.data import CorpusStats, TextSet, select
-from trainer.recipe import Recipe
-from trainer.sources import Source, open_source
+from arxiv_tui.trainer.data.blocks import Blocks, RowWriter, encode, open_rows, token_dtype
+from arxiv_tui.trainer.data.cache import cache_root
+from arxiv_tui.trainer.data.selection import CorpusStats, TextSet, select
+from arxiv_tui.trainer.recipe import Recipe
+from arxiv_tui.trainer.data.records import Source
+from arxiv_tui.trainer.data.sources import open_source
 
 FORMAT = 1
 TOKENIZE_BATCH = 2048  # texts per call: enough for the fast tokenizer to use every core

@@ -17,8 +17,8 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from trainer.prepared import PrepareReport
-from trainer.train import StepReport
+from arxiv_tui.trainer.data.prepared import PrepareReport
+from arxiv_tui.trainer.training.loop import StepReport
 
 JSON_PREPARE_EVERY_S = 0.5  # a log line per half second is plenty for a stage of minutes
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from trainer.blocks import IGNORE
+from arxiv_tui.trainer.data.blocks import IGNORE
 
 CHUNK_ROWS = 256  # measured: 128-256 rows fastest on 2 cores; the logits chunk stays cache-sized
 

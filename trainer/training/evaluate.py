@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from trainer.blocks import IGNORE, Blocks, batches, encode, rows_in_memory, token_dtype
-from trainer.model import RecipeModel
+from arxiv_tui.trainer.data.blocks import IGNORE, Blocks, batches, encode, rows_in_memory, token_dtype
+from arxiv_tui.trainer.training.model import RecipeModel
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """What a generation request asks for and what it streams back: plain data, no torch.
 
 The app builds these in its own process and sends them to the engine's process (see
-`arxiv_tui.runtime.engine_process`), so this module must stay free of heavy imports.
+`arxiv_tui.runtime.engine_client`), so this module must stay free of heavy imports.
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def merged(deltas: list[Delta]) -> dict[int, tuple[str, str | None]]:
 @dataclass(frozen=True)
 class Copy:
     """`words` consecutive words of a training text (`source`: its opening) at `start:end` of the
-    text checked (`arxiv_tui.runtime.copyguard`)."""
+    text checked (`arxiv_tui.runtime.copyguard.index`)."""
 
     words: int
     source: str

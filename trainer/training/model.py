@@ -17,7 +17,7 @@ from contextlib import nullcontext
 import torch
 from torch import nn
 
-from trainer.head_loss import lm_head_loss
+from arxiv_tui.trainer.training.head_loss import lm_head_loss
 
 
 def freeze_for_recipe(lm: nn.Module, train_last_blocks: int, untie_lm_head: bool) -> None:

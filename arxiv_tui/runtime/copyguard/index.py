@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from arxiv_tui.runtime.generation import Copy
+from arxiv_tui.runtime.settings import Copy
 
 WORDS = 8
 INDEX_DIR = "copy-index"  # beside a model's weights

@@ -1,4 +1,4 @@
-"""The prepared-data cache on disk (see `trainer.prepared`): where it is, what is in it, and
+"""The prepared-data cache on disk (see `arxiv_tui.trainer.data.prepared`): where it is, what is in it, and
 removing it. Only the standard library, so `arxiv-tui data list` starts at once."""
 
 from __future__ import annotations

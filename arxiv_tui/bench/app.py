@@ -21,8 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from arxiv_tui.runtime.bench import LONG_PROMPT
-from arxiv_tui.tui.terminal import Terminal
+from arxiv_tui.bench.engine import LONG_PROMPT
+from arxiv_tui.bench.terminal import Terminal
 
 COLUMNS, ROWS = 130, 45
 DEBOUNCE_S = 0.1
@@ -41,8 +41,8 @@ class Headless:
     """The engine alone in its own process (the same child the app uses), driven directly."""
 
     def __init__(self, directory: str, precision: str, n: int, k: int) -> None:
-        from arxiv_tui.runtime.engine_process import EngineProcess
-        from arxiv_tui.runtime.generation import GenerationSettings, SamplingParams
+        from arxiv_tui.runtime.engine_client import EngineProcess
+        from arxiv_tui.runtime.settings import GenerationSettings, SamplingParams
         from arxiv_tui.tui.config import Config
 
         c = Config()
@@ -54,7 +54,7 @@ class Headless:
         self._next_event(timeout=300)  # loaded
 
     def _next_event(self, timeout: float = 120):
-        from arxiv_tui.runtime.engine_process import LoadFailed
+        from arxiv_tui.runtime.engine_client import LoadFailed
 
         event = self._events.get(timeout=timeout)
         if isinstance(event, LoadFailed):

@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from arxiv_tui.runtime.fetch import FetchProgress
-from trainer.sources import DataError, Record, open_source
+from arxiv_tui.trainer.data.records import DataError, Record
+from arxiv_tui.trainer.data.sources import open_source
 
 OPENING_WORDS = 200  # a paper without a findable abstract contributes its opening words
 _ABSTRACT_HEADING = re.compile(r"\babstract\b[\s:.\-\u2014]*", re.IGNORECASE)
@@ -234,6 +235,6 @@ def clean_texts(source: str, categories: Iterable[str] | None = None,
 def load_corpus(source: str, *, train_samples: int, eval_samples: int, seed: int,
                 categories: Iterable[str] | None = None,
                 on_download: Callable[[FetchProgress], None] | None = None) -> Corpus:
-    """Read `source` (see `trainer.sources`) and `select` from it."""
+    """Read `source` (see `arxiv_tui.trainer.data.sources`) and `select` from it."""
     return select(open_source(source, on_download).records(), source=source, train_samples=train_samples,
                   eval_samples=eval_samples, seed=seed, categories=categories)

@@ -1,4 +1,4 @@
-"""How the history's cost grows with its size: `python -m arxiv_tui.store.bench [--requests N]`.
+"""How the history's cost grows with its size: `python -m arxiv_tui.bench.history [--requests N]`.
 
 Builds a history of N requests (3 alternatives each, 25 requests a draft, an acceptance in every
 other one) through the public API, then times what the app does with it: opening the file, the

@@ -1,0 +1,1 @@
+"""Training: the recipe's model, the loop, the fused head loss, evaluation, metrics and the model card."""

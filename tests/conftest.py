@@ -11,6 +11,11 @@ from pathlib import Path
 
 import pytest
 
+# The suite is hermetic: whatever Hugging Face settings the caller's shell holds (a token, an
+# endpoint, TRANSFORMERS_OFFLINE as a researcher working offline has it, a cache elsewhere) are
+# dropped here, for this process and the processes the tests start; each test sets what it needs.
+for _name in [name for name in os.environ if name.startswith(("HF_", "HUGGINGFACE_", "HUGGING_FACE_", "TRANSFORMERS_"))]:
+    del os.environ[_name]
 # huggingface_hub and datasets read this once, at import, and session-scoped fixtures import them
 # before the per-test `user_dirs` fixture runs: without it an offline test waits on DNS retries.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -18,22 +23,51 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 from tests.helpers import SENTENCES, build_model  # noqa: E402 (after the environment is set)
 
 
+def _built_once(tmp_path_factory, name: str, **shape) -> Path:
+    """A tiny model built once for the whole run: under xdist the first worker to ask builds it
+    (the others wait on its lock) in the folder the workers of this run share."""
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # pytest-N/popen-gwK: pytest-N is this run's, and every worker's
+    directory = shared / "models" / name
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(directory) + ".lock"):
+        if not (directory / ".built").exists():
+            build_model(directory, **shape)
+            (directory / ".built").touch()
+    return directory
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """A random-weight tiny GPT-2: fast, and its text is noise."""
-    return build_model(tmp_path_factory.mktemp("tiny-random"))
+    return _built_once(tmp_path_factory, "tiny-random")
 
 
 @pytest.fixture(scope="session")
 def trained_model(tmp_path_factory) -> Path:
     """A tiny GPT-2 trained to repeat SENTENCES: its greedy text has real sentence ends."""
-    return build_model(tmp_path_factory.mktemp("tiny-trained"), corpus=" ".join(SENTENCES), train_steps=400)
+    return _built_once(tmp_path_factory, "tiny-trained", corpus=" ".join(SENTENCES), train_steps=400)
 
 
 @pytest.fixture(scope="session")
 def four_layer_model(tmp_path_factory) -> Path:
     """A random-weight 4-layer tiny GPT-2: the recipe's frozen/trained split has both sides."""
-    return build_model(tmp_path_factory.mktemp("tiny-4-layer"), n_layer=4)
+    return _built_once(tmp_path_factory, "tiny-4-layer", n_layer=4)
+
+
+@pytest.fixture(scope="session")
+def endless_model(tmp_path_factory) -> Path:
+    """Wide enough to take a while per step, and no end token: only length or a cancel ends it."""
+    return _built_once(tmp_path_factory, "endless-wide", n_positions=1024, n_embd=256, with_eos=False)
+
+
+@pytest.fixture(scope="session")
+def fast_endless_model(tmp_path_factory) -> Path:
+    """No end token, and quick steps: every alternative runs to max_new_tokens, soon."""
+    return _built_once(tmp_path_factory, "endless-narrow", n_positions=256, with_eos=False)
 
 
 @pytest.fixture

@@ -118,18 +118,34 @@ async def wait_for(pilot, condition, timeout: float = 15.0) -> None:
     raise AssertionError("condition not reached in time")
 
 
+class RecordingApp(ArxivApp):
+    """The app, keeping every notice it shows, so tests read what a user saw from `notices`
+    rather than from Textual's internals (a notice that timed out still counts)."""
+
+    # Textual reads a relative CSS_PATH beside the subclass's own module: name the app's file.
+    CSS_PATH = Path(sys.modules[ArxivApp.__module__].__file__).with_name("app.tcss")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.notices: list[str] = []
+
+    def notify(self, message, *args, **kwargs) -> None:
+        self.notices.append(str(message))
+        super().notify(message, *args, **kwargs)
+
+
 def no_model_app(tmp_path, history=None) -> ArxivApp:
     """An app whose model never loads: typing, saving and the history work all the same."""
-    return ArxivApp(config=Config(model=str(tmp_path / "no-model"), precision="fp32"), history=history)
+    return RecordingApp(config=Config(model=str(tmp_path / "no-model"), precision="fp32"), history=history)
 
 
-def notices(app: ArxivApp) -> str:
+def notices(app: RecordingApp) -> str:
     """The notifications the app has shown, in one string."""
-    return " | ".join(n.message for n in app._notifications)
+    return " | ".join(app.notices)
 
 
-def make_app(model, **config) -> ArxivApp:
-    return ArxivApp(config=Config(model=str(model), debounce_s=0.05, precision="fp32", **config))
+def make_app(model, **config) -> RecordingApp:
+    return RecordingApp(config=Config(model=str(model), debounce_s=0.05, precision="fp32", **config))
 
 
 def assert_ghost_of(app, text: str) -> None:

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from arxiv_tui.latex import ARXIV_ABSTRACT_CHARS
 from arxiv_tui.store.paper import open_paper
-from arxiv_tui.tui.app import ArxivApp
 from arxiv_tui.tui.config import Config
-from arxiv_tui.tui.limits import ARXIV_ABSTRACT_CHARS
-from tests.helpers import notices, saved_history, type_and_wait, wait_for
+from tests.helpers import RecordingApp, notices, saved_history, type_and_wait, wait_for
 
 PAPER = Path(__file__).with_name("data") / "paper.tex"
 
@@ -23,8 +22,8 @@ def paper(tmp_path) -> Path:
     return Path(shutil.copy(PAPER, tmp_path / "paper.tex"))
 
 
-def paper_app(model, path: Path) -> ArxivApp:
-    return ArxivApp(config=Config(model=str(model), debounce_s=0.05, precision="fp32"), paper=open_paper(path))
+def paper_app(model, path: Path) -> RecordingApp:
+    return RecordingApp(config=Config(model=str(model), debounce_s=0.05, precision="fp32"), paper=open_paper(path))
 
 
 async def type_then_save_after_a_change_on_disk(pilot, paper: Path, typed: str, old: str, new: str) -> None:

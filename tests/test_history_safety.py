@@ -7,8 +7,8 @@ import subprocess
 import sys
 import threading
 
-from arxiv_tui.store import history as history_module
 from arxiv_tui.bench.history import fill_history, write_cost_ms
+from arxiv_tui.store import history as history_module
 from arxiv_tui.store.history import History
 from arxiv_tui.store.instance import Instance, process_start
 from arxiv_tui.store.writer import HistoryWriter

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from arxiv_tui.store.paper import PaperChanged, PaperError, find_abstract, open_paper
+from arxiv_tui.latex import find_abstract
+from arxiv_tui.store.paper import PaperChanged, PaperError, open_paper
 
 PAPER = Path(__file__).with_name("data") / "paper.tex"
 

@@ -10,14 +10,14 @@ import os
 import numpy as np
 import pytest
 
-from tests.helpers import CORPUS, build_model, run_cli
+from arxiv_tui.bench.snapshot_sample import write_snapshot
 from arxiv_tui.trainer.data.blocks import IGNORE, encode
 from arxiv_tui.trainer.data.cache import clear, entries
-from arxiv_tui.trainer.data.selection import select
 from arxiv_tui.trainer.data.prepared import prepare
-from arxiv_tui.trainer.recipe import Recipe
-from arxiv_tui.bench.snapshot_sample import write_snapshot
 from arxiv_tui.trainer.data.records import Record
+from arxiv_tui.trainer.data.selection import select
+from arxiv_tui.trainer.recipe import Recipe
+from tests.helpers import CORPUS, build_model, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ CHANGES = {"categories": ("cs.LG",), "seed": 7, "samples": 60, "template": "Abst
 def test_selection_writes_only_texts_that_can_still_be_chosen(tmp_path):
     records = [Record(f"abstract number {i} " + "word " * 50) for i in range(20_000)]
     corpus = select(records, source="x", train_samples=40, eval_samples=10, seed=0, spool_dir=tmp_path)
-    written = corpus.train._spool.size
+    written = corpus.train.spooled_bytes
     everything = sum(len(" ".join(r.text.split())) for r in records)
     expected = 50 * (1 + math.log(20_000 / 50))  # texts that ever rank among the 50 smallest keys
     assert written < 3 * expected * (everything / len(records))

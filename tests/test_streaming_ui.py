@@ -6,20 +6,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import pytest
 from textual.app import App
 
 import arxiv_tui.tui
 from arxiv_tui.tui.app import ArxivApp
 from arxiv_tui.tui.config import Config
 from arxiv_tui.tui.widgets.alternatives import RECENT_REQUESTS, AlternativesPanel
-from tests.helpers import build_model, wait_for
-
-
-@pytest.fixture(scope="module")
-def endless_model(tmp_path_factory):
-    """No end token: every alternative runs to max_new_tokens."""
-    return build_model(tmp_path_factory.mktemp("endless"), n_positions=256, with_eos=False)
+from tests.helpers import wait_for
 
 
 async def ui_work(model, tokens: int) -> dict:
@@ -40,14 +33,14 @@ async def ui_work(model, tokens: int) -> dict:
         return {
             "binding_refreshes": len(refreshes) - before,
             "card_layouts": [card.repaints for card in cards],
-            "card_rows": [len(card._rows) for card in cards],
+            "card_rows": [card.rows for card in cards],
             "rows_repainted": [card.rows_repainted for card in cards],
             "batches": len(batches),
         }
 
 
-async def test_ui_work_per_request_does_not_grow_with_tokens(endless_model):
-    short, long = await ui_work(endless_model, 12), await ui_work(endless_model, 230)
+async def test_ui_work_per_request_does_not_grow_with_tokens(fast_endless_model):
+    short, long = await ui_work(fast_endless_model, 12), await ui_work(fast_endless_model, 230)
     # The footer is rebuilt when the usable keys change (cards cleared, each of the 3 cards' first
     # text: the first text comes at once, perhaps before every card has some), not per token.
     assert short["binding_refreshes"] <= 4 and long["binding_refreshes"] <= 4
@@ -59,7 +52,7 @@ async def test_ui_work_per_request_does_not_grow_with_tokens(endless_model):
         assert max(work["rows_repainted"]) <= 2 * work["batches"]
 
 
-async def test_regenerating_moves_nothing_and_redraws_only_the_rows_that_change(endless_model, monkeypatch):
+async def test_regenerating_moves_nothing_and_redraws_only_the_rows_that_change(fast_endless_model, monkeypatch):
     """Greedy decoding (top_k 1): every request streams the same text. After the first (at whose
     end the cards take the height its text needed), a request lays nothing out and the editor
     redraws only the row its ghost text is on."""
@@ -79,7 +72,7 @@ async def test_regenerating_moves_nothing_and_redraws_only_the_rows_that_change(
 
     monkeypatch.setattr(AlternativeCard, "refresh", count_card)
     monkeypatch.setattr(DraftEditor, "refresh", count_editor)
-    app = ArxivApp(config=Config(model=str(endless_model), n=3, max_new_tokens=230, top_k=1, debounce_s=30,
+    app = ArxivApp(config=Config(model=str(fast_endless_model), n=3, max_new_tokens=230, top_k=1, debounce_s=30,
                                  precision="fp32"))
     async with app.run_test(size=(100, 40)) as pilot:
         await wait_for(pilot, lambda: app.drafting.engine is not None)

@@ -14,10 +14,10 @@ from rich.console import Console
 from textual import constants, events
 from textual.drivers import linux_driver
 
+from arxiv_tui.bench.terminal import key_bytes
 from arxiv_tui.tui import terminal_keys
 from arxiv_tui.tui.app import ArxivApp
 from arxiv_tui.tui.screens.draft import DraftScreen
-from arxiv_tui.bench.terminal import key_bytes
 from tests.helpers import make_app, type_and_wait, wait_for
 
 
@@ -61,21 +61,22 @@ async def test_alt_bracket_bytes_cycle_and_never_type(trained_model):
     async with app.run_test() as pilot:
         await type_and_wait(pilot, app, "We")
         for event in parse(b"\x1b]") + parse(b"\x1b]") + parse(b"\x1b["):
-            app._driver.process_message(event)  # what the driver's input thread does with it
+            app.post_message(event)  # what the driver's input thread does with a parsed key
         await wait_for(pilot, lambda: app.drafting.panel.highlighted == 1)
         assert app.drafting.editor.text == "We"
         await pilot.press("escape")  # nothing to cycle now: the chord still types nothing
-        for event in parse(b"\x1b]"):
-            app._driver.process_message(event)
-        await pilot.pause(0.1)  # time to handle the event: it must type nothing
-        assert app.drafting.editor.text == "We"
+        for event in parse(b"\x1b]") + parse(b"x"):
+            app.post_message(event)
+        # Keys are handled in order: once the "x" shows, the chord before it has been handled.
+        await wait_for(pilot, lambda: app.drafting.editor.text != "We")
+        assert app.drafting.editor.text == "Wex"
 
 
 async def test_help_lists_the_apps_keys_before_the_editors(trained_model):
     app = make_app(trained_model, keymap={"history": "f4"})
     async with app.run_test() as pilot:
         for event in parse(key_bytes("ctrl+g")):
-            app._driver.process_message(event)
+            app.post_message(event)
         await wait_for(pilot, lambda: hasattr(app.screen, "table"))
         console = Console(width=100, file=io.StringIO(), record=True)
         console.print(app.screen.table)

@@ -10,9 +10,9 @@ import torch
 
 from arxiv_tui.trainer.data.blocks import IGNORE
 from arxiv_tui.trainer.finetune import finetune, partial_path
+from arxiv_tui.trainer.recipe import Recipe
 from arxiv_tui.trainer.training.head_loss import CHUNK_ROWS, lm_head_loss
 from arxiv_tui.trainer.training.model import RecipeModel, freeze_for_recipe, parameter_counts
-from arxiv_tui.trainer.recipe import Recipe
 
 
 def small_recipe(base: Path, data: Path, **changes) -> Recipe:

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from arxiv_tui.trainer.data.blocks import IGNORE, rows_in_memory
-from arxiv_tui.trainer.data.selection import load_corpus, paper_abstract, select
 from arxiv_tui.trainer.data.records import DataError, Record
+from arxiv_tui.trainer.data.selection import load_corpus, paper_abstract, select
 from arxiv_tui.trainer.data.sources import read_records
 
 

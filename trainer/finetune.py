@@ -18,15 +18,16 @@ import torch
 
 from arxiv_tui.runtime.copyguard.index import INDEX_DIR
 from arxiv_tui.runtime.fetch import FetchProgress
-from arxiv_tui.runtime.settings import GenerationDefaults
-from arxiv_tui.trainer.training.card import render_card
-from arxiv_tui.trainer.errors import TrainerError
-from arxiv_tui.trainer.training.evaluate import EvalResult, evaluate
-from arxiv_tui.trainer.training.metrics import Metrics
-from arxiv_tui.trainer.training.model import RecipeModel, parameter_counts
-from arxiv_tui.trainer.data.prepared import Prepared, PrepareReport, prepare, remembered
-from arxiv_tui.trainer.recipe import Recipe
-from arxiv_tui.trainer.training.loop import CHECKPOINT_FILE, StepReport, train
+from arxiv_tui.runtime.settings import GENERATION_DEFAULTS
+
+from .data.prepared import Prepared, PrepareReport, prepare, remembered
+from .errors import TrainerError
+from .recipe import Recipe
+from .training.card import render_card
+from .training.evaluate import EvalResult, evaluate
+from .training.loop import CHECKPOINT_FILE, StepReport, train
+from .training.metrics import Metrics
+from .training.model import RecipeModel, parameter_counts
 
 TRAINING_STAGE = "training"  # the stage in which Ctrl-C stops after the step, with a checkpoint
 SAMPLE_PROMPTS = ("We propose", "In this paper, we study", "Deep neural networks")
@@ -106,7 +107,7 @@ def sample_continuations(lm, tokenizer, template: str, seed: int) -> list[tuple[
     """A continuation of each sample prompt, sampled as the app does (T 0.8, top-p 0.9, top-k 50)."""
     torch.manual_seed(seed)
     lm.eval()
-    d = GenerationDefaults()
+    d = GENERATION_DEFAULTS
     samples = []
     for prompt in SAMPLE_PROMPTS:
         ids = tokenizer(template + prompt, return_tensors="pt").input_ids.to(lm.device)

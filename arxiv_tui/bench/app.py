@@ -41,7 +41,7 @@ class Headless:
     """The engine alone in its own process (the same child the app uses), driven directly."""
 
     def __init__(self, directory: str, precision: str, n: int, k: int) -> None:
-        from arxiv_tui.runtime.engine_client import EngineProcess
+        from arxiv_tui.runtime.engine_client import EngineClient
         from arxiv_tui.runtime.settings import GenerationSettings, SamplingParams
         from arxiv_tui.tui.config import Config
 
@@ -49,12 +49,12 @@ class Headless:
         self.settings = GenerationSettings(n=n, max_new_tokens=k, sampling=SamplingParams(
             temperature=c.temperature, top_p=c.top_p, top_k=c.top_k))
         self._events: queue.Queue = queue.Queue()
-        self._process = EngineProcess(directory, precision, c.template, n, self._events.put)
+        self._process = EngineClient(directory, precision, c.template, n, self._events.put)
         self._requests = 0
         self._next_event(timeout=300)  # loaded
 
     def _next_event(self, timeout: float = 120):
-        from arxiv_tui.runtime.engine_client import LoadFailed
+        from arxiv_tui.runtime.protocol import LoadFailed
 
         event = self._events.get(timeout=timeout)
         if isinstance(event, LoadFailed):
@@ -112,7 +112,9 @@ class AppSession:
 
         # Only frames that redraw the status row are parsed: cards streaming in are not looked at.
         finished = self.terminal.wait_until(ended, timeout, hints=(b"idle", b"generating"))
-        first, rate = self.status().group(2, 3)
+        status = self.status()
+        assert status is not None  # `ended` saw it
+        first, rate = status.group(2, 3)
         return finished, float(first) if first else None, float(rate) if rate else None
 
     def type_letter(self, typed: str) -> tuple[str, float]:
@@ -172,7 +174,10 @@ def interleaved(directory: str, precision: str, n: int, k: int, draft: str, runs
                 terminal.wait_until(lambda t: t.find_row(MARKER) is not None, 60)
                 # The draft is not empty: the first request starts as soon as the model is ready.
                 _, first_ttft, first_rate = session.wait_for_request(before="")
-                alone, totals, ttfts, rates = [], [], [], []
+                alone: list[tuple[float, float, int]] = []
+                totals: list[float] = []
+                ttfts: list[float | None] = []
+                rates: list[float | None] = []
                 for _ in range(runs):
                     alone.append(headless.request(draft))
                     before = terminal.row(-2)
@@ -193,8 +198,8 @@ def interleaved(directory: str, precision: str, n: int, k: int, draft: str, runs
                      "tokens": statistics.median(a[2] for a in alone)},
         "app": {
             "median_s": round(statistics.median(totals), 4),
-            "ttft_ms": statistics.median(ttfts),
-            "tokens_per_s_shown": statistics.median(rates),
+            "ttft_ms": _median_shown(ttfts),
+            "tokens_per_s_shown": _median_shown(rates),
             "first_request": {"ttft_ms": first_ttft, "tokens_per_s_shown": first_rate},
             "key_ms_streaming": _latencies(streaming),
             "key_ms_at_rest": _latencies(resting),
@@ -247,3 +252,7 @@ def print_report(report: dict) -> None:
     Console().print(table)
 
 
+def _median_shown(values: list[float | None]) -> float | None:
+    """The median of the figures the status bar showed (a request too quick to show one has none)."""
+    shown = [value for value in values if value is not None]
+    return statistics.median(shown) if shown else None

@@ -16,7 +16,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from arxiv_tui.runtime.settings import DEFAULT_TEMPLATE, GenerationDefaults
+from arxiv_tui.runtime.settings import DEFAULT_TEMPLATE, GENERATION_DEFAULTS
 
 BENCH_PROMPT = "We propose a novel method for learning graph representations with transformers"
 # ~300 tokens, and the few words then appended to it, for the prefix-reuse figures.
@@ -51,8 +51,8 @@ def _summary(times: list[float], ttfts: list[float], tokens: int) -> dict:
 
 def engine_side(directory: str, precision: str, n: int, k: int, runs: int) -> dict:
     """Time the engine; run in a child process."""
-    from arxiv_tui.runtime.engine import Engine, GenerationSettings
-    from arxiv_tui.runtime.sampling import SamplingParams
+    from arxiv_tui.runtime.engine import Engine
+    from arxiv_tui.runtime.settings import GenerationSettings, SamplingParams
 
     engine = Engine.open(directory, precision)
     settings = GenerationSettings(n=n, max_new_tokens=k, sampling=SamplingParams(), ignore_eos=True)
@@ -64,6 +64,7 @@ def engine_side(directory: str, precision: str, n: int, k: int, runs: int) -> di
         first = None
         for _ in engine.stream(prompt, settings):
             first = first if first is not None else time.perf_counter() - started
+        assert first is not None  # ignore_eos: every request streams tokens
         return time.perf_counter() - started, first
 
     timed(BENCH_PROMPT, cold=True)  # warm-up
@@ -125,7 +126,7 @@ def baseline_side(directory: str, n: int, k: int, runs: int) -> dict:
     model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32).eval()
     inputs = tokenizer(DEFAULT_TEMPLATE + BENCH_PROMPT, return_tensors="pt")
     eos = tokenizer.eos_token_id
-    d = GenerationDefaults()  # the engine side's sampling too
+    d = GENERATION_DEFAULTS  # the engine side's sampling too
 
     def timed() -> tuple[float, float]:
         first = FirstCall()
@@ -137,6 +138,7 @@ def baseline_side(directory: str, n: int, k: int, runs: int) -> dict:
                 pad_token_id=eos, logits_processor=LogitsProcessorList([first]),
             )
         assert out.shape[1] - inputs["input_ids"].shape[1] == k
+        assert first.at is not None  # k >= 1 tokens: the first one was seen
         return time.perf_counter() - started, first.at - started
 
     timed()  # warm-up
@@ -178,7 +180,7 @@ def compare(directory: str, precision: str, n: int, k: int, runs: int) -> dict:
     return {
         "settings": {
             "n": n, "max_new_tokens": k, "runs": runs,
-            **{name: getattr(GenerationDefaults(), name) for name in ("temperature", "top_k", "top_p")},
+            **{name: getattr(GENERATION_DEFAULTS, name) for name in ("temperature", "top_k", "top_p")},
             "prompt": BENCH_PROMPT,
             "precision": engine.pop("precision"),
             "long_prompt_tokens": engine.pop("long_prompt_tokens"),

@@ -29,6 +29,7 @@ def _run(command: list[str], env: dict) -> tuple[float, float, float]:
     started = time.perf_counter()
     process = subprocess.Popen(["/usr/bin/time", "-v", *command], env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stderr is not None  # both are PIPEs
     stages: dict[str, float] = {}
     for line in process.stdout:
         event = json.loads(line)
@@ -38,7 +39,10 @@ def _run(command: list[str], env: dict) -> tuple[float, float, float]:
     seconds = time.perf_counter() - started
     if process.wait() != 0:
         sys.exit(f"failed: {' '.join(command)}\n{stderr[-2000:]}")
-    peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr).group(1))
+    peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr)
+    if peak is None:
+        sys.exit(f"/usr/bin/time gave no peak memory for {' '.join(command)}")
+    peak_kb = int(peak.group(1))
     after = stages.get("reusing", stages["evaluating"])
     return seconds, after - stages["preparing"], peak_kb / 1024
 

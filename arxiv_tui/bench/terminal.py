@@ -76,7 +76,8 @@ class Terminal:
                  "COLUMNS": str(columns), "LINES": str(rows), **(env or {})},
         )
         os.close(slave)
-        self._master: int | None = master
+        self._master = master
+        self._closed = False
         self._reader = threading.Thread(target=self._read, name="terminal-reader", daemon=True)
         self._reader.start()
 
@@ -174,9 +175,9 @@ class Terminal:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self._reader.join(timeout=2)
-        if self._master is not None:
+        if not self._closed:
             os.close(self._master)
-            self._master = None
+            self._closed = True
         return self.process.returncode
 
     def __enter__(self) -> Terminal:

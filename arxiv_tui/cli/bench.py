@@ -40,8 +40,8 @@ def add_command(commands) -> None:
 def run(args: argparse.Namespace) -> int:
     from arxiv_tui.runtime.registry import resolve_model
 
-    with download_progress() as report:
-        directory = str(resolve_model(args.model or DEFAULT_MODEL, report))
+    with download_progress() as show_download:
+        directory = str(resolve_model(args.model or DEFAULT_MODEL, show_download))
     n, k, runs = args.n, args.max_new_tokens, args.runs
     if args.app:
         return _run_app_bench(directory, args)

@@ -47,8 +47,7 @@ def read_prompt(argument: str) -> str:
 
 
 def settings_from_args(args: argparse.Namespace):
-    from arxiv_tui.runtime.engine import GenerationSettings
-    from arxiv_tui.runtime.sampling import SamplingParams
+    from arxiv_tui.runtime.settings import GenerationSettings, SamplingParams
 
     sampling = SamplingParams(
         temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,

@@ -16,7 +16,8 @@ from arxiv_tui.cli.options import PROG, Parser, add_model_option
 from arxiv_tui.errors import ReportedError
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> tuple[argparse.ArgumentParser, set[str]]:
+    """The parser, and the names of its commands."""
     from arxiv_tui.cli import bench, data, generate, history, models, train
 
     parser = Parser(prog=PROG, description="Draft arXiv abstracts with a small local language model.",
@@ -29,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=Parser, prog=PROG)
     for module in (generate, bench, models, history, train, data):
         module.add_command(commands)
-    return parser
+    return parser, set(commands.choices)
 
 
 def _run_app(args: argparse.Namespace) -> int:
@@ -62,8 +63,7 @@ def _file_as_paper(argv: list[str], commands: set[str]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     try:
-        parser = build_parser()
-        commands = set(parser._subparsers._group_actions[0].choices)
+        parser, commands = build_parser()
         args = parser.parse_args(_file_as_paper(list(sys.argv[1:] if argv is None else argv), commands))
         return args.run(args) or 0
     except ReportedError as exc:  # bad usage (2), or a model, data or training problem (its own status)

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, NoReturn
 from arxiv_tui.errors import ReportedError
 from arxiv_tui.runtime.settings import (
     DEFAULT_MODEL,
+    GENERATION_DEFAULTS,
     PRECISIONS,
     RANGES,
-    GenerationDefaults,
 )
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ def add_precision_option(parser: argparse.ArgumentParser) -> None:
 
 
 def add_sampling_options(parser: argparse.ArgumentParser) -> None:
-    d = GenerationDefaults()
+    d = GENERATION_DEFAULTS
     parser.add_argument("-n", type=setting("n", int), default=d.n, help=f"alternatives (default {d.n})")
     parser.add_argument("--max-new-tokens", type=setting("max_new_tokens", int), default=d.max_new_tokens, metavar="K")
     parser.add_argument("--temperature", type=setting("temperature", float), default=d.temperature, metavar="T",

@@ -12,6 +12,7 @@ from rich.progress import (
     DownloadColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
@@ -55,7 +56,7 @@ class BarProgress:
     def __init__(self) -> None:
         self.console = Console(stderr=True)
         self._progress: Progress | None = None
-        self._task = None
+        self._task = TaskID(0)  # set with the progress bar it belongs to
         self._stage = ""  # of preparation
 
     def prepare(self, report: PrepareReport) -> None:
@@ -74,6 +75,7 @@ class BarProgress:
                                       console=self.console)
             self._progress.start()
             self._task = self._progress.add_task(report.stage, total=report.total, rate="-")
+        assert self._progress is not None
         speed = self._progress.tasks[0].speed  # rich's own moving estimate
         self._progress.update(self._task, completed=report.done, total=report.total,
                               rate=f"{speed:,.0f}" if speed else "-")
@@ -95,6 +97,7 @@ class BarProgress:
             self._progress.start()
             self._task = self._progress.add_task("train", total=report.steps, completed=report.step - 1,
                                                  loss=report.loss, lr=report.lr, rate=report.steps_per_s)
+        assert self._progress is not None
         self._progress.update(self._task, completed=report.step, loss=report.loss, lr=report.lr,
                               rate=report.steps_per_s)
         if report.step >= report.steps:

@@ -123,8 +123,8 @@ def default_output(recipe) -> Path:
 
 
 def _finetune(args: argparse.Namespace) -> int:
-    from arxiv_tui.trainer.finetune import finetune
     from arxiv_tui.cli.progress import progress_display
+    from arxiv_tui.trainer.finetune import finetune
     from arxiv_tui.trainer.recipe import Recipe
 
     recipe = Recipe(
@@ -184,10 +184,10 @@ def _print_summary(outcome) -> None:
 def _eval(args: argparse.Namespace) -> int:
     from arxiv_tui.runtime.settings import DEFAULT_MODEL
     from arxiv_tui.trainer.data.selection import load_corpus
-    from arxiv_tui.trainer.training.evaluate import eval_blocks, evaluate
     from arxiv_tui.trainer.finetune import choose_dtype, load_base
-    from arxiv_tui.trainer.training.model import RecipeModel
     from arxiv_tui.trainer.recipe import Recipe
+    from arxiv_tui.trainer.training.evaluate import eval_blocks, evaluate
+    from arxiv_tui.trainer.training.model import RecipeModel
 
     recipe = Recipe(data=args.data, categories=category_list(args.categories), seed=args.seed)
     with download_progress() as download:

@@ -16,10 +16,14 @@ import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from arxiv_tui.runtime.settings import PRECISIONS
+if TYPE_CHECKING:  # torch is imported where it is used: this module is read before a model loads
+    import torch
+    from torch import nn
+
 from arxiv_tui.runtime.registry import ModelError, check_model_dir
+from arxiv_tui.runtime.settings import PRECISIONS
 
 
 def cpu_has_native_bf16() -> bool:
@@ -47,7 +51,7 @@ def resolve_precision(precision: str, cuda: bool = False) -> str:
     return "bf16" if cpu_has_native_bf16() else "fp32"
 
 
-def compute_dtype(precision: str):
+def compute_dtype(precision: str) -> torch.dtype:
     """The torch dtype a concrete precision computes in (int8 models compute in fp32)."""
     import torch
 
@@ -67,7 +71,7 @@ class Checkpoint:
     """
 
     def __init__(self, directory: Path) -> None:
-        self._entries: dict[str, tuple[Path, dict]] = {}  # safetensors: name -> (file, header)
+        self._entries: dict[str, tuple[Path, dict[str, Any]]] = {}  # safetensors: name -> (file, header)
         self._state: dict[str, Any] = {}  # pytorch_model.bin: name -> tensor
         index = directory / "model.safetensors.index.json"
         if (directory / "model.safetensors").is_file():
@@ -100,12 +104,13 @@ class Checkpoint:
     def __contains__(self, name: str) -> bool:
         return name in self._entries or name in self._state
 
-    def read(self, name: str, dtype):
+    def read(self, name: str, dtype: torch.dtype) -> torch.Tensor:
         """Tensor `name` in `dtype`; KeyError if the checkpoint lacks it."""
         import torch
 
         if name in self._state:
-            return self._state[name].to(dtype)
+            tensor: torch.Tensor = self._state[name].to(dtype)
+            return tensor
         path, info = self._entries[name]
         source = getattr(torch, _SAFETENSORS_DTYPES[info["dtype"]])
         out = torch.empty(info["shape"], dtype=dtype)
@@ -122,7 +127,7 @@ class Checkpoint:
         return out
 
 
-def _quantize_int8(model) -> None:
+def _quantize_int8(model: nn.Module) -> None:
     """Replace every nn.Linear (blocks and LM head) with a dynamically quantized int8 one."""
     import torch
     from torch.ao.quantization import quantize_dynamic

@@ -9,8 +9,15 @@ Spans are character offsets in the draft, so the UI can colour the text the user
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from arxiv_tui.runtime.prompts import shared_prefix
+
+if TYPE_CHECKING:  # the engine uses the scorer: its types only, for the checker
+    from arxiv_tui.runtime.engine import Engine
+    from arxiv_tui.runtime.gpt2 import KVCache
+
+Top = tuple[tuple[int, float], ...]  # the likeliest tokens at a position: (id, p)
 
 TOP_K = 8  # replacements offered for a token
 CHUNK = 256  # positions per forward pass: bounds the logits held at once (256 x 50257 floats)
@@ -21,7 +28,7 @@ class TokenScore:
     start: int  # character span of the token in the draft
     end: int
     prob: float  # p(token | everything before it)
-    top: tuple[tuple[int, float], ...]  # the model's likeliest tokens at this position: (id, p)
+    top: Top  # the model's likeliest tokens at this position
 
 
 @dataclass
@@ -66,7 +73,7 @@ class Scorer:
     def __init__(self) -> None:
         self._memo: _Memo | None = None
 
-    def score(self, engine, text: str) -> DraftScores:
+    def score(self, engine: Engine, text: str) -> DraftScores:
         ids = engine.encode(engine.template + text)
         dropped = max(0, len(ids) - engine.context_length)  # a very long draft: its last window
         window = ids[dropped:]
@@ -86,12 +93,13 @@ class Scorer:
         return DraftScores(text, _merge_partial_characters(spans, probs, top), computed=len(window) - start + 1)
 
     @staticmethod
-    def _run(engine, window: list[int], start: int, cache) -> tuple[list[float], list]:
+    def _run(engine: Engine, window: list[int], start: int, cache: KVCache) -> tuple[list[float], list[Top]]:
         """Scores of tokens start.. of `window`, running positions start-1.. on `cache`."""
         import torch  # here, not at the top: the app imports this module's dataclasses at start-up
 
         model = engine.loaded.model
-        probs, top = [], []
+        probs: list[float] = []
+        top: list[Top] = []
         for chunk_start in range(start - 1, len(window), CHUNK):
             chunk = window[chunk_start:chunk_start + CHUNK]
             logits = model(torch.tensor([chunk]), cache, all_positions=True)[0]
@@ -104,15 +112,18 @@ class Scorer:
         return probs, top
 
 
-def _merge_partial_characters(spans, probs, top) -> list[TokenScore]:
+def _merge_partial_characters(spans: list[tuple[int, int] | None], probs: list[float], top: list[Top]
+                              ) -> list[TokenScore]:
     """TokenScores of the draft's tokens (the first, a template token, has none). A token holding
     only part of a character (é over two byte tokens) shows no text of its own: it joins the next,
     whose probability becomes that of both, and whose replacements are those offered at the first."""
-    tokens, pending_prob, pending_top = [], 1.0, None
+    tokens: list[TokenScore] = []
+    pending_prob, pending_top = 1.0, None
     for j in range(1, len(spans)):
-        if spans[j] is None:
+        span = spans[j]
+        if span is None:
             continue
-        start, end = spans[j]
+        start, end = span
         if end <= start:
             pending_prob *= probs[j]
             pending_top = pending_top or top[j]

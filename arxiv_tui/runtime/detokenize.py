@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Sequence
+from typing import Any
 
 
 class ByteLevelTable:
@@ -18,7 +19,7 @@ class ByteLevelTable:
         self.token_bytes = token_bytes
 
     @classmethod
-    def from_tokenizer(cls, tokenizer) -> ByteLevelTable:
+    def from_tokenizer(cls, tokenizer: Any) -> ByteLevelTable:  # a transformers tokenizer
         """Build the table; ValueError if the tokenizer is not byte-level."""
         from transformers.convert_slow_tokenizer import bytes_to_unicode
 

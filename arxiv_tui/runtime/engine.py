@@ -12,7 +12,7 @@ one between two steps. This module does not import Textual: the app runs it in a
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -21,6 +21,11 @@ from arxiv_tui.runtime.checkpoint import LoadedModel, load_model
 from arxiv_tui.runtime.confidence import DraftScores, Scorer
 from arxiv_tui.runtime.detokenize import ByteLevelTable, Detokenizer
 from arxiv_tui.runtime.fetch import FetchProgress
+from arxiv_tui.runtime.gpt2 import KVCache
+from arxiv_tui.runtime.prompts import prompt_ids, shared_prefix
+from arxiv_tui.runtime.registry import resolve_model
+from arxiv_tui.runtime.sampling import make_generators, sample_next
+from arxiv_tui.runtime.sentences import sentence_end
 from arxiv_tui.runtime.settings import (
     DEFAULT_TEMPLATE,
     FINISH_CANCELLED,
@@ -30,11 +35,6 @@ from arxiv_tui.runtime.settings import (
     Delta,
     GenerationSettings,
 )
-from arxiv_tui.runtime.gpt2 import KVCache
-from arxiv_tui.runtime.prompts import prompt_ids, shared_prefix
-from arxiv_tui.runtime.registry import resolve_model
-from arxiv_tui.runtime.sampling import make_generators, sample_next
-from arxiv_tui.runtime.sentences import sentence_end
 
 PREFILL_CHUNK = 256  # prompt tokens per forward pass: bounds attention memory, allows cancelling
 _CACHE_SLACK = 64  # spare positions in the prompt cache, so typing on rarely reallocates it
@@ -103,7 +103,8 @@ class Engine:
 
     def encode(self, text: str) -> list[int]:
         # verbose=False: an over-long text is expected here, prompt_ids() cuts it to fit.
-        return self.loaded.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+        ids: list[int] = self.loaded.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+        return ids
 
     def prompt_ids(self, text: str, max_new_tokens: int, raw: bool = False) -> list[int]:
         """The prompt's token ids: template + text, cut from the left to leave room to generate."""
@@ -112,7 +113,7 @@ class Engine:
         )
 
     @property
-    def token_table(self) -> list[bytes]:
+    def token_table(self) -> Sequence[bytes]:
         """Raw bytes of each token id."""
         return self._table.token_bytes
 
@@ -126,13 +127,13 @@ class Engine:
         with self._run_lock:
             self._scorer = Scorer()
 
-    def cache_for(self, ids: list[int], wanted: int):
+    def cache_for(self, ids: list[int], wanted: int) -> tuple[KVCache, int]:
         """A one-row cache holding up to `wanted` leading tokens of `ids`, reused from the
         prompt cache where it shares them; returns (cache, tokens it holds)."""
         cached = self._prompt_cache
         self._prompt_cache = None  # being extended: never reused half-done
         reuse = min(cached.shared_prefix(ids), wanted) if cached else 0
-        if reuse:
+        if cached and reuse:
             cached.cache.truncate(reuse)
             return cached.cache.grown(len(ids) + _CACHE_SLACK), reuse
         return self.loaded.model.new_cache(1, len(ids) + _CACHE_SLACK), 0
@@ -194,6 +195,7 @@ class Engine:
             return
         n = settings.n
         logits = logits.expand(n, -1)
+        assert self._prompt_cache is not None  # `_prefill` left it
         cache = self._prompt_cache.cache.expanded(n, len(ids) + settings.max_new_tokens)
         generators = make_generators(settings.seed, n)
         detokenizers = [Detokenizer(self._table) for _ in range(n)]

@@ -16,14 +16,16 @@ import signal
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING
 
 from arxiv_tui.runtime.copyguard.index import (
     CopyIndex,
     check_continuations,
     index_directories,
 )
-from arxiv_tui.runtime.engine_client import (
+from arxiv_tui.runtime.protocol import (
     Cancel,
     Fetching,
     Generate,
@@ -36,6 +38,9 @@ from arxiv_tui.runtime.engine_client import (
     Scored,
 )
 from arxiv_tui.runtime.settings import GenerationSettings
+
+if TYPE_CHECKING:  # torch is imported once a model is asked for
+    from arxiv_tui.runtime.engine import Engine
 
 # How often streamed deltas go to the UI. Each frame the UI draws takes CPU from the engine's two
 # threads, and a thread held up holds up both (they meet at the end of every op): on 2 cores, 10
@@ -98,7 +103,8 @@ def receive(requests: Connection, inbox: Inbox) -> None:
             return
 
 
-def run_generation(engine, request: Generate, cancel: threading.Event, send, guard=None) -> None:
+def run_generation(engine: Engine, request: Generate, cancel: threading.Event, send: Callable[[object], None],
+                   guard: CopyIndex | None = None) -> None:
     """Stream one request's alternatives to `send`, in batches; at the end, what `guard` (a
     `CopyIndex`) finds of the training texts in them."""
     settings = request.settings
@@ -124,7 +130,7 @@ def run_generation(engine, request: Generate, cancel: threading.Event, send, gua
                   tokens_per_s=sum(tokens) / total if total else None, copied=copied))
 
 
-def warm_up(engine, n: int) -> None:
+def warm_up(engine: Engine, n: int) -> None:
     """Run the shapes a first request meets (a long prefill, n rows, rows leaving the batch) once,
     so the first real request is as fast as later ones; then forget it."""
     for text in (WARM_UP_PROMPT, WARM_UP_PROMPT[:80]):
@@ -178,7 +184,7 @@ def serve(requests: Connection, events: Connection) -> None:
         events.send(LoadFailed(str(exc)))
         return
     guard = CopyIndex.find(*index_directories(opening.model, engine.loaded.directory))
-    events.send(Loaded(engine.loaded.precision, engine.context_length, engine.token_table))
+    events.send(Loaded(engine.loaded.precision, engine.context_length, list(engine.token_table)))
     inbox = Inbox()
     threading.Thread(target=receive, args=(requests, inbox), name="requests", daemon=True).start()
     while (work := inbox.take()) is not None:

@@ -17,119 +17,25 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 
-from arxiv_tui.runtime.confidence import DraftScores
-from arxiv_tui.runtime.fetch import FetchProgress
-from arxiv_tui.runtime.settings import Copy, Delta, GenerationSettings
-
-# Requests, app -> engine ---------------------------------------------------------------------
+from arxiv_tui.runtime.protocol import Cancel, EngineStopped, Generate, Loaded, LoadFailed, Open, Score
+from arxiv_tui.runtime.settings import GENERATION_DEFAULTS, GenerationSettings
 
 
-@dataclass(frozen=True)
-class Open:
-    """The first request: which model to load, the request shape to warm up for, and the draft
-    to prefill while loading, so the first request reuses its cache as later ones do."""
-
-    model: str
-    precision: str
-    template: str
-    warm_n: int
-    draft: str = ""
-    max_new_tokens: int = 40
-
-
-@dataclass(frozen=True)
-class Generate:
-    """Stream N alternatives for `prompt`; stops whatever runs or waits before it."""
-
-    request_id: int
-    prompt: str
-    settings: GenerationSettings
-
-
-@dataclass(frozen=True)
-class Cancel:
-    """Stop every generation sent before this, at its next step."""
-
-
-@dataclass(frozen=True)
-class Score:
-    """The confidence view's per-token probabilities of `text`."""
-
-    text: str
-
-
-# Events, engine -> app -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Loaded:
-    precision: str
-    context_length: int
-    token_table: list[bytes]  # raw bytes of each token id, to show the model's replacements
-
-
-@dataclass(frozen=True)
-class LoadFailed:
-    error: str
-
-
-@dataclass(frozen=True)
-class Fetching:
-    """The model is being downloaded: where it stands (sent a few times a second)."""
-
-    progress: FetchProgress
-
-
-@dataclass(frozen=True)
-class Progress:
-    """Deltas of request `request_id` since the last event, with (tokens, ms) of the alternatives that
-    finished; `done` on the last one, with the request's figures."""
-
-    request_id: int
-    deltas: list[Delta]
-    costs: dict[int, tuple[int, float]] = field(default_factory=dict)
-    done: bool = False
-    tokens: list[int] | None = None
-    ttft_s: float | None = None
-    tokens_per_s: float | None = None
-    copied: dict[int, Copy] = field(default_factory=dict)  # on `done`: training text a card repeats
-
-
-@dataclass(frozen=True)
-class Scored:
-    scores: DraftScores
-    seconds: float
-    copied: list[Copy] = field(default_factory=list)  # spans of the draft found in the training texts
-
-
-@dataclass(frozen=True)
-class RequestFailed:
-    """A request raised in the engine; the engine goes on with the next one."""
-
-    error: str
-
-
-@dataclass(frozen=True)
-class EngineStopped:
-    """The engine's process ended without being asked to (killed, out of memory, crashed)."""
-
-    exit_code: int | None
-
-
-class EngineProcess:
+class EngineClient:
     """Starts the engine's process for a model and talks to it; `close()` ends it."""
 
     def __init__(self, model: str, precision: str, template: str, warm_n: int,
-                 on_event: Callable[[object], None], draft: str = "", max_new_tokens: int = 40) -> None:
+                 on_event: Callable[[object], object], draft: str = "",
+                 max_new_tokens: int = GENERATION_DEFAULTS.max_new_tokens) -> None:
         # A plain child process speaking pickled messages over its stdin and stdout: its stderr
         # goes nowhere, since the app's terminal is the app's alone.
         self._process = subprocess.Popen(
             [sys.executable, "-m", "arxiv_tui.runtime.engine_child"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         )
+        assert self._process.stdin is not None and self._process.stdout is not None  # both are PIPEs
         self._requests = Connection(os.dup(self._process.stdin.fileno()), readable=False)
         self._events = Connection(os.dup(self._process.stdout.fileno()), writable=False)
         self._process.stdin.close()
@@ -140,6 +46,15 @@ class EngineProcess:
         self._send(Open(model, precision, template, warm_n, draft, max_new_tokens))
         self._reader = threading.Thread(target=self._receive, name="engine-events", daemon=True)
         self._reader.start()
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    @property
+    def exit_code(self) -> int | None:
+        """The process's exit status once it has ended; None while it runs."""
+        return self._process.poll()
 
     def _receive(self) -> None:
         while True:
@@ -172,7 +87,8 @@ class EngineProcess:
         self._send(Score(text))
 
     def close(self, timeout: float = 1.0) -> None:
-        """End the process: it stops at its next step once its requests pipe closes."""
+        """End the process: it stops at its next step once its requests pipe closes. Returns once
+        it has ended and its last event has been passed on."""
         self._closing = True
         self._requests.close()
         try:
@@ -180,3 +96,5 @@ class EngineProcess:
         except subprocess.TimeoutExpired:  # still loading, or in a long step
             self._process.kill()
             self._process.wait()
+        if threading.current_thread() is not self._reader:
+            self._reader.join(timeout)

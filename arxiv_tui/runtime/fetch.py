@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 CHUNK_BYTES = 256 * 1024  # a slow link still reports a few times a second
@@ -107,12 +108,14 @@ def _missing_blobs(repo_id: str, allow_patterns: list[str], repo_type: str) -> l
     storage = Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=repo_id, repo_type=repo_type)
     blobs, snapshot = storage / "blobs", storage / "snapshots" / str(info.sha)
     missing = []
-    for sibling in info.siblings or []:
+    for sibling in getattr(info, "siblings", None) or []:
         if not any(fnmatch(sibling.rfilename, pattern) for pattern in allow_patterns):
             continue
         if (snapshot / sibling.rfilename).exists():
             continue
         meta = get_hf_file_metadata(hf_hub_url(repo_id, sibling.rfilename, repo_type=repo_type, revision=info.sha))
+        if meta.etag is None:  # the Hub names every file's blob by its etag
+            raise FetchFailed(f"the Hub gave no etag for {sibling.rfilename}")
         blob = blobs / meta.etag
         if not blob.exists():
             missing.append((meta.location, blob, meta.size or 0))
@@ -222,8 +225,8 @@ def _fetch(repo_id: str, allow_patterns: list[str], on_progress: Callable[[Fetch
                 _download(url, blob, tracker)
             tracker.report_now()
 
-    class Silent(tqdm):  # its bars count files; the bytes were reported above
-        def __init__(self, *args, **kwargs) -> None:
+    class Silent(tqdm):  # type: ignore[type-arg]  # tqdm[T] is generic only in its stubs  # its bars count files; the bytes were reported above
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **{**kwargs, "disable": True})
 
     return Path(snapshot_download(repo_id, repo_type=repo_type, allow_patterns=allow_patterns, tqdm_class=Silent))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -44,7 +44,7 @@ class GPT2Shape:
     tie_word_embeddings: bool = True
 
     @classmethod
-    def from_config(cls, config) -> GPT2Shape:
+    def from_config(cls, config: Any) -> GPT2Shape:
         """Read the shape from a `transformers.GPT2Config`."""
         return cls(
             n_layer=config.n_layer,
@@ -149,7 +149,8 @@ class Block(nn.Module):
             q, keys[:, :, :end], values[:, :, :end], attn_mask=mask, scale=self.scale
         )
         x = x + self.attn_proj(attn.transpose(1, 2).reshape(batch, steps, width))
-        return x + self.mlp_proj(self.act(self.c_fc(self.ln_2(x))))
+        mlp: torch.Tensor = self.mlp_proj(self.act(self.c_fc(self.ln_2(x))))
+        return x + mlp
 
 
 class GPT2(nn.Module):
@@ -163,7 +164,7 @@ class GPT2(nn.Module):
         self.blocks = nn.ModuleList(Block(shape, i) for i in range(shape.n_layer))
         self.ln_f = nn.LayerNorm(shape.n_embd, eps=shape.layer_norm_epsilon)
         # Tied to wte in every GPT-2 checkpoint; a separate Linear so int8 can quantize it.
-        self.lm_head = nn.Linear(shape.n_embd, shape.vocab_size, bias=False)
+        self.lm_head: nn.Module = nn.Linear(shape.n_embd, shape.vocab_size, bias=False)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -193,7 +194,8 @@ class GPT2(nn.Module):
             x = block(x, cache, mask)
         cache.length = start + steps
         x = self.ln_f(x if all_positions else x[:, -1])
-        return self.lm_head(x).float()
+        logits: torch.Tensor = self.lm_head(x)
+        return logits.float()
 
 
 def _hf_key(name: str) -> str:
@@ -270,7 +272,7 @@ class PackedLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.reshape(-1, x.shape[-1])
-        out = torch.ops.mkldnn._linear_pointwise(rows, self.packed_weight, self.bias, "none", [], "")
+        out: torch.Tensor = torch.ops.mkldnn._linear_pointwise(rows, self.packed_weight, self.bias, "none", [], "")
         return out.view(*x.shape[:-1], self.out_features)
 
 
@@ -286,5 +288,6 @@ def pack_linears(model: GPT2, rows_hint: int = 4) -> bool:
     for block in model.blocks:
         for name in ("c_attn", "attn_proj", "c_fc", "mlp_proj"):
             setattr(block, name, PackedLinear(getattr(block, name), rows_hint))
+    assert isinstance(model.lm_head, nn.Linear)  # packed once, from the Linear it was built with
     model.lm_head = PackedLinear(model.lm_head, rows_hint)
     return True

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from arxiv_tui import atomic
 from arxiv_tui.errors import ReportedError
 from arxiv_tui.paths import data_dir
 
@@ -62,9 +63,7 @@ def registered_models() -> dict[str, Path]:
 def _write_registry(entries: dict[str, Path]) -> None:
     path = registry_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({k: str(v) for k, v in sorted(entries.items())}, indent=2) + "\n")
-    os.replace(tmp, path)
+    atomic.write_text(path, json.dumps({k: str(v) for k, v in sorted(entries.items())}, indent=2) + "\n")
 
 
 def register_model(name: str, directory: Path) -> None:

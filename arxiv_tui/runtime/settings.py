@@ -1,7 +1,7 @@
 """What a generation request asks for and what it streams back: plain data, no torch.
 
 The app builds these in its own process and sends them to the engine's process (see
-`arxiv_tui.runtime.engine_client`), so this module must stay free of heavy imports.
+`arxiv_tui.runtime.protocol`), so this module must stay free of heavy imports.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class GenerationDefaults:
     repetition_penalty: float = 1.0
 
 
-_DEFAULTS = GenerationDefaults()
+GENERATION_DEFAULTS = GenerationDefaults()  # every default of a setting is read from here
 
 
 @dataclass(frozen=True)
@@ -65,10 +65,10 @@ FINISH_CANCELLED = "cancelled"
 class SamplingParams:
     """How the next token is chosen. `greedy` (or temperature 0) is argmax."""
 
-    temperature: float = _DEFAULTS.temperature
-    top_k: int = _DEFAULTS.top_k
-    top_p: float = _DEFAULTS.top_p
-    repetition_penalty: float = _DEFAULTS.repetition_penalty
+    temperature: float = GENERATION_DEFAULTS.temperature
+    top_k: int = GENERATION_DEFAULTS.top_k
+    top_p: float = GENERATION_DEFAULTS.top_p
+    repetition_penalty: float = GENERATION_DEFAULTS.repetition_penalty
     greedy: bool = False
 
     @property
@@ -80,8 +80,8 @@ class SamplingParams:
 class GenerationSettings:
     """What one request asks for."""
 
-    n: int = 3
-    max_new_tokens: int = 40
+    n: int = GENERATION_DEFAULTS.n
+    max_new_tokens: int = GENERATION_DEFAULTS.max_new_tokens
     sampling: SamplingParams = field(default_factory=SamplingParams)
     seed: int | None = None
     stop_at_sentence_end: bool = False
@@ -96,27 +96,6 @@ class GenerationSettings:
         if self.max_new_tokens >= context_length:  # the model's own limit
             raise ValueError(f"max_new_tokens must be below the model's context of {context_length}, "
                              f"not {self.max_new_tokens}")
-
-
-def merged(deltas: list[Delta]) -> dict[int, tuple[str, str | None]]:
-    """Each alternative's text and end in a batch of deltas: one change per card, however many
-    tokens the batch holds."""
-    merged: dict[int, tuple[str, str | None]] = {}
-    for delta in deltas:
-        text, _ = merged.get(delta.index, ("", None))
-        merged[delta.index] = (text + delta.text, delta.finish_reason)
-    return merged
-
-
-@dataclass(frozen=True)
-class Copy:
-    """`words` consecutive words of a training text (`source`: its opening) at `start:end` of the
-    text checked (`arxiv_tui.runtime.copyguard.index`)."""
-
-    words: int
-    source: str
-    start: int
-    end: int
 
 
 @dataclass(frozen=True)

@@ -3,28 +3,21 @@ could not take it, so that nothing typed is lost even when the data directory is
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from pathlib import Path
 
+from arxiv_tui import atomic
 from arxiv_tui.paths import data_dir
 
 
 def write_text(path: Path, text: str) -> Path:
-    """Write `text` to `path` whole or not at all (a temp file beside it, then a rename); `~` is
+    """Write `text` to `path` whole or not at all (`arxiv_tui.atomic`); `~` is
     expanded and missing folders are not created. Raises OSError with the reason."""
     path = path.expanduser()
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder")
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    atomic.write_text(path, text)
     return path.absolute()
 
 

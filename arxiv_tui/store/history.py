@@ -10,20 +10,19 @@ running instances share one file, and three rules keep each one's text safe from
 - past texts of a draft are kept as revisions (one a minute at most, the newest 50).
 Every query finds its rows through an index, so writes cost the same in a history of years.
 A file SQLite cannot read is moved aside (kept, never deleted) and a fresh one started;
-`History.notice` then says so. The schema and its migrations are in `history_schema`.
+`History.notice` then says so (`database`). The schema and its migrations are in `schema`.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from arxiv_tui.paths import data_dir
+from arxiv_tui.store.database import Database
 from arxiv_tui.store.instance import Instance, is_running
 from arxiv_tui.store.records import (
     Branch,
@@ -36,9 +35,7 @@ from arxiv_tui.store.records import (
     Saved,
     StoredAlternative,
 )
-from arxiv_tui.store.schema import migrate, use_wal
 
-BUSY_TIMEOUT_S = 5.0
 KEEP_REVISIONS = 50  # past texts kept per draft (recovered ones are always kept)
 REVISION_EVERY_S = 60.0  # at most one past text a minute: autosave runs after every pause
 
@@ -49,53 +46,17 @@ _REVISION_COLUMNS = "id, draft_id, revision, saved_at, text, recovered"
 _REQUEST_COLUMNS = "id, draft_id, created_at, model, prompt, settings, draft_text, cursor, parent_choice_id"
 
 
-class History:
-    """The history database; safe to call from several threads (one connection, one lock)."""
+class History(Database):
+    """The history: drafts, requests, alternatives and choices (see the module docstring)."""
 
     def __init__(self, path: Path | None = None, *, instance: Instance | None = None, _memory: bool = False) -> None:
-        self.path = None if _memory else path or data_dir() / "history.db"
+        super().__init__(None if _memory else path or data_dir() / "history.db")
         self.instance = instance or Instance()
-        self.notice: str | None = None  # set when a corrupt file was moved aside
-        self._lock = threading.RLock()
-        if self.path is None:
-            self._db = self._open(":memory:")
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._db = self._open(self.path)
-        except sqlite3.OperationalError:
-            raise  # cannot be opened or written (permissions, a full disk): not corruption
-        except sqlite3.DatabaseError as exc:
-            kept = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-            self.path.replace(kept)
-            for suffix in ("-wal", "-shm"):
-                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
-            self.notice = f"the history database could not be read ({exc}); it was kept as {kept} and a new one started"
-            self._db = self._open(self.path)
-
-    def damage(self) -> str | None:
-        """What `PRAGMA quick_check` finds wrong with the file, or None. It reads the whole file
-        (~75 ms per 100 MB here), so the app runs it on the writer's thread, not at start."""
-        found = [line for (row,) in self._read("PRAGMA quick_check(3)") for line in row.splitlines()]
-        return None if found == ["ok"] else "; ".join(line for line in found if not line.startswith("***"))
 
     @classmethod
     def in_memory(cls, instance: Instance | None = None) -> History:
         """A history that lives as long as this object: nothing reaches the disk."""
         return cls(instance=instance, _memory=True)
-
-    @staticmethod
-    def _open(path: Path | str) -> sqlite3.Connection:
-        db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
-        try:
-            db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            use_wal(db, BUSY_TIMEOUT_S)
-            db.execute("PRAGMA synchronous = NORMAL")  # WAL: a power cut may lose the last save, never corrupt
-            migrate(db)
-        except sqlite3.Error:
-            db.close()
-            raise
-        return db
 
     def close(self) -> None:
         """Give back this instance's leases (if the disk lets us) and close the file."""
@@ -104,32 +65,7 @@ class History:
                 self._db.execute("DELETE FROM draft_leases WHERE instance = ?", (self.instance.token,))
             except sqlite3.Error:
                 pass  # a lease left behind is taken over once this process has gone
-            self._db.close()
-
-    @contextmanager
-    def batch(self) -> Iterator[None]:
-        """Make every write inside one transaction: bulk loads without a disk sync per row."""
-        with self._transaction():
-            yield
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            if self._db.in_transaction:  # inside `batch`
-                yield self._db
-                return
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
-
-    def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
-        with self._lock:
-            return self._db.execute(sql, args).fetchall()
+            super().close()
 
     # Drafts and who edits them -----------------------------------------------------------------
     def new_draft(self, text: str = "", lease: bool = True, file: str | None = None) -> int:
@@ -137,8 +73,8 @@ class History:
         is the paper its text came from and is saved back to."""
         now = time.time()
         with self._transaction() as db:
-            draft = db.execute("INSERT INTO drafts (created_at, updated_at, text, file) VALUES (?, ?, ?, ?)",
-                               (now, now, text, file)).lastrowid
+            draft = _inserted(db.execute("INSERT INTO drafts (created_at, updated_at, text, file) VALUES (?, ?, ?, ?)",
+                                         (now, now, text, file)))
             if lease:
                 self._take_lease(db, draft)
         return draft
@@ -154,7 +90,9 @@ class History:
             row = db.execute(f"SELECT {_DRAFT_COLUMNS} FROM drafts WHERE id NOT IN "
                              "(SELECT draft_id FROM draft_leases) ORDER BY updated_at DESC, id DESC LIMIT 1").fetchone()
             if row is None:
-                return self.draft(self.new_draft(""))
+                created = self.draft(self.new_draft(""))
+                assert created is not None  # written just now, in this transaction
+                return created
             self._take_lease(db, row[0])
         return Draft(*row)
 
@@ -229,24 +167,24 @@ class History:
         """The draft's past and recovered texts, newest first."""
         rows = self._read(f"SELECT {_REVISION_COLUMNS} FROM draft_revisions WHERE draft_id = ? ORDER BY id DESC",
                           (draft,))
-        return [Revision(*row[:5], bool(row[5])) for row in rows]
+        return [_revision(row) for row in rows]
 
     def revision(self, revision: int) -> Revision | None:
         rows = self._read(f"SELECT {_REVISION_COLUMNS} FROM draft_revisions WHERE id = ?", (revision,))
-        return Revision(*rows[0][:5], bool(rows[0][5])) if rows else None
+        return _revision(rows[0]) if rows else None
 
     # Requests, alternatives, choices -----------------------------------------------------------
-    def add_request(self, draft: int | None, model: str, prompt: str, settings: dict,
+    def add_request(self, draft: int | None, model: str, prompt: str, settings: dict[str, object],
                     draft_text: str | None = None, cursor: int | None = None, parent_choice: int | None = None) -> int:
         """A new node of the draft's tree: `prompt` is the text before `cursor` in `draft_text`;
         `parent_choice` the acceptance it follows (None: a root)."""
         with self._transaction() as db:
-            return db.execute(
+            return _inserted(db.execute(
                 "INSERT INTO requests (draft_id, created_at, model, prompt, settings, draft_text, cursor, parent_choice_id) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (draft, time.time(), model, prompt, json.dumps(settings, sort_keys=True),
                  prompt if draft_text is None else draft_text, len(prompt) if cursor is None else cursor, parent_choice),
-            ).lastrowid
+            ))
 
     def save_alternatives(self, request: int, alternatives: list[tuple[str, int, str | None]]) -> None:
         """Store a request's alternatives as (text, tokens, finish_reason), replacing earlier ones."""
@@ -258,8 +196,9 @@ class History:
     def add_choice(self, request: int, idx: int, accepted: str, kind: str) -> int:
         """Record that (part of) alternative `idx` was accepted; kind: whole, word or sentence."""
         with self._transaction() as db:
-            return db.execute("INSERT INTO choices (request_id, idx, accepted, kind, created_at) VALUES (?, ?, ?, ?, ?)",
-                              (request, idx, accepted, kind, time.time())).lastrowid
+            return _inserted(db.execute(
+                "INSERT INTO choices (request_id, idx, accepted, kind, created_at) VALUES (?, ?, ?, ?, ?)",
+                (request, idx, accepted, kind, time.time())))
 
     def requests(self, draft: int | None = None, limit: int = 100) -> list[Request]:
         """Requests, newest first, with their alternatives and choices (of one draft, or all)."""
@@ -270,7 +209,7 @@ class History:
         found = self._requests("SELECT ?", (request,))
         return found[0] if found else None
 
-    def _requests(self, ids_sql: str, args: tuple) -> list[Request]:
+    def _requests(self, ids_sql: str, args: tuple[object, ...]) -> list[Request]:
         """The requests whose ids `ids_sql` selects, oldest first: three indexed queries in all."""
         with self._lock:
             rows = self._db.execute(f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE id IN ({ids_sql}) ORDER BY id",
@@ -281,13 +220,17 @@ class History:
             choices = self._db.execute(
                 f"SELECT request_id, id, idx, accepted, kind FROM choices WHERE request_id IN ({ids_sql}) ORDER BY id",
                 args).fetchall()
-        found: dict[int, list] = {}
+        found: dict[int, tuple[list[StoredAlternative], list[Choice]]] = {}
         for rid, *alternative in alternatives:
-            found.setdefault(rid, [[], []])[0].append(StoredAlternative(*alternative))
+            found.setdefault(rid, ([], []))[0].append(StoredAlternative(*alternative))
         for rid, *choice in choices:
-            found.setdefault(rid, [[], []])[1].append(Choice(*choice))
-        return [Request(*row[:5], json.loads(row[5]), *row[6:], *map(tuple, found.get(row[0], [[], []])))
-                for row in rows]
+            found.setdefault(rid, ([], []))[1].append(Choice(*choice))
+        requests = []
+        for rid, draft_id, created_at, model, prompt, settings, draft_text, cursor, parent in rows:
+            alternatives_of, choices_of = found.get(rid, ([], []))
+            requests.append(Request(rid, draft_id, created_at, model, prompt, json.loads(settings), draft_text, cursor,
+                                    parent, tuple(alternatives_of), tuple(choices_of)))
+        return requests
 
     def is_node_text(self, draft: int, text: str) -> bool:
         """Whether some request of the draft was made on exactly this text."""
@@ -297,7 +240,8 @@ class History:
         """The draft's last acceptance: what its next request follows."""
         rows = self._read("SELECT max(c.id) FROM requests r JOIN choices c ON c.request_id = r.id WHERE r.draft_id = ?",
                           (draft,))
-        return rows[0][0]
+        latest: int | None = rows[0][0]
+        return latest
 
     def tree(self, draft: int) -> list[Node]:
         """The draft's tree of choices: its root requests, each alternative a branch holding the
@@ -343,3 +287,14 @@ def unusable_reason(error: OSError | sqlite3.Error) -> str:
     """Why the history file could not be opened, in a few words: "PATH: reason"."""
     reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
     return f"{getattr(error, 'filename', None) or 'history.db'}: {reason}"
+
+
+def _revision(row: tuple[Any, ...]) -> Revision:
+    revision_id, draft_id, revision, saved_at, text, recovered = row
+    return Revision(revision_id, draft_id, revision, saved_at, text, bool(recovered))
+
+
+def _inserted(cursor: sqlite3.Cursor) -> int:
+    """The id of the row an INSERT just added (sqlite3 types it as optional: it is set after any INSERT)."""
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid

@@ -68,7 +68,7 @@ def open_history(history: History | None = None) -> tuple[History, str | None]:
 
 
 class DraftKeeper:
-    def __init__(self, history: History | None, on_event: Callable[[object], None]) -> None:
+    def __init__(self, history: History | None, on_event: Callable[[object], object]) -> None:
         self.history, self.problem = open_history(history)
         self.on_event = on_event
         self.writer = HistoryWriter(self.history, on_trouble=self._trouble,

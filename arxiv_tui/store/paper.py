@@ -2,8 +2,8 @@
 
 `open_paper` finds the abstract (`\\begin{abstract}...\\end{abstract}`, or `\\abstract{...}` as
 some journal classes write it; commented-out lines do not count) and keeps the file's text
-around it; `Paper.write` puts a new abstract in its place through a temp file and `os.replace`,
-every other byte unchanged. The file's state when read (size, modification time, a hash) is
+around it; `Paper.write` puts a new abstract in its place (`arxiv_tui.atomic`: a temp file, fsync, a
+rename), every other byte unchanged. The file's state when read (size, modification time, a hash) is
 kept, so a change made on disk meanwhile is found before anything is written over it.
 """
 
@@ -11,20 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
-import shutil
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from arxiv_tui import atomic
 from arxiv_tui.errors import ReportedError
+from arxiv_tui.latex import LatexError, find_abstract
 
 WHOLE_FILE_SUFFIXES = (".md", ".txt")
-_BEGIN = re.compile(r"\\begin\s*\{abstract\}")
-_END = re.compile(r"\\end\s*\{abstract\}")
-_MACRO = re.compile(r"\\abstract\s*\{")
-_COMMENT = re.compile(r"(?<!\\)%.*")
 
 
 class PaperError(ReportedError):
@@ -94,82 +88,11 @@ class Paper:
     def _written(self, path: Path, abstract: str) -> Paper:
         """This paper with `abstract` in place of its own, written to `path`."""
         data = (self.before + abstract + self.after).encode("utf-8")
-        _replace(path, data)
+        try:
+            atomic.write_bytes(path, data)
+        except OSError as exc:
+            raise PaperError(f"cannot write {path}: {exc.strerror or exc}") from None
         return replace(self, path=path, abstract=abstract, stamp=_stamp(data, path))
-
-
-def _replace(path: Path, data: bytes) -> None:
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        if path.exists():
-            shutil.copymode(path, temp)  # mkstemp makes it 0600: keep the file's own mode
-        os.replace(temp, path)
-    except OSError as exc:
-        Path(temp).unlink(missing_ok=True)
-        raise PaperError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
-def line_of(text: str, index: int) -> int:
-    """The 1-based line of `text` that offset `index` falls on (for messages)."""
-    return text.count("\n", 0, index) + 1
-
-
-def unescaped(text: str, start: int = 0, comments: bool = False) -> Iterator[tuple[int, str]]:
-    """(offset, character) of the LaTeX source `text` from `start`, leaving out characters escaped
-    by a backslash (`\\{`, `\\$`) and, with `comments`, everything after a `%` on its line."""
-    index = start
-    while index < len(text):
-        char = text[index]
-        if char == "\\":
-            index += 2
-            continue
-        if comments and char == "%":
-            end = text.find("\n", index)
-            index = len(text) if end < 0 else end
-            continue
-        yield index, char
-        index += 1
-
-
-def _balanced_end(text: str, start: int) -> int | None:
-    """The offset of the brace closing the group opened just before `start`."""
-    depth = 0
-    for index, char in unescaped(text, start):
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            if depth == 0:
-                return index
-            depth -= 1
-    return None
-
-
-def find_abstract(text: str, name: str = "the file") -> tuple[int, int]:
-    """(start, end) of the abstract's text in a LaTeX source, without its surrounding whitespace."""
-    masked = _COMMENT.sub(lambda m: " " * len(m.group()), text)  # same offsets, comments blank
-    spans = []
-    for begin in _BEGIN.finditer(masked):
-        end = _END.search(masked, begin.end())
-        if end is None:
-            raise PaperError(f"{name}: the abstract opened on line {line_of(text, begin.start())} is never closed (\\end{{abstract}})")
-        spans.append((begin.end(), end.start()))
-    for macro in _MACRO.finditer(masked):
-        close = _balanced_end(masked, macro.end())
-        if close is None:
-            raise PaperError(f"{name}: the \\abstract{{ on line {line_of(text, macro.start())} is never closed")
-        spans.append((macro.end(), close))
-    if not spans:
-        raise PaperError(f"{name} has no abstract (\\begin{{abstract}}...\\end{{abstract}} or \\abstract{{...}})")
-    if len(spans) > 1:
-        lines = " and ".join(str(line_of(text, start)) for start, _ in sorted(spans)[:2])
-        raise PaperError(f"{name} has {len(spans)} abstracts (lines {lines}): keep one, or comment the others out with %")
-    start, end = spans[0]
-    body = text[start:end]
-    return start + len(body) - len(body.lstrip()), end - (len(body) - len(body.rstrip()))
 
 
 def open_paper(path: Path) -> Paper:
@@ -194,5 +117,8 @@ def open_paper(path: Path) -> Paper:
         raise PaperError(f"{path} cannot be written (no permission): arxiv-tui could not save the abstract back")
     if path.suffix.lower() in WHOLE_FILE_SUFFIXES:
         return Paper(path, "", text, "", _stamp(data, path))
-    start, end = find_abstract(text, path.name)
+    try:
+        start, end = find_abstract(text, path.name)
+    except LatexError as exc:
+        raise PaperError(str(exc)) from None
     return Paper(path, text[:start], text[start:end], text[end:], _stamp(data, path))

@@ -73,7 +73,7 @@ class Request:
     created_at: float
     model: str
     prompt: str
-    settings: dict
+    settings: dict[str, object]
     draft_text: str
     cursor: int
     parent_choice_id: int | None

@@ -46,7 +46,7 @@ class _Write:
     run: Callable[..., Any]
     args: list[Any]
     kwargs: dict[str, Any] = field(default_factory=dict)
-    future: Future = field(default_factory=Future)
+    future: Future[Any] = field(default_factory=Future)
     draft_saved: int | None = None  # the draft a save writes: a newer save replaces this one's text
 
 
@@ -54,7 +54,7 @@ class HistoryWriter:
     """Writes to `history` on a thread of their own; safe to call from any thread."""
 
     def __init__(self, history: History, on_trouble: Callable[[Exception | None], None] = lambda _: None,
-                 on_failed: Callable[[Exception], None] = lambda _: None) -> None:
+                 on_failed: Callable[[Exception], object] = lambda _: None) -> None:
         self.history = history
         # Both called on the writer's thread: on_trouble(error) when the disk starts refusing
         # writes, on_trouble(None) when it takes them again; on_failed(error) for a write dropped.
@@ -70,7 +70,7 @@ class HistoryWriter:
         self._thread.start()
 
     # Writes -------------------------------------------------------------------------------------
-    def submit(self, run: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
+    def submit(self, run: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
         """`run(*args, **kwargs)` on the writer's thread, after every write submitted before it."""
         return self._put(_Write(run, list(args), kwargs))
 
@@ -143,7 +143,7 @@ class HistoryWriter:
         return run(*args)
 
     # The thread ---------------------------------------------------------------------------------
-    def _put(self, write: _Write) -> Future:
+    def _put(self, write: _Write) -> Future[Any]:
         with self._changed:
             if self._closing:  # a timer that fires while the app shuts down: `close` saved the text
                 write.future.set_exception(RuntimeError("the history writer is closed"))

@@ -49,7 +49,7 @@ class ArxivApp(App):
 
     CSS_PATH = "app.tcss"
     TITLE = "arxiv-tui"
-    BINDINGS = APP_KEYS
+    BINDINGS = APP_KEYS  # type: ignore[assignment]  # Binding objects only: a narrower list
 
     def __init__(self, model: str | None = None, config: Config | None = None, history: History | None = None,
                  paper: Paper | None = None) -> None:
@@ -62,7 +62,7 @@ class ArxivApp(App):
         self.history = self.keeper.history
         self.rescued_to: Path | None = None  # where a draft the history could not take was kept
         self.drafting = DraftScreen(self.config, self.keeper)
-        self.papers = PaperLink(self, paper, self._show_paper)  # `arxiv-tui paper.tex`
+        self.papers = PaperLink(self, paper, self._show_paper, self.reload_from_paper)  # `arxiv-tui paper.tex`
 
     def get_default_screen(self) -> Screen:
         return self.drafting
@@ -90,9 +90,9 @@ class ArxivApp(App):
     def on_unmount(self) -> None:
         """However the app ends: the draft is saved (or rescued to a file) and the engine's
         process stopped."""
-        self.drafting.editor.stop_autosave()
+        self.drafting.stop_autosave()
         self.drafting.stop_engine()
-        self.rescued_to = self.keeper.close(self.drafting.editor.text)
+        self.rescued_to = self.keeper.close(self.drafting.text)
 
     # The history's writer ----------------------------------------------------------------------
     def on_history_event(self, message: HistoryEvent) -> None:
@@ -115,7 +115,7 @@ class ArxivApp(App):
     @work(group="history")
     async def _fork_draft(self, draft_id: int) -> None:
         """Another writer changed this draft: its text stays, ours goes on as a new draft."""
-        new_id = await self.keeper.start_new(self.drafting.editor.text)
+        new_id = await self.keeper.start_new(self.drafting.text)
         self.notify(f"Draft {draft_id} was changed in another window: its text stays as it is, yours was "
                     f"kept beside it (a recovered revision) and goes on here as draft {new_id}.",
                     severity="warning", timeout=20)
@@ -134,7 +134,7 @@ class ArxivApp(App):
             return
         kind, value = choice
         if kind == "text":
-            self.drafting.editor.insert(value)
+            self.drafting.insert_text(value)
         elif self._can_switch_drafts():
             self.drafting.save_draft()
             if kind == "revision":
@@ -167,15 +167,12 @@ class ArxivApp(App):
 
     # The paper --------------------------------------------------------------------------------
     def _show_paper(self, paper: Paper | None) -> None:
-        self.drafting.paper_text = paper.abstract if paper else None
-        self.drafting.status.file = paper.path.name if paper else ""
-        self.drafting.status.show_text(self.drafting.editor.text, self.drafting.paper_text)
+        self.drafting.show_paper(paper.path.name if paper else "", paper.abstract if paper else None)
 
     async def reload_from_paper(self, abstract: str) -> None:
         """The paper's abstract (changed on disk) replaces the editor's text, which is kept as a draft."""
-        self.keeper.keep_as_new(self.drafting.editor.text)
-        with self.drafting.editor.own_edit():
-            self.drafting.editor.load_text(abstract)
+        self.keeper.keep_as_new(self.drafting.text)
+        self.drafting.load_text(abstract)
         self.notify("Reloaded from the paper; your text is kept as a draft of its own (Ctrl+O)")
 
     @work(group="paper", exclusive=True)
@@ -184,18 +181,18 @@ class ArxivApp(App):
         if self.papers.paper is None:
             self.action_save_as()
         else:
-            await self.papers.save(self.drafting.editor.text)
+            await self.papers.save(self.drafting.text)
 
     def action_copy_draft(self) -> None:
         """F4: the whole draft to the system clipboard (OSC 52: works over SSH, in most terminals)."""
-        text = self.drafting.editor.text
+        text = self.drafting.text
         self.copy_to_clipboard(text)
         self.notify(f"Copied the draft ({len(text):,} characters) to the clipboard")
 
     def action_save_as(self) -> None:
         from arxiv_tui.tui.screens.save_as import SaveAsScreen
 
-        self.push_screen(SaveAsScreen(self.drafting.editor.text, self.keeper.save_as))
+        self.push_screen(SaveAsScreen(self.drafting.text, self.keeper.save_as))
 
     def action_tree(self) -> None:
         from arxiv_tui.tui.screens.tree import TreeScreen
@@ -228,7 +225,7 @@ class ArxivApp(App):
         self.push_screen(HelpScreen([
             ("arxiv-tui", key_rows(DRAFTING_KEYS + APP_KEYS, keymap, display)),
             ("Command palette", [(display(Binding(self.COMMAND_PALETTE_BINDING, "")), "every command, by name")]),
-            ("Editor", key_rows(DraftEditor.BINDINGS, keymap, display)),
+            ("Editor", key_rows([b for b in DraftEditor.BINDINGS if isinstance(b, Binding)], keymap, display)),
         ]))
 
     def get_system_commands(self, screen: Screen):
@@ -252,9 +249,9 @@ class ArxivApp(App):
         )
 
     @work(group="quit", exclusive=True)
-    async def action_quit(self) -> None:
+    async def action_quit(self) -> None:  # type: ignore[override]  # a worker: asks before quitting
         """Ctrl+Q: quit, first asking whether to save an abstract its paper does not hold yet."""
-        if await self.papers.may_quit(self.drafting.editor.text):
+        if await self.papers.may_quit(self.drafting.text):
             self.drafting.stop_engine()
             self.exit()
 

@@ -1,28 +1,26 @@
 """The user's settings: a TOML file in the config directory, read with tomllib.
 
-Written whole through a temporary file and `os.replace`, so a crash never leaves half a file.
+Written whole through `arxiv_tui.atomic` (a temp file, fsync, `os.replace`), so a crash never leaves half a file.
 Unknown keys are kept out; a value of the wrong type falls back to the default with a warning.
 """
 
 from __future__ import annotations
 
-import os
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+from arxiv_tui import atomic
 from arxiv_tui.paths import config_dir
 from arxiv_tui.runtime.settings import (
     DEFAULT_MODEL,
     DEFAULT_TEMPLATE,
+    GENERATION_DEFAULTS,
     PRECISIONS,
-    GenerationDefaults,
     GenerationSettings,
     SamplingParams,
     check,
 )
-
-_DEFAULTS = GenerationDefaults()
 
 
 @dataclass(frozen=True)
@@ -32,11 +30,11 @@ class Config:
     model: str = DEFAULT_MODEL
     precision: str = "auto"
     template: str = DEFAULT_TEMPLATE
-    n: int = _DEFAULTS.n
-    max_new_tokens: int = _DEFAULTS.max_new_tokens
-    temperature: float = _DEFAULTS.temperature
-    top_p: float = _DEFAULTS.top_p
-    top_k: int = _DEFAULTS.top_k
+    n: int = GENERATION_DEFAULTS.n
+    max_new_tokens: int = GENERATION_DEFAULTS.max_new_tokens
+    temperature: float = GENERATION_DEFAULTS.temperature
+    top_p: float = GENERATION_DEFAULTS.top_p
+    top_k: int = GENERATION_DEFAULTS.top_k
     debounce_s: float = 0.4
     stop_at_sentence: bool = False
     keymap: dict[str, str] = field(default_factory=dict)  # binding id -> keys, e.g. accept = "tab"
@@ -113,6 +111,4 @@ def save_config(config: Config, path: Path | None = None) -> None:
     keymap = data.pop("keymap")
     lines = ["# arxiv-tui settings; see README.md", *(f"{k} = {_toml_value(v)}" for k, v in data.items())]
     lines += ["", "[keymap]", *(f'{k} = {_toml_value(v)}' for k, v in sorted(keymap.items()))]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic.write_text(path, "\n".join(lines) + "\n")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
-    from arxiv_tui.runtime.engine_client import EngineProcess
+    from arxiv_tui.runtime.engine_client import EngineClient
     from arxiv_tui.tui.config import Config
 
 
@@ -23,22 +23,22 @@ class EngineEvent(Message):
 
 
 class EngineLink:
-    def __init__(self, on_event: Callable[[object], None]) -> None:
+    def __init__(self, on_event: Callable[[object], object]) -> None:
         self.on_event = on_event  # called on a reader thread: post it to the UI's queue
-        self.ready: EngineProcess | None = None  # the process, once its model has loaded
-        self._process: EngineProcess | None = None  # loading, or loaded
+        self.ready: EngineClient | None = None  # the process, once its model has loaded
+        self._process: EngineClient | None = None  # loading, or loaded
         self._generation = 0  # which process is current: events of a stopped one are dropped
         self.fetching = False  # the current process is downloading the model (it said so)
 
     def start(self, config: Config, draft: str, max_alternatives: int) -> None:
         """Start the process (~1-8 ms here: the loading happens over there), which prefills the
         prompt cache with `draft` while it loads."""
-        from arxiv_tui.runtime.engine_client import EngineProcess
+        from arxiv_tui.runtime.engine_client import EngineClient
 
         self._generation += 1
         self.fetching = False
         generation = self._generation
-        self._process = EngineProcess(
+        self._process = EngineClient(
             config.model, config.precision, config.template, min(config.n, max_alternatives),
             on_event=lambda event: self.on_event(event) if generation == self._generation else None,
             draft=draft, max_new_tokens=config.max_new_tokens,

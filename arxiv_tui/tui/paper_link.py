@@ -5,7 +5,7 @@ written over unseen (reload it, or keep both). File work runs off the event loop
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from textual.app import App
@@ -18,10 +18,12 @@ from arxiv_tui.tui.text import one_line
 class PaperLink:
     """The open paper (None: the draft lives only in the history)."""
 
-    def __init__(self, app: App, paper: Paper | None, on_change: Callable[[Paper | None], None]) -> None:
+    def __init__(self, app: App[None], paper: Paper | None, on_change: Callable[[Paper | None], None],
+                 reload: Callable[[str], Awaitable[None]]) -> None:
         self.app = app
         self.paper = paper
         self.on_change = on_change  # the status bar shows the file's name
+        self.reload = reload  # the paper's abstract, changed on disk, replaces the draft's text
 
     def _set(self, paper: Paper | None) -> None:
         self.paper = paper
@@ -44,6 +46,8 @@ class PaperLink:
     async def save(self, text: str) -> bool:
         """Write `text` into the paper as its abstract; True once it is there (or kept beside it)."""
         paper = self.paper
+        if paper is None:
+            return False
         try:
             written = await asyncio.to_thread(paper.write, text)
         except PaperChanged as changed:
@@ -68,7 +72,7 @@ class PaperLink:
         if answer == "r" and theirs is not None:
             fresh = await asyncio.to_thread(open_paper, paper.path)
             self._set(fresh)
-            await self.app.reload_from_paper(fresh.abstract)
+            await self.reload(fresh.abstract)
             return True
         if answer == "k":
             beside = await asyncio.to_thread(paper.write_beside, text)
@@ -79,11 +83,12 @@ class PaperLink:
 
     async def may_quit(self, text: str) -> bool:
         """Whether to quit now: yes when nothing is unsaved, else as the writer answers."""
-        if not self.unsaved(text):
+        if self.paper is None or not self.unsaved(text):
             return True
+        name = self.paper.path.name
         answer = await self.app.push_screen_wait(ChoiceScreen(
-            f"The abstract has changes not saved to {self.paper.path.name}.",
-            [("s", f"save to {self.paper.path.name} and quit"),
+            f"The abstract has changes not saved to {name}.",
+            [("s", f"save to {name} and quit"),
              ("q", "quit without saving it (the text stays in the history, Ctrl+O)")]))
         if answer == "s":
             return await self.save(text)

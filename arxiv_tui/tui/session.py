@@ -53,6 +53,12 @@ class DraftSession:
         self.stale = False
         return self.request_id
 
+    def current_request(self) -> int | Future[int]:
+        """The history node of the cards shown: set as a request is recorded, before any card can
+        be picked or saved."""
+        assert self.request is not None
+        return self.request
+
     def is_current(self, request_id: int) -> bool:
         return request_id == self.request_id
 
@@ -82,3 +88,4 @@ class DraftSession:
     def jumped(self) -> None:
         """The text was replaced by a node's (from the tree): no acceptance can be taken back."""
         self._acceptances.clear()
+

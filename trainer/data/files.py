@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from arxiv_tui.trainer.data.records import TEXT_FIELDS, DataError, FileReader, Record, Source, from_mapping
+from .records import TEXT_FIELDS, DataError, FileReader, Record, Source, from_mapping
 
 
 def _read_text(path: Path, source: Source) -> str:

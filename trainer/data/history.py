@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from arxiv_tui.trainer.data.records import DataError, Record, Source
+from .records import DataError, Record, Source
 
 
 def _records(spec: str) -> Iterator[Record]:

@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from arxiv_tui.runtime.fetch import FetchFailed, FetchProgress, fetch_repo
-from arxiv_tui.trainer.data.records import DataError, Record, Source, from_mapping
+
+from .records import DataError, Record, Source, from_mapping
 
 # ccdv/arxiv-classification stores labels as ints; these are its names, in order.
 ARXIV_CLASSIFICATION_LABELS = (

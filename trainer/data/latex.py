@@ -17,7 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
-from arxiv_tui.trainer.data.records import DataError, FileReader, Record, Source
+from arxiv_tui.latex import LatexError, find_abstract
+
+from .records import DataError, FileReader, Record, Source
 
 _DROPPED = ("cite", "citep", "citet", "citealp", "citeauthor", "ref", "eqref", "autoref", "cref", "Cref", "label",
             "footnote")
@@ -71,15 +73,13 @@ def bib_records(path: Path, source: Source) -> Iterator[Record]:
 def tex_records(files: list[Path], path: Path, source: Source) -> Iterator[Record]:
     """The abstract of each paper in `files` (the .tex file `path`, or those of the folder `path`:
     a paper's other .tex files, its sections, have none and are skipped)."""
-    from arxiv_tui.store.paper import PaperError, find_abstract
-
     found = False
     for file in files:
         with source.open(file, encoding="utf-8", errors="replace") as handle:
             text = handle.read()
         try:
             start, end = find_abstract(text, file.name)
-        except PaperError:
+        except LatexError:
             continue
         found = True
         yield Record(latex_to_text(text[start:end]))

@@ -26,14 +26,16 @@ from pathlib import Path
 
 import numpy as np
 
+from arxiv_tui import atomic
 from arxiv_tui.runtime.copyguard.index import INDEX_DIR, build_index
 from arxiv_tui.runtime.fetch import FetchProgress
-from arxiv_tui.trainer.data.blocks import Blocks, RowWriter, encode, open_rows, token_dtype
-from arxiv_tui.trainer.data.cache import cache_root
-from arxiv_tui.trainer.data.selection import CorpusStats, TextSet, select
-from arxiv_tui.trainer.recipe import Recipe
-from arxiv_tui.trainer.data.records import Source
-from arxiv_tui.trainer.data.sources import open_source
+
+from ..recipe import Recipe
+from .blocks import Blocks, RowWriter, encode, open_rows, token_dtype
+from .cache import cache_root
+from .records import Source
+from .selection import CorpusStats, TextSet, select
+from .sources import open_source
 
 FORMAT = 1
 TOKENIZE_BATCH = 2048  # texts per call: enough for the fast tokenizer to use every core
@@ -197,7 +199,5 @@ def remembered(prepared: Prepared, key: dict, compute: Callable[[], dict]) -> di
         known = {}
     if name not in known:
         known[name] = compute()
-        temporary = path.with_name(f".{path.name}.{os.getpid()}")
-        temporary.write_text(json.dumps(known))
-        os.replace(temporary, path)  # processes of a distributed run write the same result
+        atomic.write_text(path, json.dumps(known))  # processes of a distributed run write the same result
     return known[name]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from arxiv_tui.trainer.errors import TrainerError
+from ..errors import TrainerError
 
 TEXT_FIELDS = ("abstract", "text", "summary")
 

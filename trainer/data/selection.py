@@ -26,8 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from arxiv_tui.runtime.fetch import FetchProgress
-from arxiv_tui.trainer.data.records import DataError, Record
-from arxiv_tui.trainer.data.sources import open_source
+
+from .records import DataError, Record
+from .sources import open_source
 
 OPENING_WORDS = 200  # a paper without a findable abstract contributes its opening words
 _ABSTRACT_HEADING = re.compile(r"\babstract\b[\s:.\-\u2014]*", re.IGNORECASE)
@@ -66,6 +67,11 @@ class TextSet:
 
     def __init__(self, spool: Spool, offsets: np.ndarray, lengths: np.ndarray) -> None:
         self._spool, self._offsets, self._lengths = spool, offsets, lengths
+
+    @property
+    def spooled_bytes(self) -> int:
+        """Text written to the spool while choosing: every text that could still be chosen then."""
+        return self._spool.size
 
     def __len__(self) -> int:
         return len(self._offsets)

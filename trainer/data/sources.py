@@ -11,10 +11,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from arxiv_tui.runtime.fetch import FetchProgress
-from arxiv_tui.trainer.data import files, latex
-from arxiv_tui.trainer.data.history import open_history
-from arxiv_tui.trainer.data.hub import open_hub
-from arxiv_tui.trainer.data.records import DataError, FileReader, Record, Source
+
+from . import files, latex
+from .history import open_history
+from .hub import open_hub
+from .records import DataError, FileReader, Record, Source
 
 FORMATS = ".txt, .jsonl, .json, .csv, .bib, .tex (or a folder of them), hf:NAME[:CONFIG] or history:"
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from arxiv_tui.trainer.data.selection import CorpusStats
-from arxiv_tui.trainer.training.metrics import Metrics
-from arxiv_tui.trainer.recipe import Recipe
+from ..data.selection import CorpusStats
+from ..recipe import Recipe
+from .metrics import Metrics
 
 PUBLISHED = {"train_loss": 3.82, "eval_loss": 3.48, "perplexity": 32.59}
 
@@ -29,8 +29,9 @@ def _recipe_rows(recipe: Recipe, metrics: Metrics) -> list[str]:
 
 
 def _data_lines(corpus: CorpusStats, recipe: Recipe) -> list[str]:
+    categories = recipe.effective_categories()
     lines = [
-        f"- Source: `{corpus.source}`" + (f", categories {', '.join(recipe.effective_categories())}" if recipe.effective_categories() else ""),
+        f"- Source: `{corpus.source}`" + (f", categories {', '.join(categories)}" if categories else ""),
         (f"- {corpus.train_texts:,} training texts, {corpus.eval_texts:,} held-out texts (never trained on), "
          f"chosen by a seeded hash of each text from {corpus.texts_read:,} read; {corpus.duplicates:,} duplicates dropped."),
     ]

@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from arxiv_tui.trainer.data.blocks import IGNORE, Blocks, batches, encode, rows_in_memory, token_dtype
-from arxiv_tui.trainer.training.model import RecipeModel
+from ..data.blocks import IGNORE, Blocks, batches, encode, rows_in_memory, token_dtype
+from .model import RecipeModel
 
 
 @dataclass

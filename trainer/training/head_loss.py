@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from arxiv_tui.trainer.data.blocks import IGNORE
+from ..data.blocks import IGNORE
 
 CHUNK_ROWS = 256  # measured: 128-256 rows fastest on 2 cores; the logits chunk stays cache-sized
 
@@ -41,9 +41,9 @@ class LMHeadLoss(torch.autograd.Function):
             probs = log_probs.exp_()  # softmax; minus one-hot at the target is the logit gradient
             probs[torch.arange(probs.shape[0], device=probs.device), safe_targets[rows]] -= 1
             scale = (valid[rows].to(torch.float32) / count)[:, None]
-            if want_hidden_grad:
+            if hidden_grad is not None:
                 hidden_grad[rows] = (probs @ weight) * scale
-            if want_weight_grad:
+            if weight_grad is not None:
                 weight_grad += (probs * scale.to(probs.dtype)).t() @ hidden[rows]
         ctx.save_for_backward(hidden_grad, weight_grad)
         ctx.dtypes = (hidden.dtype, weight.dtype)

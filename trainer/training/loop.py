@@ -9,7 +9,6 @@ its own rows of every step.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,10 +16,12 @@ from pathlib import Path
 
 import torch
 
-from arxiv_tui.trainer.data.blocks import Blocks
-from arxiv_tui.trainer.errors import TrainerError
-from arxiv_tui.trainer.training.model import RecipeModel
-from arxiv_tui.trainer.recipe import Recipe
+from arxiv_tui import atomic
+
+from ..data.blocks import Blocks
+from ..errors import TrainerError
+from ..recipe import Recipe
+from .model import RecipeModel
 
 CHECKPOINT_FILE = "checkpoint.pt"
 
@@ -87,9 +88,8 @@ def save_checkpoint(path: Path, model: RecipeModel, optimizer, scheduler, recipe
         "trainable": _trainable_state(model), "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(),
     }
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic.replacing(path) as temp:
+        torch.save(state, temp)
 
 
 def load_checkpoint(path: Path, model: RecipeModel, optimizer, scheduler, recipe: Recipe) -> tuple[int, float]:

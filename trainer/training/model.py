@@ -13,14 +13,19 @@ from __future__ import annotations
 import copy
 import os
 from contextlib import nullcontext
+from typing import Any
 
 import torch
 from torch import nn
 
-from arxiv_tui.trainer.training.head_loss import lm_head_loss
+from .head_loss import lm_head_loss
+
+# A transformers GPT-2 LM (`GPT2LMHeadModel`): its submodules are read by name, which nn.Module's
+# `__getattr__` types as `Tensor | Module`, so the checker takes the model as it comes.
+CausalLM = Any
 
 
-def freeze_for_recipe(lm: nn.Module, train_last_blocks: int, untie_lm_head: bool) -> None:
+def freeze_for_recipe(lm: CausalLM, train_last_blocks: int, untie_lm_head: bool) -> None:
     """Set requires_grad as the recipe says: the last blocks, ln_f (and an untied head) train."""
     blocks = lm.transformer.h
     if train_last_blocks > len(blocks):
@@ -79,7 +84,9 @@ def _pack_frozen_linears(block: nn.Module) -> None:
 class RecipeModel(nn.Module):
     """Wraps a `GPT2LMHeadModel` (the weights that get saved) with the fast training forward."""
 
-    def __init__(self, lm: nn.Module, train_last_blocks: int, compute_dtype: torch.dtype,
+    trunk: Any  # wte, wpe and the frozen blocks (a ModuleDict, read by name)
+
+    def __init__(self, lm: CausalLM, train_last_blocks: int, compute_dtype: torch.dtype,
                  untie_lm_head: bool = False) -> None:
         super().__init__()
         freeze_for_recipe(lm, train_last_blocks, untie_lm_head)

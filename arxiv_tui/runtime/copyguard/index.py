@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from arxiv_tui.runtime.settings import Copy
+from arxiv_tui.runtime.copyguard.record import Copy
 
 WORDS = 8
 INDEX_DIR = "copy-index"  # beside a model's weights
@@ -37,11 +37,11 @@ def _word_hash(word: str) -> int:
     return int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
 
 
-def _words(text: str) -> list[re.Match]:
+def _words(text: str) -> list[re.Match[str]]:
     return list(_WORD.finditer(text))
 
 
-def _grams(words: list[re.Match]) -> np.ndarray:
+def _grams(words: list[re.Match[str]]) -> np.ndarray:
     """The hash of each run of WORDS consecutive words (the i-th starts at word i)."""
     if len(words) < WORDS:
         return np.zeros(0, dtype=np.uint64)
@@ -128,7 +128,7 @@ def check_continuations(index: CopyIndex | None, prompt: str, texts: list[str]) 
     return {i: copies[0] for i, copies in found.items() if copies}
 
 
-def build_index(texts: Iterable[str], directory: Path, progress: Callable[[int], None] = lambda _: None) -> dict:
+def build_index(texts: Iterable[str], directory: Path, progress: Callable[[int], None] = lambda _: None) -> dict[str, int]:
     """Write the index of `texts` to `directory` (see the module docstring); returns its figures.
     `progress` hears the count of texts indexed, every thousand or so."""
     directory.mkdir(parents=True, exist_ok=True)

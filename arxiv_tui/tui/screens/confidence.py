@@ -7,7 +7,7 @@ scored again. Esc or F2 goes back to editing."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -18,17 +18,26 @@ from arxiv_tui.tui.widgets.confidence import ConfidenceView
 from arxiv_tui.tui.widgets.keybar import KeyBar
 
 if TYPE_CHECKING:
-    from arxiv_tui.runtime.engine_client import EngineProcess, Scored
-    from arxiv_tui.tui.widgets.editor import DraftEditor
+    from arxiv_tui.runtime.engine_client import EngineClient
+    from arxiv_tui.runtime.protocol import Scored
+
+
+class Draft(Protocol):
+    """What this screen asks of the drafting screen: its text, and a word replaced in it."""
+
+    @property
+    def text(self) -> str: ...
+
+    def replace_text(self, start: int, end: int, text: str) -> None: ...
 
 
 class ConfidenceScreen(Screen):
     BINDINGS = [Binding("escape,f2", "close", "Edit", id="close_confidence")]
 
-    def __init__(self, engine: EngineProcess, editor: DraftEditor) -> None:
+    def __init__(self, engine: EngineClient, draft: Draft) -> None:
         super().__init__()
         self.engine = engine
-        self.editor = editor  # the drafting screen's: replacements go there
+        self.draft = draft  # the drafting screen: replacements go there
         self.view = ConfidenceView(id="confidence")
         self.summary = Static("", id="confidence-summary")
 
@@ -39,11 +48,11 @@ class ConfidenceScreen(Screen):
 
     def on_mount(self) -> None:
         self.view.focus()
-        self.engine.score(self.editor.text)
+        self.engine.score(self.draft.text)
 
     def show(self, message: Scored) -> None:
         """The engine's scores for a draft: shown if the draft is still that text."""
-        if message.scores.text == self.editor.text:
+        if message.scores.text == self.draft.text:
             self.view.scores, self.view.copied = message.scores, tuple(message.copied)
             copied = "".join(f" │ copied from a training text ({c.words} words, underlined): “{c.source}…”"
                              for c in message.copied[:1])
@@ -55,19 +64,16 @@ class ConfidenceScreen(Screen):
 
         table = self.engine.token_table
         options = [(table[token].decode("utf-8", errors="replace"), prob) for token, prob in message.token.top]
-        word = self.editor.text[message.start:message.end]
+        word = self.draft.text[message.start:message.end]
 
         def replace(choice: str | None) -> None:
             if choice is None:
                 return
             leading = word[: len(word) - len(word.lstrip())]
             choice = leading + choice.lstrip()  # a word for a word: the space before it stays as it was
-            document = self.editor.document
-            with self.editor.own_edit():
-                self.editor.replace(choice, document.get_location_from_index(message.start),
-                                    document.get_location_from_index(message.end))
+            self.draft.replace_text(message.start, message.end, choice)
             self.view.scores = None
-            self.engine.score(self.editor.text)
+            self.engine.score(self.draft.text)
 
         self.app.push_screen(ReplacementScreen(word, options), replace)
 

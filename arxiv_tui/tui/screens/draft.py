@@ -18,7 +18,6 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import TextArea
 
-from arxiv_tui.runtime.settings import merged
 from arxiv_tui.tui.engine_link import EngineEvent, EngineLink
 from arxiv_tui.tui.keys import DRAFTING_KEYS, MAX_ALTERNATIVES
 from arxiv_tui.tui.session import Acceptance, Cards, DraftSession
@@ -28,7 +27,8 @@ from arxiv_tui.tui.widgets.keybar import KeyBar
 from arxiv_tui.tui.widgets.status import StatusBar
 
 if TYPE_CHECKING:
-    from arxiv_tui.runtime.engine_client import EngineProcess, Loaded, Progress
+    from arxiv_tui.runtime.engine_client import EngineClient
+    from arxiv_tui.runtime.protocol import Loaded, Progress
     from arxiv_tui.store.keeper import DraftKeeper
     from arxiv_tui.store.records import Draft
     from arxiv_tui.tui.config import Config
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 class DraftScreen(Screen):
     """Type; when you pause, alternatives stream in; pick one (or part of one) with the keyboard."""
 
-    BINDINGS = DRAFTING_KEYS
+    BINDINGS = DRAFTING_KEYS  # type: ignore[assignment]  # Binding objects only: a narrower list
 
     def __init__(self, config: Config, keeper: DraftKeeper) -> None:
         super().__init__()
@@ -67,20 +67,20 @@ class DraftScreen(Screen):
 
     # The engine's process ---------------------------------------------------------------------
     @property
-    def engine(self) -> EngineProcess | None:
+    def engine(self) -> EngineClient | None:
         """The engine's process, once its model has loaded."""
         return self.link.ready
 
     def load_model(self) -> None:
         """Start the engine's process, which loads the model and says when it is ready."""
         self.status.model, self.status.precision, self.status.state = self.config.model, "", "loading"
-        self.link.start(self.config, self.text_before_cursor(), MAX_ALTERNATIVES)
+        self.link.start(self.config, self.editor.text_before_cursor(), MAX_ALTERNATIVES)
 
     def stop_engine(self, wait_s: float = 1.0) -> None:
         self.link.stop(wait_s)
 
     def on_engine_event(self, message: EngineEvent) -> None:
-        from arxiv_tui.runtime import engine_client as e
+        from arxiv_tui.runtime import protocol as e
         from arxiv_tui.tui.screens.confidence import ConfidenceScreen
 
         match message.event:
@@ -123,12 +123,6 @@ class DraftScreen(Screen):
         self.load_model()
 
     # Requests --------------------------------------------------------------------------------
-    def text_before_cursor(self) -> str:
-        return self.editor.document.get_text_range((0, 0), self.editor.cursor_location)
-
-    def cursor_offset(self) -> int:
-        return self.editor.document.get_index_from_location(self.editor.cursor_location)
-
     def schedule_generation(self) -> None:
         """Start a request once typing pauses (each call supersedes the last)."""
         self._debounce()
@@ -142,12 +136,12 @@ class DraftScreen(Screen):
         """Ask for N alternatives for the text before the cursor (the engine stops the one running)."""
         if self.engine is None:
             return
-        settings, prompt = self.config.generation_settings(MAX_ALTERNATIVES), self.text_before_cursor()
+        settings, prompt = self.config.generation_settings(MAX_ALTERNATIVES), self.editor.text_before_cursor()
         parent = self.session.parent_choice
         self.engine.generate(self.session.sent(), prompt, settings)  # it stops the one running
         self.session.request = self.keeper.add_request(
             self.config.model, prompt, self.config.request_record(settings),
-            draft_text=self.editor.text, cursor=self.cursor_offset(), parent_choice=parent,
+            draft_text=self.editor.text, cursor=self.editor.offset_of(self.editor.cursor_location), parent_choice=parent,
         )
         self.editor.show_ghost("")
         self.panel.reset(settings.n, settings.max_new_tokens)
@@ -165,23 +159,18 @@ class DraftScreen(Screen):
         """A batch of deltas: one text change per card, however many tokens it holds."""
         if not self.session.is_current(message.request_id):
             return  # a superseded request
-        for index, (text, finish_reason) in merged(message.deltas).items():
-            if (card := self.panel.card(index)) is not None:
-                card.text += text
-                card.finish_reason = finish_reason
-        for index, cost in message.costs.items():
-            if (card := self.panel.card(index)) is not None:
-                card.cost = cost
+        self.panel.stream(message.deltas, message.costs)
         self._show_suggestion()
         if message.done:
             self.status.state = "idle"
             if message.ttft_s is not None:
                 self.status.ttft_ms = message.ttft_s * 1000
             self.status.tokens_per_s = message.tokens_per_s
-            self.panel.request_ended(message.tokens)
+            tokens = message.tokens or []  # always sent with `done`
+            self.panel.request_ended(tokens)
             self.panel.flag(self.editor.text, message.copied)
             self.keeper.save_alternatives(
-                self.session.request, [(c.text, t, c.finish_reason) for c, t in zip(self.panel.cards, message.tokens)])
+                self.session.current_request(), [(c.text, t, c.finish_reason) for c, t in zip(self.panel.cards, tokens)])
 
     def _show_suggestion(self) -> None:
         card = self.panel.card(self.panel.highlighted)
@@ -210,6 +199,31 @@ class DraftScreen(Screen):
         self._set_stale(True)
         self.schedule_generation()
 
+    # What the app and other screens ask of the draft ---------------------------------------------
+    @property
+    def text(self) -> str:
+        return self.editor.text
+
+    def insert_text(self, text: str) -> None:
+        """Type `text` at the cursor (an alternative picked in the history)."""
+        self.editor.insert(text)
+
+    def load_text(self, text: str) -> None:
+        """The whole text replaced by `text` (the paper's, reloaded), asking for no alternatives."""
+        self.editor.load_own(text)
+
+    def replace_text(self, start: int, end: int, text: str) -> None:
+        """Put `text` in place of characters `start:end`, asking for no alternatives."""
+        self.editor.replace_own(start, end, text)
+
+    def show_paper(self, name: str, abstract: str | None) -> None:
+        """The paper the draft is saved to (`abstract`: its text there; None and "": no paper)."""
+        self.paper_text, self.status.file = abstract, name
+        self.status.show_text(self.editor.text, abstract)
+
+    def stop_autosave(self) -> None:
+        self.editor.stop_autosave()
+
     def save_draft(self) -> None:
         self.keeper.save(self.editor.text)
 
@@ -217,8 +231,7 @@ class DraftScreen(Screen):
         """Show `draft` (which the keeper now edits); its next request follows its last acceptance."""
         self.session.open(await self.keeper.read(self.keeper.history.latest_choice, draft.id))
         if draft.text != self.editor.text:
-            with self.editor.own_edit():
-                self.editor.load_text(draft.text)
+            self.editor.load_own(draft.text)
         self.editor.move_cursor(self.editor.document.end)
 
     def action_dismiss_alternatives(self) -> None:
@@ -250,7 +263,7 @@ class DraftScreen(Screen):
             self.notify("The model is still loading", severity="warning")
             return
         self.action_dismiss_alternatives()
-        self.app.push_screen(ConfidenceScreen(self.engine, self.editor))
+        self.app.push_screen(ConfidenceScreen(self.engine, self))
 
     # Picking ------------------------------------------------------------------------------------
     def _acceptable(self, index: int | None = None) -> bool:
@@ -260,17 +273,17 @@ class DraftScreen(Screen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "accept_index":
-            return self._acceptable(int(parameters[0]))
+            return self._acceptable(int(str(parameters[0])))
         if action in ("accept_word", "accept_sentence", "cycle"):
             return self._acceptable()
         return True
 
     def _insert(self, text: str, index: int, kind: str) -> None:
         """Put `text` in at the cursor and record the choice, remembering how to undo it."""
-        start = self.cursor_offset()
+        start = self.editor.offset_of(self.editor.cursor_location)
         cards: Cards = tuple((card.text, card.finish_reason) for card in self.panel.cards)
         self.editor.insert(text)
-        request = self.session.request
+        request = self.session.current_request()
         choice = self.keeper.add_choice(request, index, text, kind)
         self.session.accepted(Acceptance(request, self.session.node_parent, start, text, self.editor.text,
                                          cards, self.panel.highlighted), choice)
@@ -284,7 +297,9 @@ class DraftScreen(Screen):
 
     def action_accept_index(self, index: int) -> None:
         self.stop_requests()
-        self._insert(self.panel.card(index).text, index, "whole")  # the change then asks for the next ones
+        card = self.panel.card(index)
+        assert card is not None  # `check_action` let the key through only for a card with text
+        self._insert(card.text, index, "whole")  # the change then asks for the next ones
 
     def action_cycle(self, step: int) -> None:
         self.panel.cycle(step)
@@ -310,12 +325,8 @@ class DraftScreen(Screen):
             return
         acceptance = self.session.take_back()
         self.stop_requests()  # the acceptance's own follow-up request, if it started
-        document = self.editor.document
-        start = document.get_location_from_index(acceptance.start)
-        end = document.get_location_from_index(acceptance.start + len(acceptance.text))
-        with self.editor.own_edit():
-            self.editor.delete(start, end)
-        self.editor.move_cursor(start)
+        self.editor.replace_own(acceptance.start, acceptance.start + len(acceptance.text), "")
+        self.editor.move_cursor(self.editor.location_of(acceptance.start))
         self.show_node(acceptance.request, acceptance.parent_choice, acceptance.cards, acceptance.highlighted)
 
     def show_node(self, request, parent_choice, cards: Cards, highlighted: int = 0) -> None:
@@ -342,9 +353,8 @@ class DraftScreen(Screen):
             if current.strip() and not await self.keeper.read(history.is_node_text, self.keeper.draft_id, current):
                 self.keeper.keep_as_new(current)
                 self.notify("The text you had is kept as a draft of its own (Ctrl+O)")
-            with self.editor.own_edit():
-                self.editor.load_text(request.draft_text)
-        self.editor.move_cursor(self.editor.document.get_location_from_index(request.cursor))
+            self.editor.load_own(request.draft_text)
+        self.editor.move_cursor(self.editor.location_of(request.cursor))
         cards = tuple((a.text, a.finish_reason) for a in request.alternatives)
         self.show_node(request.id, request.parent_choice_id, cards, target[1])
 

@@ -146,13 +146,13 @@ class HistoryScreen(ModalScreen[tuple[str, str] | None]):
         options = self.query_one("#history-list", OptionList)
         if options.highlighted is None:
             return None
-        return self._values[options.get_option_at_index(options.highlighted).id]
+        return self._values.get(options.get_option_at_index(options.highlighted).id or "")
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        self.query_one("#history-preview", Static).update(self._previews.get(event.option.id, Text()))
+        self.query_one("#history-preview", Static).update(self._previews.get(event.option.id or "", Text()))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(self._values[event.option.id])
+        self.dismiss(self._values.get(event.option.id or ""))
 
     def on_input_submitted(self) -> None:
         if (value := self._highlighted_value()) is not None:

@@ -29,7 +29,7 @@ class ReplacementScreen(ModalScreen[str | None]):
                            for i, (text, prob) in enumerate(self.options)], id="replace-options")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(self.options[int(event.option.id)][0])
+        self.dismiss(self.options[event.option_index][0])
 
     def action_close(self) -> None:
         self.dismiss(None)

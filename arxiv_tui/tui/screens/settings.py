@@ -28,8 +28,8 @@ FIELDS = [
 
 def _model_names() -> list[str]:
     """What the model field completes to: the default, then fine-tuned models (`arxiv-tui finetune`)."""
-    from arxiv_tui.runtime.settings import DEFAULT_MODEL
     from arxiv_tui.runtime.registry import ModelError, registered_models
+    from arxiv_tui.runtime.settings import DEFAULT_MODEL
 
     try:
         return [DEFAULT_MODEL, *registered_models()]

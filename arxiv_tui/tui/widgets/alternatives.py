@@ -24,9 +24,10 @@ from textual.geometry import Region
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from arxiv_tui.runtime.settings import Copy
+from arxiv_tui.latex import ARXIV_ABSTRACT_CHARS, would_pass_limit
+from arxiv_tui.runtime.copyguard.record import Copy
 from arxiv_tui.runtime.sentences import sentence_end
-from arxiv_tui.tui.limits import ARXIV_ABSTRACT_CHARS, would_pass_limit
+from arxiv_tui.runtime.settings import Delta
 
 RECENT_REQUESTS = 5  # the requests whose tallest card sets the height the cards keep
 _FINISH_LABELS = {"eos": "end of text", "length": "length", "stop": "sentence end", "cancelled": "cancelled"}
@@ -159,7 +160,7 @@ class AlternativesPanel(VerticalScroll, can_focus=False):
 
     def _kept_rows(self) -> int:
         """The rows the cards keep for requests like the running one (0: none seen yet)."""
-        return max(self._tallest.get(self._shape, ()), default=0)
+        return max(self._tallest.get(self._shape, ()), default=0) if self._shape is not None else 0
 
     def flag(self, draft: str, copied: dict[int, Copy]) -> None:
         """Say on each card whose text would take `draft` past arXiv's limit, or repeats a
@@ -174,6 +175,17 @@ class AlternativesPanel(VerticalScroll, can_focus=False):
     def cards(self) -> list[AlternativeCard]:
         return list(self._cards)
 
+    def stream(self, deltas: list[Delta], costs: dict[int, tuple[int, float]]) -> None:
+        """A batch of deltas: one text change per card, however many tokens it holds; `costs`:
+        (tokens, ms) of the alternatives that finished."""
+        for index, (text, finish_reason) in merged(deltas).items():
+            if (card := self.card(index)) is not None:
+                card.text += text
+                card.finish_reason = finish_reason
+        for index, cost in costs.items():
+            if (card := self.card(index)) is not None:
+                card.cost = cost
+
     def card(self, index: int) -> AlternativeCard | None:
         cards = self.cards
         return cards[index] if 0 <= index < len(cards) else None
@@ -181,14 +193,20 @@ class AlternativesPanel(VerticalScroll, can_focus=False):
     def texts(self) -> list[str]:
         return [card.text for card in self.cards]
 
+    def _highlighted_text(self) -> str:
+        card = self.card(self.highlighted)
+        return card.text if card is not None else ""
+
     def next_word(self) -> str:
         """The highlighted alternative's next word, with the spaces before it."""
-        return re.match(r"\s*\S*", self.card(self.highlighted).text).group()
+        word = re.match(r"\s*\S*", self._highlighted_text())
+        assert word is not None  # the pattern matches any text, the empty one too
+        return word.group()
 
     def next_sentence(self) -> str:
         """The highlighted alternative up to the end of its next sentence (a finished last
         sentence counts too; without an end, all of it)."""
-        text = self.card(self.highlighted).text
+        text = self._highlighted_text()
         end = sentence_end(text + " A") or len(text)
         return text[: min(end, len(text))]
 
@@ -208,5 +226,15 @@ class AlternativesPanel(VerticalScroll, can_focus=False):
     def _mark(self) -> None:
         for card in self.cards:
             card.highlighted = card.index == self.highlighted
-        if (card := self.card(self.highlighted)) is not None:
-            self.scroll_to_widget(card, animate=False)
+        if (shown := self.card(self.highlighted)) is not None:
+            self.scroll_to_widget(shown, animate=False)
+
+
+def merged(deltas: list[Delta]) -> dict[int, tuple[str, str | None]]:
+    """Each alternative's text and end in a batch of deltas: one change per card, however many
+    tokens the batch holds."""
+    texts: dict[int, tuple[str, str | None]] = {}
+    for delta in deltas:
+        text, _ = texts.get(delta.index, ("", None))
+        texts[delta.index] = (text + delta.text, delta.finish_reason)
+    return texts

@@ -11,7 +11,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from arxiv_tui.runtime.confidence import DraftScores, TokenScore
-from arxiv_tui.runtime.settings import Copy
+from arxiv_tui.runtime.copyguard.record import Copy
 
 LOW = 0.01  # below this a token counts as unlikely: Tab jumps between such tokens
 # (upper bound of p, style): the rarer, the louder; likely tokens stay plain.
@@ -86,6 +86,6 @@ class ConfidenceView(Static, can_focus=True):
         self.selected = next((i for i in order if self.tokens[i].prob < LOW), self.selected)
 
     def action_replace(self) -> None:
-        if self.tokens:
+        if self.tokens and self.scores is not None:
             token = self.tokens[self.selected]
             self.post_message(self.ReplaceRequested(token, *word_span(self.scores.text, token)))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from textual import events
 from textual.timer import Timer
 from textual.widgets import TextArea
+from textual.widgets.text_area import Document, Location
 
 AUTOSAVE_S = 0.5  # a draft is saved this long after the last change
 
@@ -21,7 +23,7 @@ class DraftEditor(TextArea):
     """
 
     def __init__(self, can_pick: Callable[[int], bool], on_save: Callable[[], None],
-                 on_edit: Callable[[], None] = lambda: None, **kwargs) -> None:
+                 on_edit: Callable[[], None] = lambda: None, **kwargs: Any) -> None:
         super().__init__(soft_wrap=True, show_line_numbers=False, tab_behavior="focus", **kwargs)
         self.can_pick = can_pick
         self.on_save = on_save  # called AUTOSAVE_S after the last change
@@ -35,6 +37,31 @@ class DraftEditor(TextArea):
         with self.prevent(TextArea.Changed):
             yield
         self._schedule_autosave()
+
+    def _plain_document(self) -> Document:
+        assert isinstance(self.document, Document)  # no syntax highlighting: a plain Document
+        return self.document
+
+    def text_before_cursor(self) -> str:
+        return self.document.get_text_range((0, 0), self.cursor_location)
+
+    def offset_of(self, location: Location) -> int:
+        """The character offset in the text of a (row, column) location."""
+        return self._plain_document().get_index_from_location(location)
+
+    def location_of(self, offset: int) -> Location:
+        """The (row, column) location of a character offset in the text."""
+        return self._plain_document().get_location_from_index(offset)
+
+    def replace_own(self, start: int, end: int, text: str) -> None:
+        """Replace characters `start:end` with `text`, as an edit of the app's own."""
+        with self.own_edit():
+            self.replace(text, self.location_of(start), self.location_of(end))
+
+    def load_own(self, text: str) -> None:
+        """The whole text replaced by `text`, as an edit of the app's own."""
+        with self.own_edit():
+            self.load_text(text)
 
     def on_text_area_changed(self) -> None:
         self._schedule_autosave()
@@ -64,7 +91,7 @@ class DraftEditor(TextArea):
         if event.key.startswith("alt+"):
             event.prevent_default()  # a chord (Alt+] with nothing to cycle), not text: TextArea would type it
 
-    def check_consume_key(self, key: str, character: str | None) -> bool:
+    def check_consume_key(self, key: str, character: str | None = None) -> bool:
         if character is not None and character in "123456789" and self.can_pick(int(character) - 1):
             return False
         return super().check_consume_key(key, character)

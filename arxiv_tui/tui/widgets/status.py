@@ -3,11 +3,20 @@ arXiv's limits (its paper's file, when it has one)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from arxiv_tui.tui.limits import Count, count, latex_problems
+from arxiv_tui.latex import Count, count, latex_problems
+
+
+def model_label(model: str) -> str:
+    """A model as the status bar names it: a local directory by its own name (a long path would
+    push the state and speed off a narrow terminal), a Hub id or registered name as it is."""
+    path = Path(model)
+    return path.name if path.is_absolute() or model.startswith((".", "~")) else model
 
 
 class StatusBar(Static):
@@ -34,7 +43,7 @@ class StatusBar(Static):
             parts.append((f"{self.file}{' (unsaved)' if self.unsaved else ''}", "bold" if self.unsaved else ""))
         parts.append((self.count.describe(), "bold $error" if self.count.over else ""))
         parts += [(problem, "bold $warning") for problem in self.problems]
-        parts.append(f"model {self.model}")
+        parts.append(f"model {model_label(self.model)}")
         if self.precision:
             parts.append(self.precision)
         parts.append(self.state)

@@ -64,7 +64,9 @@ def find_abstract(text: str, name: str = "the file") -> tuple[int, int]:
     for begin in _BEGIN.finditer(masked):
         closing = _END.search(masked, begin.end())
         if closing is None:
-            raise LatexError(f"{name}: the abstract opened on line {line_of(text, begin.start())} is never closed (\\end{{abstract}})")
+            raise LatexError(
+                f"{name}: the abstract opened on line {line_of(text, begin.start())} is never closed (\\end{{abstract}})"
+            )
         spans.append((begin.end(), closing.start()))
     for macro in _MACRO.finditer(masked):
         close = _balanced_end(masked, macro.end())
@@ -75,11 +77,12 @@ def find_abstract(text: str, name: str = "the file") -> tuple[int, int]:
         raise LatexError(f"{name} has no abstract (\\begin{{abstract}}...\\end{{abstract}} or \\abstract{{...}})")
     if len(spans) > 1:
         lines = " and ".join(str(line_of(text, start)) for start, _ in sorted(spans)[:2])
-        raise LatexError(f"{name} has {len(spans)} abstracts (lines {lines}): keep one, or comment the others out with %")
+        raise LatexError(
+            f"{name} has {len(spans)} abstracts (lines {lines}): keep one, or comment the others out with %"
+        )
     start, end = spans[0]
     body = text[start:end]
     return start + len(body) - len(body.lstrip()), end - (len(body) - len(body.rstrip()))
-
 
 
 ARXIV_ABSTRACT_CHARS = 1920

@@ -14,7 +14,9 @@ import pytest
 # The suite is hermetic: whatever Hugging Face settings the caller's shell holds (a token, an
 # endpoint, TRANSFORMERS_OFFLINE as a researcher working offline has it, a cache elsewhere) are
 # dropped here, for this process and the processes the tests start; each test sets what it needs.
-for _name in [name for name in os.environ if name.startswith(("HF_", "HUGGINGFACE_", "HUGGING_FACE_", "TRANSFORMERS_"))]:
+for _name in [
+    name for name in os.environ if name.startswith(("HF_", "HUGGINGFACE_", "HUGGING_FACE_", "TRANSFORMERS_"))
+]:
     del os.environ[_name]
 # huggingface_hub and datasets read this once, at import, and session-scoped fixtures import them
 # before the per-test `user_dirs` fixture runs: without it an offline test waits on DNS retries.
@@ -76,8 +78,13 @@ def abstracts(tmp_path) -> Path:
     import json
 
     path = tmp_path / "abstracts.jsonl"
-    rows = [{"abstract": " ".join(SENTENCES[(i + k) % len(SENTENCES)] for k in range(4)) + f" Case {i}.",
-             "categories": "cs.AI" if i % 2 else "math.ST"} for i in range(120)]
+    rows = [
+        {
+            "abstract": " ".join(SENTENCES[(i + k) % len(SENTENCES)] for k in range(4)) + f" Case {i}.",
+            "categories": "cs.AI" if i % 2 else "math.ST",
+        }
+        for i in range(120)
+    ]
     path.write_text("\n".join(json.dumps(row) for row in rows))
     return path
 

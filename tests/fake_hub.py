@@ -20,8 +20,10 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 class FakeHub:
     def __init__(self, repos: dict[str, Path], bytes_per_s: float | None = None) -> None:
-        self.repos = {repo: {p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*")) if p.is_file()}
-                      for repo, folder in repos.items()}
+        self.repos = {
+            repo: {p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*")) if p.is_file()}
+            for repo, folder in repos.items()
+        }
         self.bytes_per_s = bytes_per_s
         self.cut_after: int | None = None  # drop each GET's connection after this many bytes
         self.ranges: list[str] = []  # the Range headers of the GETs, in order
@@ -38,9 +40,9 @@ class FakeHub:
             def do_GET(self) -> None:
                 path = unquote(urlparse(self.path).path)
                 if path.startswith("/api/models/"):
-                    hub._api(self, path[len("/api/models/"):])
+                    hub._api(self, path[len("/api/models/") :])
                 elif path.startswith("/api/datasets/"):
-                    hub._api(self, path[len("/api/datasets/"):], kind="datasets/")
+                    hub._api(self, path[len("/api/datasets/") :], kind="datasets/")
                 else:
                     hub._resolve(self, body=True)
 
@@ -67,8 +69,10 @@ class FakeHub:
         elif "/tree/" in rest:
             repo = rest.split("/tree/")[0]
             if (files := self._files(handler, kind + repo)) is not None:
-                body = [{"type": "file", "path": name, "size": p.stat().st_size, "oid": _etag(p)}
-                        for name, p in files.items()]
+                body = [
+                    {"type": "file", "path": name, "size": p.stat().st_size, "oid": _etag(p)}
+                    for name, p in files.items()
+                ]
                 self._send(handler, 200, json.dumps(body).encode(), {"Content-Type": "application/json"})
         else:
             self._send(handler, 404, b"{}", {})

@@ -53,8 +53,14 @@ def build_tokenizer(directory: Path, corpus: str, vocab_size: int = 300, with_eo
 
 
 def build_model(
-    directory: Path, corpus: str = CORPUS, train_steps: int = 0, n_positions: int = 128, seed: int = 0,
-    n_embd: int = 32, with_eos: bool = True, n_layer: int = 2,
+    directory: Path,
+    corpus: str = CORPUS,
+    train_steps: int = 0,
+    n_positions: int = 128,
+    seed: int = 0,
+    n_embd: int = 32,
+    with_eos: bool = True,
+    n_layer: int = 2,
 ) -> Path:
     """Save an `n_layer`-layer GPT-2 (optionally trained on `corpus` for a few steps) in `directory`.
 
@@ -67,8 +73,13 @@ def build_model(
     tokenizer = build_tokenizer(directory, corpus, with_eos=with_eos)
     torch.manual_seed(seed)
     config = GPT2Config(
-        n_layer=n_layer, n_head=2, n_embd=n_embd, n_positions=n_positions, vocab_size=len(tokenizer),
-        bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
+        n_layer=n_layer,
+        n_head=2,
+        n_embd=n_embd,
+        n_positions=n_positions,
+        vocab_size=len(tokenizer),
+        bos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
     )
     model = GPT2LMHeadModel(config)
     if train_steps:
@@ -158,7 +169,12 @@ def assert_ghost_of(app, text: str) -> None:
 async def type_and_wait(pilot, app, text: str) -> None:
     await wait_for(pilot, lambda: app.drafting.engine is not None)
     await pilot.press(*text)
-    await wait_for(pilot, lambda: app.drafting.status.state == "idle" and not app.drafting.session.stale and all(app.drafting.panel.texts()))
+    await wait_for(
+        pilot,
+        lambda: (
+            app.drafting.status.state == "idle" and not app.drafting.session.stale and all(app.drafting.panel.texts())
+        ),
+    )
 
 
 def written(ref):

@@ -76,8 +76,13 @@ def test_history_screen(snap_compare):
         await _settle(pilot)
         await pilot.press("ctrl+o")
         # The list is read in a worker thread: wait for both drafts and the preview of the first.
-        await wait_for(pilot, lambda: pilot.app.screen.query("#history-list")
-                       and pilot.app.screen.query_one("#history-list").option_count == 2)
+        await wait_for(
+            pilot,
+            lambda: (
+                pilot.app.screen.query("#history-list")
+                and pilot.app.screen.query_one("#history-list").option_count == 2
+            ),
+        )
         await pilot.pause(0.2)
 
     assert snap_compare(_app(), terminal_size=SIZE, run_before=run_before)

@@ -78,7 +78,7 @@ async def test_accept_word_then_sentence_keeps_the_rest(trained_model):
         # A partial accept is an edit of the app's own: no request waits to start after it.
         await app.workers.wait_for_complete([w for w in app.workers if w.group == "debounce"])
         assert app.drafting.session.request_id == requests_before  # no new request for partial accepts
-        accepted = app.drafting.editor.text[len("We propose"):]
+        accepted = app.drafting.editor.text[len("We propose") :]
         assert full.startswith(accepted) and len(accepted) > len(word)
         assert accepted.rstrip().endswith((".", "!", "?")) or accepted == full
     choices = [c for r in History().requests() for c in r.choices]
@@ -163,7 +163,9 @@ async def test_history_screen_restores_a_draft(trained_model):
     async with app.run_test() as pilot:
         assert app.drafting.editor.text == "A newer one"
         await pilot.press("ctrl+o", *"robots")
-        await wait_for(pilot, lambda: app.screen.query("#history-list") and app.screen.query_one("#history-list").option_count == 1)
+        await wait_for(
+            pilot, lambda: app.screen.query("#history-list") and app.screen.query_one("#history-list").option_count == 1
+        )
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.drafting.editor.text == "An older abstract about robots")
         assert app.keeper.draft_id == old
@@ -188,7 +190,9 @@ def test_importing_the_app_leaves_torch_out():
     assert out.strip() == "[]"
 
 
-@pytest.mark.parametrize("content, expected_warning", [("n = 'three'", "n should be"), ("top_p = 7", "top_p"), ("[[", "not read")])
+@pytest.mark.parametrize(
+    "content, expected_warning", [("n = 'three'", "n should be"), ("top_p = 7", "top_p"), ("[[", "not read")]
+)
 def test_bad_config_files_fall_back_to_defaults(user_dirs, content, expected_warning):
     from arxiv_tui.tui.config import config_path
 

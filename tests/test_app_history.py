@@ -25,8 +25,12 @@ async def test_two_windows_typing_alternately_keep_both_texts(tmp_path):
         for word in ("one ", "two ", "three "):
             await a.press(*f"alpha {word}")
             await b.press(*f"beta {word}")
-            await wait_for(a, lambda: all(app.history.draft(app.keeper.draft_id).text == app.drafting.editor.text
-                                          for app in (alpha, beta)))  # each autosaved
+            await wait_for(
+                a,
+                lambda: all(
+                    app.history.draft(app.keeper.draft_id).text == app.drafting.editor.text for app in (alpha, beta)
+                ),
+            )  # each autosaved
         saved_history(alpha)
         saved_history(beta)
     texts = sorted(d.text for d in History().drafts())
@@ -60,7 +64,9 @@ async def test_an_unwritable_data_directory_starts_in_memory_and_saves_to_a_file
         field = app.screen.query_one("#save-as-path")
         field.value = str(tmp_path / "missing-folder" / "draft.txt")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: "No such file or directory" in str(app.screen.query_one("#save-as-error").render()))
+        await wait_for(
+            pilot, lambda: "No such file or directory" in str(app.screen.query_one("#save-as-error").render())
+        )
         field.value = str(tmp_path / "draft.txt")
         await pilot.press("enter")
         await wait_for(pilot, lambda: (tmp_path / "draft.txt").exists())
@@ -100,7 +106,9 @@ async def test_a_disk_that_fills_mid_session_keeps_the_text_and_saves_it_later(t
         await wait_for(pilot, lambda: "can't be written" in notices(app))
         assert history.draft(app.keeper.draft_id).text == "Saved before"  # what was saved is still whole
         await pilot.press("ctrl+o")  # reading waits for the writes a second at most, then reads what was saved
-        await wait_for(pilot, lambda: app.screen.query("#history-list") and app.screen.query_one("#history-list").option_count)
+        await wait_for(
+            pilot, lambda: app.screen.query("#history-list") and app.screen.query_one("#history-list").option_count
+        )
         await pilot.press("escape")
         await app.action_new_draft()  # switching drafts waits for the disk: refused, the draft stays
         await wait_for(pilot, lambda: "stays open" in notices(app))
@@ -137,10 +145,14 @@ async def test_the_history_screen_lists_and_opens_revisions(tmp_path, kind):
     async with app.run_test() as pilot:
         await wait_for(pilot, lambda: app.keeper.draft_id == draft)
         await pilot.press("ctrl+o")
-        await wait_for(pilot, lambda: app.screen.query("#history-list") and app.screen.query_one("#history-list").option_count)
+        await wait_for(
+            pilot, lambda: app.screen.query("#history-list") and app.screen.query_one("#history-list").option_count
+        )
         if kind == "revision":
             await pilot.press("f4")  # the highlighted draft's revisions
-            await wait_for(pilot, lambda: app.screen.query_one("#history-list").get_option_at_index(0).id.startswith("r"))
+            await wait_for(
+                pilot, lambda: app.screen.query_one("#history-list").get_option_at_index(0).id.startswith("r")
+            )
         await pilot.press("enter")
         expected = "first words" if kind == "revision" else "first words, rewritten"
         await wait_for(pilot, lambda: app.drafting.editor.text == expected)

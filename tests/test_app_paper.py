@@ -38,7 +38,7 @@ def outside_abstract(data: bytes) -> tuple[bytes, bytes]:
     """The bytes before the abstract's first words and after its end (the file's real abstract,
     not the commented-out one above it)."""
     start = data.index(b"\n\\begin{abstract}\n") + 18
-    return data[:start], data[data.index(b"\n\\end{abstract}\n\n\\section"):]
+    return data[:start], data[data.index(b"\n\\end{abstract}\n\n\\section") :]
 
 
 async def test_suggestions_taken_and_saved_back_leave_the_rest_of_the_file_alone(trained_model, paper):
@@ -121,7 +121,9 @@ async def test_f4_copies_the_draft_to_the_clipboard(trained_model, paper):
 async def test_a_change_outside_the_abstract_is_kept_and_said(trained_model, paper):
     app = paper_app(trained_model, paper)
     async with app.run_test() as pilot:
-        await type_then_save_after_a_change_on_disk(pilot, paper, " Mine.", "\\section{Method}", "\\section{Our method}")
+        await type_then_save_after_a_change_on_disk(
+            pilot, paper, " Mine.", "\\section{Method}", "\\section{Our method}"
+        )
         await wait_for(pilot, lambda: not app.drafting.status.unsaved)
         assert "changed on disk outside the abstract" in notices(app)
         text = paper.read_text()

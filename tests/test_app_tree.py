@@ -23,11 +23,22 @@ async def test_accept_undo_pick_a_sibling_and_the_tree_has_both_branches(trained
         assert app.drafting.editor.text == "We propose" + texts[0]
         await pilot.press("ctrl+z")  # back to the text before, the same alternatives pickable
         assert app.drafting.editor.text == "We propose" and app.drafting.editor.cursor_location == (0, 10)
-        assert app.drafting.panel.texts() == texts and not app.drafting.session.stale and app.drafting.panel.highlighted == 0
+        assert (
+            app.drafting.panel.texts() == texts
+            and not app.drafting.session.stale
+            and app.drafting.panel.highlighted == 0
+        )
         await pilot.press("2")
         assert app.drafting.editor.text == "We propose" + texts[1]
-        await wait_for(pilot, lambda: app.drafting.session.request is not node_ref and app.drafting.status.state == "idle"
-                       and not app.drafting.session.stale and all(app.drafting.panel.texts()))
+        await wait_for(
+            pilot,
+            lambda: (
+                app.drafting.session.request is not node_ref
+                and app.drafting.status.state == "idle"
+                and not app.drafting.session.stale
+                and all(app.drafting.panel.texts())
+            ),
+        )
         follower = written(app.drafting.session.request)
 
         # Requests that finished while "We propose" was typed are roots too; ours is the last.
@@ -46,7 +57,11 @@ async def test_accept_undo_pick_a_sibling_and_the_tree_has_both_branches(trained
         tree.move_cursor(root_node)
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen is app.screen_stack[0])
-        assert app.drafting.editor.text == "We propose" and app.drafting.panel.texts() == texts and app.drafting.session.request == node
+        assert (
+            app.drafting.editor.text == "We propose"
+            and app.drafting.panel.texts() == texts
+            and app.drafting.session.request == node
+        )
         await pilot.press("3")  # a third branch from the same node
         assert app.drafting.editor.text == "We propose" + texts[2]
 
@@ -63,7 +78,9 @@ async def test_jumping_keeps_text_that_no_node_holds(trained_model):
         typed = app.drafting.editor.text
         await app.drafting.jump_to_node((node, 1))
         await pilot.pause()
-        assert app.drafting.editor.text == "We" and app.drafting.panel.highlighted == 1 and not app.drafting.session.stale
+        assert (
+            app.drafting.editor.text == "We" and app.drafting.panel.highlighted == 1 and not app.drafting.session.stale
+        )
         kept = [d for d in saved_history(app).drafts() if d.id != draft]
         assert [d.text for d in kept] == [typed]
 

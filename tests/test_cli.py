@@ -12,8 +12,20 @@ from tests.helpers import assert_one_line_error, run_cli
 
 
 def test_generate_json(capsys, tiny_model):
-    code, out, _ = run_cli(capsys, "generate", "--model", str(tiny_model), "-n", "2",
-                           "--max-new-tokens", "5", "--seed", "3", "--json", "We study")
+    code, out, _ = run_cli(
+        capsys,
+        "generate",
+        "--model",
+        str(tiny_model),
+        "-n",
+        "2",
+        "--max-new-tokens",
+        "5",
+        "--seed",
+        "3",
+        "--json",
+        "We study",
+    )
     assert code == 0
     result = json.loads(out)
     assert set(result) == {"model", "prompt", "settings", "alternatives", "timing"}
@@ -39,8 +51,9 @@ def test_generate_greedy_text_and_stdin(capsys, monkeypatch, trained_model):
 
 
 def test_generate_handles_a_60000_character_prompt(capsys, tiny_model):
-    code, out, err = run_cli(capsys, "generate", "--model", str(tiny_model), "-n", "1",
-                             "--max-new-tokens", "4", "--json", "word " * 12000)
+    code, out, err = run_cli(
+        capsys, "generate", "--model", str(tiny_model), "-n", "1", "--max-new-tokens", "4", "--json", "word " * 12000
+    )
     assert code == 0, err
     assert json.loads(out)["alternatives"][0]["tokens"] > 0
 
@@ -111,7 +124,9 @@ def test_unreachable_hub_says_how_to_go_on(capsys):
 def test_entry_point_runs_as_a_module(tiny_model):
     done = subprocess.run(
         [sys.executable, "-m", "arxiv_tui", "generate", "--model", str(tiny_model), "--top-p", "7", "x"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 2
     assert done.stderr.startswith("arxiv-tui: error: ") and "Traceback" not in done.stderr
@@ -134,8 +149,9 @@ def test_models_registry(capsys, tiny_model):
 
 @pytest.mark.slow
 def test_bench_json(capsys, tiny_model):
-    code, out, err = run_cli(capsys, "bench", "--model", str(tiny_model), "-n", "2",
-                             "--max-new-tokens", "6", "--runs", "1", "--json")
+    code, out, err = run_cli(
+        capsys, "bench", "--model", str(tiny_model), "-n", "2", "--max-new-tokens", "6", "--runs", "1", "--json"
+    )
     assert code == 0, err
     report = json.loads(out)
     keys = {"median_s", "ttft_s", "tokens_per_s", "peak_rss_mb"}

@@ -22,17 +22,17 @@ def test_scores_match_transformers_and_spans_cover_the_text(trained_model, engin
 
     engine = engine_factory(trained_model)
     wide = engine.score("We propose é≤ 中文 methods.")  # characters over several byte tokens
-    assert "".join(wide.text[t.start:t.end] for t in wide.tokens) == wide.text
+    assert "".join(wide.text[t.start : t.end] for t in wide.tokens) == wide.text
     text = "We propose a new method for graph learning."
     scores = engine.score(text)
-    assert "".join(text[t.start:t.end] for t in scores.tokens) == text
+    assert "".join(text[t.start : t.end] for t in scores.tokens) == text
     model = GPT2LMHeadModel.from_pretrained(trained_model).eval()
     ids = engine.encode(engine.template + text)
     with torch.no_grad():
         log_probs = torch.log_softmax(model(torch.tensor([ids])).logits[0], -1)
     reference = log_probs[:-1].gather(1, torch.tensor(ids[1:])[:, None])[:, 0].exp()
     ours = [t.prob for t in scores.tokens]
-    assert ours == pytest.approx(reference[-len(ours):].tolist(), abs=1e-4)
+    assert ours == pytest.approx(reference[-len(ours) :].tolist(), abs=1e-4)
     assert all(len(t.top) == 8 and t.top[0][1] >= t.top[-1][1] for t in scores.tokens)
 
 
@@ -52,7 +52,8 @@ def test_rescoring_an_extended_draft_reuses_the_earlier_work(trained_model, engi
     assert first.computed == before  # from scratch (the first token only conditions)
     assert longer.computed <= after - before + 2  # only the appended tokens (and a merge at the seam)
     assert [t.prob for t in longer.tokens[: len(first.tokens) - 1]] == pytest.approx(
-        [t.prob for t in first.tokens[:-1]], abs=1e-5)
+        [t.prob for t in first.tokens[:-1]], abs=1e-5
+    )
 
 
 def test_char_offsets_of_multibyte_text():
@@ -79,7 +80,9 @@ async def test_confidence_view_marks_the_odd_word_and_replaces_it(trained_model)
         odd_styles = {str(span.style) for span in rendered.spans if span.start <= zebra < span.end}
         assert style_for(word_probs(view.scores, ODD, "zebra")) in odd_styles
         likely = [t for t in view.tokens if not style_for(t.prob)]  # likely tokens stay plain
-        assert likely and not [s for s in rendered.spans if s.start <= likely[0].start < s.end and " on " in str(s.style)]
+        assert likely and not [
+            s for s in rendered.spans if s.start <= likely[0].start < s.end and " on " in str(s.style)
+        ]
         await pilot.press("tab")  # the first unlikely token: Tab is the view's, not accepting
         selected = view.tokens[view.selected]
         assert selected.prob < LOW
@@ -91,7 +94,9 @@ async def test_confidence_view_marks_the_odd_word_and_replaces_it(trained_model)
         await wait_for(pilot, lambda: isinstance(app.screen, ReplacementScreen))
         await pilot.press("enter")  # the likeliest replacement
         await wait_for(pilot, lambda: "zebra" not in editor.text)
-        assert editor.text.startswith("We propose a new") and editor.text.endswith("for graph learning. The code is public.")
+        assert editor.text.startswith("We propose a new") and editor.text.endswith(
+            "for graph learning. The code is public."
+        )
         await wait_for(pilot, lambda: view.scores is not None and view.scores.text == editor.text)
         assert app.drafting.session.stale  # the replacement asked for no alternatives
         await pilot.press("escape")

@@ -27,7 +27,7 @@ def test_a_copied_span_is_found_with_its_length_and_source(index):
     draft = "In this work, graph neural networks learn node representations by passing messages along"
     (copy,) = index.copies(draft + " the edges of a graph, quickly.", from_char=len(draft))
     assert copy.words == 15 and copy.source.startswith("Graph neural networks learn node representations")
-    assert (draft + " the edges")[copy.start:].startswith("graph neural networks")
+    assert (draft + " the edges")[copy.start :].startswith("graph neural networks")
 
 
 def test_case_and_punctuation_do_not_hide_a_copy_and_new_text_is_not_flagged(index):
@@ -48,8 +48,10 @@ def test_the_index_of_many_texts_stays_in_bounded_runs(tmp_path, monkeypatch):
     assert found[0].words == 44 and found[0].source.startswith("Text number 42 says")
 
 
-MEMORISED = ("We introduce sparse message passing for graph transformers and show that it keeps "
-             "long range structure while cutting memory from quadratic to linear in the number of nodes.")
+MEMORISED = (
+    "We introduce sparse message passing for graph transformers and show that it keeps "
+    "long range structure while cutting memory from quadratic to linear in the number of nodes."
+)
 
 
 @pytest.fixture(scope="module")

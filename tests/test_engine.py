@@ -34,10 +34,13 @@ def test_greedy_equals_transformers_generate(trained_model, engine_factory):
         ids = engine.prompt_ids(prompt, 20)
         with torch.inference_mode():
             out = reference.generate(
-                torch.tensor([ids]), do_sample=False, max_new_tokens=20, min_new_tokens=20,
+                torch.tensor([ids]),
+                do_sample=False,
+                max_new_tokens=20,
+                min_new_tokens=20,
                 pad_token_id=engine.loaded.tokenizer.eos_token_id,
             )
-        expected = out[0, len(ids):].tolist()
+        expected = out[0, len(ids) :].tolist()
         alternatives = engine.generate(prompt, settings(n=2, max_new_tokens=20, sampling=GREEDY))
         assert [a.tokens for a in alternatives] == [expected, expected]
 
@@ -98,7 +101,9 @@ def test_prefix_reuse_gives_the_same_tokens_as_a_cold_start(trained_model, engin
     # Editing inside the prompt reuses only the shared part and still matches a cold start.
     edited = engine.generate("We propose an old method for graph", greedy)
     engine.forget_prompt()
-    assert [a.tokens for a in edited] == [a.tokens for a in engine.generate("We propose an old method for graph", greedy)]
+    assert [a.tokens for a in edited] == [
+        a.tokens for a in engine.generate("We propose an old method for graph", greedy)
+    ]
 
 
 def test_long_prompts_are_cut_from_the_left_keeping_the_template(tiny_model, engine_factory):
@@ -188,8 +193,14 @@ def test_sentence_end_rule(text, expected):
 
 @pytest.mark.parametrize(
     "bad",
-    [dict(n=0), dict(max_new_tokens=0), dict(max_new_tokens=10_000), dict(sampling=SamplingParams(temperature=-1)),
-     dict(sampling=SamplingParams(top_p=0)), dict(sampling=SamplingParams(top_p=1.5))],
+    [
+        dict(n=0),
+        dict(max_new_tokens=0),
+        dict(max_new_tokens=10_000),
+        dict(sampling=SamplingParams(temperature=-1)),
+        dict(sampling=SamplingParams(top_p=0)),
+        dict(sampling=SamplingParams(top_p=1.5)),
+    ],
 )
 def test_invalid_settings_are_refused(tiny_model, engine_factory, bad):
     with pytest.raises(ValueError):

@@ -120,7 +120,9 @@ def test_batches_come_at_most_every_batch_interval(engine_factory, endless_model
     engine = engine_factory(endless_model)
     sent, times = [], []
     request = e.Generate(1, "W", GenerationSettings(n=3, max_new_tokens=300))
-    run_generation(engine, request, threading.Event(), lambda event: (sent.append(event), times.append(time.perf_counter())))
+    run_generation(
+        engine, request, threading.Event(), lambda event: (sent.append(event), times.append(time.perf_counter()))
+    )
     assert sent[-1].done and sent[-1].tokens == [300, 300, 300]
     assert all(d.finish_reason == FINISH_LENGTH for d in sent[-1].deltas if d.finish_reason)
     first = [d.index for d in sent[0].deltas]
@@ -188,9 +190,29 @@ def test_bench_app_reports_the_app_against_headless(trained_model):
     import subprocess
 
     out = subprocess.run(
-        [sys.executable, "-m", "arxiv_tui", "bench", "--app", "--model", str(trained_model), "-n", "2",
-         "--max-new-tokens", "6", "--runs", "1", "--keys", "2", "--precision", "fp32", "--json"],
-        capture_output=True, text=True, timeout=240,
+        [
+            sys.executable,
+            "-m",
+            "arxiv_tui",
+            "bench",
+            "--app",
+            "--model",
+            str(trained_model),
+            "-n",
+            "2",
+            "--max-new-tokens",
+            "6",
+            "--runs",
+            "1",
+            "--keys",
+            "2",
+            "--precision",
+            "fp32",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)

@@ -32,8 +32,13 @@ def hub(hub_model, monkeypatch, user_dirs):
 
 
 def pull(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "arxiv_tui", "models", "pull", *args], capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, "COLUMNS": "120"})
+    return subprocess.run(
+        [sys.executable, "-m", "arxiv_tui", "models", "pull", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "COLUMNS": "120"},
+    )
 
 
 def partial_files(user_dirs) -> list:
@@ -42,8 +47,9 @@ def partial_files(user_dirs) -> list:
 
 def test_pull_shows_bytes_and_a_stopped_download_resumes(hub, hub_model, user_dirs):
     hub.bytes_per_s = 2e6
-    first = subprocess.Popen([sys.executable, "-m", "arxiv_tui", "models", "pull"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "arxiv_tui", "models", "pull"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 30
     while not any(p.stat().st_size > 1_000_000 for p in partial_files(user_dirs)):
         assert time.monotonic() < deadline, "the download never got going"

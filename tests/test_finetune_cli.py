@@ -15,8 +15,26 @@ from tests.helpers import assert_one_line_error, run_cli
 
 
 def small(base: Path, data: Path, output: Path | str, *extra: str) -> list[str]:
-    return ["finetune", "--base", str(base), "--data", str(data), "--output", str(output), "--steps", "4",
-            "--batch-size", "2", "--max-length", "32", "--eval-samples", "6", "--warmup-steps", "1", *extra]
+    return [
+        "finetune",
+        "--base",
+        str(base),
+        "--data",
+        str(data),
+        "--output",
+        str(output),
+        "--steps",
+        "4",
+        "--batch-size",
+        "2",
+        "--max-length",
+        "32",
+        "--eval-samples",
+        "6",
+        "--warmup-steps",
+        "1",
+        *extra,
+    ]
 
 
 def test_finetune_json_progress_metrics_and_registration(capsys, four_layer_model, abstracts, tmp_path):
@@ -30,8 +48,18 @@ def test_finetune_json_progress_metrics_and_registration(capsys, four_layer_mode
     done = events[-1]
     assert done["event"] == "done" and done["output"] == str(output)
     metrics = json.loads((output / "metrics.json").read_text())
-    for key in ("train_loss", "eval_loss", "perplexity", "base_eval_loss", "base_perplexity",
-                "trainable_params", "total_params", "steps", "seconds", "train_seconds"):
+    for key in (
+        "train_loss",
+        "eval_loss",
+        "perplexity",
+        "base_eval_loss",
+        "base_perplexity",
+        "trainable_params",
+        "total_params",
+        "steps",
+        "seconds",
+        "train_seconds",
+    ):
         assert key in metrics and metrics[key] == done[key]
     assert metrics["train_texts"] == 54  # the 60 cs.AI texts less the 6 held out
     assert json.loads((output / "copy-index" / "meta.json").read_text())["texts"] == 54  # the guard's index
@@ -42,12 +70,27 @@ def test_finetune_json_progress_metrics_and_registration(capsys, four_layer_mode
 
 def test_finetune_prints_a_table_and_eval_matches(capsys, four_layer_model, abstracts, tmp_path):
     output = tmp_path / "m"
-    code, out, err = run_cli(capsys, *small(four_layer_model, abstracts, output, "--precision", "fp32", "--eval-samples", "8"))
+    code, out, err = run_cli(
+        capsys, *small(four_layer_model, abstracts, output, "--precision", "fp32", "--eval-samples", "8")
+    )
     assert code == 0, err
     assert "eval loss" in out and "perplexity" in out and "arxiv-tui --model m" in out
     metrics = json.loads((output / "metrics.json").read_text())
-    code, out, err = run_cli(capsys, "eval", "--model", "m", "--data", str(abstracts), "--samples", "8",
-                             "--max-length", "32", "--precision", "fp32", "--json")
+    code, out, err = run_cli(
+        capsys,
+        "eval",
+        "--model",
+        "m",
+        "--data",
+        str(abstracts),
+        "--samples",
+        "8",
+        "--max-length",
+        "32",
+        "--precision",
+        "fp32",
+        "--json",
+    )
     assert code == 0, err
     result = json.loads(out)
     assert set(result) == {"eval_loss", "perplexity", "tokens", "samples"}
@@ -57,11 +100,14 @@ def test_finetune_prints_a_table_and_eval_matches(capsys, four_layer_model, abst
 
 def test_default_output_goes_to_the_data_dir(capsys, four_layer_model, abstracts, user_dirs):
     args = small(four_layer_model, abstracts, "unused")
-    args = args[: args.index("--output")] + args[args.index("--output") + 2:]
+    args = args[: args.index("--output")] + args[args.index("--output") + 2 :]
     assert run_cli(capsys, *args)[0] == 0
     assert run_cli(capsys, *args)[0] == 0  # a second run does not clobber the first
     models = user_dirs / "data" / "arxiv-tui" / "models"
-    assert sorted(p.name for p in models.iterdir()) == [f"{four_layer_model.name}-abstracts", f"{four_layer_model.name}-abstracts-2"]
+    assert sorted(p.name for p in models.iterdir()) == [
+        f"{four_layer_model.name}-abstracts",
+        f"{four_layer_model.name}-abstracts-2",
+    ]
 
 
 def _write(path: Path, content: bytes) -> Path:
@@ -69,16 +115,27 @@ def _write(path: Path, content: bytes) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("make_data", "mentions", "exit_code"), [
-    (lambda d: d / "missing.jsonl", "does not exist", 2),
-    (lambda d: _write(d / "blob.txt", bytes(range(256)) * 4), "binary file", 2),
-    (lambda d: _write(d / "bad.jsonl", b'{"abstract": "fine"}\n\n{"abstract": oops}\n'), "bad.jsonl:3: malformed JSON", 2),
-    (lambda d: _write(d / "blank.txt", b"  \n\n\t\n"), "no usable text", 2),
-    (lambda d: _write(d / "cols.csv", b'title,"notes"\n"a","b\nc"\n'), "no 'abstract', 'text' or 'summary' column", 2),
-    (lambda d: _write(d / "refs.bib", b"@article{x, title = {Only a title}}\n"), "no entries with an abstract", 2),
-    (lambda d: _write(d / "few.txt", b"One abstract.\n\nAnother one.\n\nA third.\n"), "one batch needs 2", 2),
-    (lambda d: "hf:ccdv/arxiv-classification", "cannot load hf:ccdv/arxiv-classification", 1),
-])
+@pytest.mark.parametrize(
+    ("make_data", "mentions", "exit_code"),
+    [
+        (lambda d: d / "missing.jsonl", "does not exist", 2),
+        (lambda d: _write(d / "blob.txt", bytes(range(256)) * 4), "binary file", 2),
+        (
+            lambda d: _write(d / "bad.jsonl", b'{"abstract": "fine"}\n\n{"abstract": oops}\n'),
+            "bad.jsonl:3: malformed JSON",
+            2,
+        ),
+        (lambda d: _write(d / "blank.txt", b"  \n\n\t\n"), "no usable text", 2),
+        (
+            lambda d: _write(d / "cols.csv", b'title,"notes"\n"a","b\nc"\n'),
+            "no 'abstract', 'text' or 'summary' column",
+            2,
+        ),
+        (lambda d: _write(d / "refs.bib", b"@article{x, title = {Only a title}}\n"), "no entries with an abstract", 2),
+        (lambda d: _write(d / "few.txt", b"One abstract.\n\nAnother one.\n\nA third.\n"), "one batch needs 2", 2),
+        (lambda d: "hf:ccdv/arxiv-classification", "cannot load hf:ccdv/arxiv-classification", 1),
+    ],
+)
 def test_bad_data_is_one_line_and_leaves_nothing(capsys, four_layer_model, tmp_path, make_data, mentions, exit_code):
     output = tmp_path / "out"
     code, _, err = run_cli(capsys, *small(four_layer_model, make_data(tmp_path), output))
@@ -86,13 +143,16 @@ def test_bad_data_is_one_line_and_leaves_nothing(capsys, four_layer_model, tmp_p
     assert not output.exists() and not (tmp_path / ".out.partial").exists()
 
 
-@pytest.mark.parametrize(("extra", "mentions"), [
-    (("--steps", "-5"), "argument --steps: '-5' is not a positive integer"),
-    (("--lr", "0"), "argument --lr"),
-    (("--warmup-steps", "9"), "--warmup-steps must be between 0 and --steps"),
-    (("--train-last-blocks", "7"), "more than the model's 4 blocks"),
-    (("--precision", "int8"), "invalid choice"),
-])
+@pytest.mark.parametrize(
+    ("extra", "mentions"),
+    [
+        (("--steps", "-5"), "argument --steps: '-5' is not a positive integer"),
+        (("--lr", "0"), "argument --lr"),
+        (("--warmup-steps", "9"), "--warmup-steps must be between 0 and --steps"),
+        (("--train-last-blocks", "7"), "more than the model's 4 blocks"),
+        (("--precision", "int8"), "invalid choice"),
+    ],
+)
 def test_bad_settings(capsys, four_layer_model, abstracts, tmp_path, extra, mentions):
     output = tmp_path / "out"
     code, _, err = run_cli(capsys, *small(four_layer_model, abstracts, output, *extra))
@@ -119,7 +179,12 @@ def test_missing_base_model(capsys, abstracts, tmp_path):
 
 def test_ctrl_c_stops_with_a_checkpoint_and_resume_finishes(four_layer_model, abstracts, tmp_path):
     output = tmp_path / "run"
-    args = [sys.executable, "-m", "arxiv_tui", *small(four_layer_model, abstracts, output, "--json", "--precision", "fp32")]
+    args = [
+        sys.executable,
+        "-m",
+        "arxiv_tui",
+        *small(four_layer_model, abstracts, output, "--json", "--precision", "fp32"),
+    ]
     args[args.index("--steps") + 1] = "400"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -154,7 +219,7 @@ def test_eval_of_a_model_without_an_end_token_is_one_line(capsys, abstracts, tmp
 
 def test_a_few_steps_need_no_warm_up_setting(capsys, four_layer_model, abstracts, tmp_path):
     args = small(four_layer_model, abstracts, tmp_path / "short")
-    args = args[: args.index("--warmup-steps")] + args[args.index("--warmup-steps") + 2:]  # the default
+    args = args[: args.index("--warmup-steps")] + args[args.index("--warmup-steps") + 2 :]  # the default
     code, _, err = run_cli(capsys, *args)  # 4 steps: the warm-up is 4, not the recipe's 10
     assert code == 0, err
     assert json.loads((tmp_path / "short" / "metrics.json").read_text())["recipe"]["warmup_steps"] == 4
@@ -165,8 +230,12 @@ def test_a_few_steps_need_no_warm_up_setting(capsys, four_layer_model, abstracts
 def _torchrun(*launch: str, finetune: list[str]) -> subprocess.Popen:
     """`torchrun LAUNCH -m arxiv_tui FINETUNE` (gloo on CPU; the environment, so the test's
     data directory, is inherited)."""
-    return subprocess.Popen([sys.executable, "-m", "torch.distributed.run", *launch, "-m", "arxiv_tui", *finetune],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", *launch, "-m", "arxiv_tui", *finetune],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_torchrun_two_processes_write_one_model(four_layer_model, abstracts, tmp_path):
@@ -186,10 +255,22 @@ def test_torchrun_on_two_machines_sharing_a_file_system(four_layer_model, abstra
         free.bind(("127.0.0.1", 0))
         port = str(free.getsockname()[1])
     output = tmp_path / "two-nodes"
-    nodes = [_torchrun("--nnodes", "2", "--node_rank", str(rank), "--nproc_per_node", "1",
-                       "--master_addr", "127.0.0.1", "--master_port", port,
-                       finetune=small(four_layer_model, abstracts, output, "--json"))
-             for rank in (0, 1)]
+    nodes = [
+        _torchrun(
+            "--nnodes",
+            "2",
+            "--node_rank",
+            str(rank),
+            "--nproc_per_node",
+            "1",
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            port,
+            finetune=small(four_layer_model, abstracts, output, "--json"),
+        )
+        for rank in (0, 1)
+    ]
     results = [node.communicate(timeout=300) for node in nodes]
     assert [node.returncode for node in nodes] == [0, 0], results[0][1][-2000:] + results[1][1][-2000:]
     assert json.loads((output / "metrics.json").read_text())["world_size"] == 2
@@ -203,9 +284,14 @@ def test_torchrun_interrupted_then_resumed(four_layer_model, abstracts, tmp_path
     args = small(four_layer_model, abstracts, output, "--json", "--precision", "fp32")
     args[args.index("--steps") + 1] = "400"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    run = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "arxiv_tui",
-                            *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                           start_new_session=True)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "arxiv_tui", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
     for line in run.stdout:
         if '"step"' in line and json.loads(line)["step"] >= 3:
             os.killpg(run.pid, signal.SIGINT)  # what Ctrl+C does: the whole foreground group

@@ -49,7 +49,10 @@ def test_each_migration_step_to_v3(tmp_path):
     db.execute("INSERT INTO alternatives VALUES (1, 0, 'an old alternative', 3, 'eos')")
     assert migrate(db, target=2) == 2
     assert db.execute("PRAGMA user_version").fetchone()[0] == 2
-    assert {kind for (kind,) in db.execute("SELECT kind FROM search WHERE search MATCH 'old'")} == {"draft", "alternative"}
+    assert {kind for (kind,) in db.execute("SELECT kind FROM search WHERE search MATCH 'old'")} == {
+        "draft",
+        "alternative",
+    }
     assert migrate(db, target=3) == 3
     assert db.execute("SELECT draft_text, cursor, parent_choice_id FROM requests").fetchall() == [("p", 1, None)]
     db.close()
@@ -76,14 +79,20 @@ def _v3_history(path):
 def test_v3_to_v5_keeps_every_row_and_indexes_them_by_id(tmp_path):
     _v3_history(tmp_path / "h.db")
     history = History(tmp_path / "h.db")
-    assert sql(tmp_path / "h.db", "PRAGMA user_version") == [(SCHEMA_VERSION,)] and SCHEMA_VERSION == len(MIGRATIONS) == 5
-    assert [(d.id, d.text, d.revision, d.file) for d in history.drafts()] == [(2, "Robots that walk", 0, None),
-                                                                              (1, "We study sparse graphs", 0, None)]
+    assert (
+        sql(tmp_path / "h.db", "PRAGMA user_version") == [(SCHEMA_VERSION,)] and SCHEMA_VERSION == len(MIGRATIONS) == 5
+    )
+    assert [(d.id, d.text, d.revision, d.file) for d in history.drafts()] == [
+        (2, "Robots that walk", 0, None),
+        (1, "We study sparse graphs", 0, None),
+    ]
     paper = history.new_draft("From a paper", file="/papers/p.tex")  # v5: a draft remembers its file
     assert history.draft(paper).file == "/papers/p.tex"
     first, second = history.request(1), history.request(2)
     assert [(a.index, a.text, a.tokens, a.finish_reason) for a in first.alternatives] == [
-        (0, " with care", 3, "length"), (1, " kernels", 2, "stop")]
+        (0, " with care", 3, "length"),
+        (1, " kernels", 2, "stop"),
+    ]
     assert first.choices == (Choice(id=1, index=0, accepted=" with care", kind="whole"),)
     assert (second.parent_choice_id, second.draft_text, second.cursor) == (1, "We study with care", 18)
     assert [c.request.id for c in history.tree(1)[0].branches[0].children] == [2]
@@ -108,15 +117,18 @@ def test_a_failed_migration_step_leaves_the_file_as_it_was(tmp_path):
     assert db.execute("SELECT count(*) FROM search").fetchone()[0] == 5  # version 3's index, untouched
 
 
-@pytest.mark.parametrize("query", [
-    "UPDATE drafts SET text = 'x', updated_at = 1, revision = 2 WHERE id = 1",
-    "DELETE FROM alternatives WHERE request_id = 1",
-    "SELECT id FROM requests WHERE draft_id = 1 ORDER BY id DESC LIMIT 100",
-    "SELECT request_id, id FROM choices WHERE request_id IN (SELECT 1) ORDER BY id",
-    "SELECT max(c.id) FROM requests r JOIN choices c ON c.request_id = r.id WHERE r.draft_id = 1",
-    "SELECT id FROM drafts ORDER BY updated_at DESC, id DESC LIMIT 100",
-    "SELECT saved_at FROM draft_revisions WHERE draft_id = 1 AND recovered = 0 ORDER BY id DESC LIMIT 1",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "UPDATE drafts SET text = 'x', updated_at = 1, revision = 2 WHERE id = 1",
+        "DELETE FROM alternatives WHERE request_id = 1",
+        "SELECT id FROM requests WHERE draft_id = 1 ORDER BY id DESC LIMIT 100",
+        "SELECT request_id, id FROM choices WHERE request_id IN (SELECT 1) ORDER BY id",
+        "SELECT max(c.id) FROM requests r JOIN choices c ON c.request_id = r.id WHERE r.draft_id = 1",
+        "SELECT id FROM drafts ORDER BY updated_at DESC, id DESC LIMIT 100",
+        "SELECT saved_at FROM draft_revisions WHERE draft_id = 1 AND recovered = 0 ORDER BY id DESC LIMIT 1",
+    ],
+)
 def test_no_query_of_the_app_scans_a_table_that_grows(tmp_path, query):
     """Each row is found through an index (walking an index in order under a LIMIT is fine)."""
     History(tmp_path / "h.db").close()
@@ -195,7 +207,9 @@ def test_two_instances_share_the_database(tmp_path):
     assert {d.text for d in first.drafts()} == {"one, edited", "two, edited"}
 
 
-@pytest.mark.parametrize("query, found", [('"', False), ("AND", True), ("a*b", True), ("NEAR(", True), ("stuff)", True)])
+@pytest.mark.parametrize(
+    "query, found", [('"', False), ("AND", True), ("a*b", True), ("NEAR(", True), ("stuff)", True)]
+)
 def test_search_text_is_never_fts_syntax(tmp_path, query, found):
     history = History(tmp_path / "h.db")
     draft = history.new_draft('quote " AND a*b NEAR( stuff')

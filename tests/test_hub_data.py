@@ -50,8 +50,13 @@ def dataset_dir(tmp_path_factory):
     (folder / "data").mkdir()
     (folder / "other").mkdir()
     for split, count in (("train", 90), ("test", 10)):
-        rows = [{"abstract": " ".join(SENTENCES[(i + k) % len(SENTENCES)] for k in range(4)) + f" {split} {i}.",
-                 "label": i % 3} for i in range(count)]
+        rows = [
+            {
+                "abstract": " ".join(SENTENCES[(i + k) % len(SENTENCES)] for k in range(4)) + f" {split} {i}.",
+                "label": i % 3,
+            }
+            for i in range(count)
+        ]
         (folder / "data" / f"{split}-00000-of-00001.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
     (folder / "other" / "big.jsonl").write_text(json.dumps({"abstract": "x " * 3_000_000, "label": 0}))
     return folder
@@ -67,10 +72,34 @@ def hub(dataset_dir, monkeypatch, user_dirs):
 
 
 def finetune(model, data: str, output, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "arxiv_tui", "finetune", "--base", str(model), "--data", data,
-                           "--output", str(output), "--steps", "2", "--batch-size", "2", "--max-length", "32",
-                           "--eval-samples", "6", *extra],
-                          capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "120"}, check=False)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "arxiv_tui",
+            "finetune",
+            "--base",
+            str(model),
+            "--data",
+            data,
+            "--output",
+            str(output),
+            "--steps",
+            "2",
+            "--batch-size",
+            "2",
+            "--max-length",
+            "32",
+            "--eval-samples",
+            "6",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "120"},
+        check=False,
+    )
 
 
 def test_a_hub_data_set_arrives_with_byte_progress_and_labels_by_name(hub, four_layer_model, tmp_path, user_dirs):
@@ -89,10 +118,17 @@ def test_a_hub_data_set_arrives_with_byte_progress_and_labels_by_name(hub, four_
     assert hub.file_requests == before  # the files are in the cache; only the head is asked for
 
 
-@pytest.mark.parametrize(("data", "code", "mentions"), [
-    ("hf:someone/abstracts:nope", 2, "hf:someone/abstracts has no configuration 'nope' (it has: default, other)"),
-    ("hf:someone/missing", 1, "cannot load hf:someone/missing from the Hugging Face Hub: no data set someone/missing"),
-])
+@pytest.mark.parametrize(
+    ("data", "code", "mentions"),
+    [
+        ("hf:someone/abstracts:nope", 2, "hf:someone/abstracts has no configuration 'nope' (it has: default, other)"),
+        (
+            "hf:someone/missing",
+            1,
+            "cannot load hf:someone/missing from the Hugging Face Hub: no data set someone/missing",
+        ),
+    ],
+)
 def test_a_bad_hub_data_set_is_one_line(hub, four_layer_model, tmp_path, data, code, mentions):
     done = finetune(four_layer_model, data, tmp_path / "m")
     assert done.returncode == code and done.stderr.count("\n") == 1, done.stderr

@@ -37,18 +37,23 @@ def test_real_world_bibtex_becomes_the_right_plain_text(tmp_path):
     path.write_text(BIB)
     texts = [record.text for record in read_records(str(path))]
     assert texts == [
-        ("We revisit Gödel's incompleteness and Erdős–Rényi graphs. Naïve bounds are loose; tight ones "
-         "follow—as in—with $O(n \\log n)$ work at a 50% lower cost."),
+        (
+            "We revisit Gödel's incompleteness and Erdős–Rényi graphs. Naïve bounds are loose; tight ones "
+            "follow—as in—with $O(n \\log n)$ work at a 50% lower cost."
+        ),
         "A quoted abstract, with été and italics.",
     ]
 
 
-@pytest.mark.parametrize(("latex", "text"), [
-    (r"G\"odel, Erd{\H{o}}s--R{\'e}nyi, Na\"{\i}ve", "Gödel, Erdős–Rényi, Naïve"),
-    (r"a result \cite{x}. See Section~\ref{s}.", "a result. See Section."),
-    (r"\emph{small} models at 50\% \& more", "small models at 50% & more"),
-    (r"inline $\alpha_i$ math stays", r"inline $\alpha_i$ math stays"),
-])
+@pytest.mark.parametrize(
+    ("latex", "text"),
+    [
+        (r"G\"odel, Erd{\H{o}}s--R{\'e}nyi, Na\"{\i}ve", "Gödel, Erdős–Rényi, Naïve"),
+        (r"a result \cite{x}. See Section~\ref{s}.", "a result. See Section."),
+        (r"\emph{small} models at 50\% \& more", "small models at 50% & more"),
+        (r"inline $\alpha_i$ math stays", r"inline $\alpha_i$ math stays"),
+    ],
+)
 def test_latex_fragments(latex, text):
     assert latex_to_text(latex) == text
 
@@ -56,8 +61,9 @@ def test_latex_fragments(latex, text):
 def test_a_paper_and_a_folder_of_papers_give_their_abstracts(tmp_path):
     paper = Path(shutil.copy(Path(__file__).with_name("data") / "paper.tex", tmp_path / "paper.tex"))
     (record,) = read_records(str(paper))
-    assert record.text == ("We study graph transformers on inputs with $n \\gg 10^4$ nodes, where full "
-                           "attention costs $O(n^2)$ memory.")
+    assert record.text == (
+        "We study graph transformers on inputs with $n \\gg 10^4$ nodes, where full attention costs $O(n^2)$ memory."
+    )
     folder = tmp_path / "papers"
     (folder / "second").mkdir(parents=True)
     shutil.copy(paper, folder / "one.tex")

@@ -107,7 +107,9 @@ def test_no_product_module_but_the_bench_command_imports_the_benchmarks():
 
 def test_the_data_side_of_training_imports_nothing_of_the_training_side():
     data = {module: path for module, path in MODULES.items() if module.startswith(f"{TRAINER}.data")}
-    wrong = {module: sorted(n for n in _imports(p) if n.startswith(f"{TRAINER}.training")) for module, p in data.items()}
+    wrong = {
+        module: sorted(n for n in _imports(p) if n.startswith(f"{TRAINER}.training")) for module, p in data.items()
+    }
     assert not {module: names for module, names in wrong.items() if names}
 
 

@@ -39,12 +39,15 @@ def test_the_macro_form_with_nested_braces_and_a_commented_out_abstract():
     assert text[start:end] == "We use {\\em nested} braces and \\{ escaped ones."
 
 
-@pytest.mark.parametrize(("content", "mentions"), [
-    (b"\\section{Intro} no abstract here", "has no abstract"),
-    (b"\\begin{abstract}A\\end{abstract}\n\\begin{abstract}B\\end{abstract}", "has 2 abstracts (lines 1 and 2)"),
-    (b"\\begin{abstract}\nnever closed", "opened on line 1 is never closed"),
-    ("\\begin{abstract}Caf\u00e9\\end{abstract}".encode("latin-1"), "is not UTF-8 text (bad byte at offset"),
-])
+@pytest.mark.parametrize(
+    ("content", "mentions"),
+    [
+        (b"\\section{Intro} no abstract here", "has no abstract"),
+        (b"\\begin{abstract}A\\end{abstract}\n\\begin{abstract}B\\end{abstract}", "has 2 abstracts (lines 1 and 2)"),
+        (b"\\begin{abstract}\nnever closed", "opened on line 1 is never closed"),
+        ("\\begin{abstract}Caf\u00e9\\end{abstract}".encode("latin-1"), "is not UTF-8 text (bad byte at offset"),
+    ],
+)
 def test_files_that_cannot_be_edited_say_why_in_one_line(tmp_path, content, mentions):
     path = tmp_path / "bad.tex"
     path.write_bytes(content)

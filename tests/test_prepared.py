@@ -125,9 +125,29 @@ def test_list_and_clear_the_cache(capsys, tokenizer, snapshot, user_dirs):
 
 def test_finetune_reports_preparation_then_reuses_it(capsys, four_layer_model, snapshot, tmp_path, user_dirs):
     def run(output: str) -> list[dict]:
-        code, out, err = run_cli(capsys, "finetune", "--base", str(four_layer_model), "--data", str(snapshot),
-                                 "--categories", "cs.AI", "--samples", "50", "--eval-samples", "10", "--steps", "2",
-                                 "--batch-size", "2", "--max-length", "32", "--output", str(tmp_path / output), "--json")
+        code, out, err = run_cli(
+            capsys,
+            "finetune",
+            "--base",
+            str(four_layer_model),
+            "--data",
+            str(snapshot),
+            "--categories",
+            "cs.AI",
+            "--samples",
+            "50",
+            "--eval-samples",
+            "10",
+            "--steps",
+            "2",
+            "--batch-size",
+            "2",
+            "--max-length",
+            "32",
+            "--output",
+            str(tmp_path / output),
+            "--json",
+        )
         assert code == 0, err
         return [json.loads(line) for line in out.splitlines()]
 

@@ -8,8 +8,9 @@ from arxiv_tui.tui.session import Acceptance, DraftSession
 
 
 def _acceptance(request, parent, text_after: str) -> Acceptance:
-    return Acceptance(request, parent, start=2, text=" x", text_after=text_after, cards=((" x", "length"),),
-                      highlighted=0)
+    return Acceptance(
+        request, parent, start=2, text=" x", text_after=text_after, cards=((" x", "length"),), highlighted=0
+    )
 
 
 def test_each_request_supersedes_the_last_and_follows_the_last_acceptance():

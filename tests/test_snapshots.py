@@ -11,6 +11,9 @@ def test_screens_match_their_snapshots(tmp_path):
     cases = Path(__file__).with_name("snapshot_screens.py")
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", str(cases)],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stdout[-3000:]

@@ -27,7 +27,11 @@ async def ui_work(model, tokens: int) -> dict:
         before = len(refreshes)
         batches.clear()
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: app.drafting.status.state == "idle" and all(c.finish_reason for c in app.drafting.panel.cards), 60)
+        await wait_for(
+            pilot,
+            lambda: app.drafting.status.state == "idle" and all(c.finish_reason for c in app.drafting.panel.cards),
+            60,
+        )
         cards = app.drafting.panel.cards
         assert all(len(card.text) > 0 for card in cards)
         return {
@@ -72,8 +76,9 @@ async def test_regenerating_moves_nothing_and_redraws_only_the_rows_that_change(
 
     monkeypatch.setattr(AlternativeCard, "refresh", count_card)
     monkeypatch.setattr(DraftEditor, "refresh", count_editor)
-    app = ArxivApp(config=Config(model=str(fast_endless_model), n=3, max_new_tokens=230, top_k=1, debounce_s=30,
-                                 precision="fp32"))
+    app = ArxivApp(
+        config=Config(model=str(fast_endless_model), n=3, max_new_tokens=230, top_k=1, debounce_s=30, precision="fp32")
+    )
     async with app.run_test(size=(100, 40)) as pilot:
         await wait_for(pilot, lambda: app.drafting.engine is not None)
         await pilot.press("W", "e")
@@ -82,8 +87,11 @@ async def test_regenerating_moves_nothing_and_redraws_only_the_rows_that_change(
             layouts.clear()
             editor_redraws.clear()
             await pilot.press("ctrl+r")
-            await wait_for(pilot, lambda: app.drafting.status.state == "idle"
-                           and all(c.finish_reason for c in app.drafting.panel.cards), 60)
+            await wait_for(
+                pilot,
+                lambda: app.drafting.status.state == "idle" and all(c.finish_reason for c in app.drafting.panel.cards),
+                60,
+            )
             await pilot.pause(0.1)  # the end of a request may fit the cards: let that layout happen
             texts.append(app.drafting.panel.texts())
             if request:

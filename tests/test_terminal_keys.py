@@ -81,6 +81,8 @@ async def test_help_lists_the_apps_keys_before_the_editors(trained_model):
         console = Console(width=100, file=io.StringIO(), record=True)
         console.print(app.screen.table)
         text = console.export_text()
-        order = [text.index(word) for word in ("Accept", "Pick", "Next", "Word", "Sentence", "Undo", "History", "Editor")]
+        order = [
+            text.index(word) for word in ("Accept", "Pick", "Next", "Word", "Sentence", "Undo", "History", "Editor")
+        ]
         assert order == sorted(order)
         assert "f4" in text.split("History")[0].splitlines()[-1].lower()  # as remapped

@@ -16,8 +16,17 @@ from arxiv_tui.trainer.training.model import RecipeModel, freeze_for_recipe, par
 
 
 def small_recipe(base: Path, data: Path, **changes) -> Recipe:
-    settings = {"base": str(base), "data": str(data), "samples": 100, "eval_samples": 12, "max_length": 32,
-                "batch_size": 4, "steps": 12, "warmup_steps": 3, "lr": 3e-3}
+    settings = {
+        "base": str(base),
+        "data": str(data),
+        "samples": 100,
+        "eval_samples": 12,
+        "max_length": 32,
+        "batch_size": 4,
+        "steps": 12,
+        "warmup_steps": 3,
+        "lr": 3e-3,
+    }
     return Recipe(**{**settings, **changes})
 
 
@@ -35,8 +44,11 @@ def test_frozen_and_trainable_sets(four_layer_model):
     lm = GPT2LMHeadModel.from_pretrained(four_layer_model)
     RecipeModel(lm, train_last_blocks=2, compute_dtype=torch.float32)
     trainable = {name for name, p in lm.named_parameters() if p.requires_grad}
-    assert trainable == {name for name, _ in lm.named_parameters()
-                         if name.startswith(("transformer.h.2.", "transformer.h.3.", "transformer.ln_f."))}
+    assert trainable == {
+        name
+        for name, _ in lm.named_parameters()
+        if name.startswith(("transformer.h.2.", "transformer.h.3.", "transformer.ln_f."))
+    }
     assert lm.lm_head.weight is lm.transformer.wte.weight and not lm.lm_head.weight.requires_grad
 
 
@@ -64,7 +76,10 @@ def test_fused_head_loss_matches_cross_entropy(train_weight):
     targets[::7] = IGNORE
     loss = lm_head_loss(hidden, weight, targets)
     loss.backward()
-    ref_hidden, ref_weight = hidden.detach().clone().requires_grad_(), weight.detach().clone().requires_grad_(train_weight)
+    ref_hidden, ref_weight = (
+        hidden.detach().clone().requires_grad_(),
+        weight.detach().clone().requires_grad_(train_weight),
+    )
     reference = torch.nn.functional.cross_entropy(ref_hidden @ ref_weight.t(), targets, ignore_index=IGNORE)
     reference.backward()
     assert torch.allclose(loss, reference, atol=1e-5)
@@ -136,8 +151,7 @@ def test_resume_after_interrupt_continues_to_the_same_model(four_layer_model, ab
 
     output = tmp_path / "interrupted"
     reports = []
-    first = finetune(recipe, output, precision="fp32", report=reports.append,
-                     stop_requested=lambda: len(reports) >= 5)
+    first = finetune(recipe, output, precision="fp32", report=reports.append, stop_requested=lambda: len(reports) >= 5)
     assert first.metrics is None and first.step == 5
     assert not output.exists() and (partial_path(output) / "checkpoint.pt").exists()
 
@@ -154,7 +168,12 @@ def test_resume_refuses_changed_settings(four_layer_model, abstracts, tmp_path):
 
     output = tmp_path / "out"
     reports = []
-    finetune(small_recipe(four_layer_model, abstracts), output, precision="fp32", report=reports.append,
-             stop_requested=lambda: len(reports) >= 2)
+    finetune(
+        small_recipe(four_layer_model, abstracts),
+        output,
+        precision="fp32",
+        report=reports.append,
+        stop_requested=lambda: len(reports) >= 2,
+    )
     with pytest.raises(TrainerError, match="other settings"):
         finetune(small_recipe(four_layer_model, abstracts, lr=1e-3), output, precision="fp32", resume=True)

@@ -24,12 +24,19 @@ def test_txt_is_split_on_blank_lines(tmp_path):
 
 def test_jsonl_takes_abstract_or_text_and_categories(tmp_path):
     path = tmp_path / "a.jsonl"
-    rows = [{"abstract": "One.", "categories": "cs.AI cs.LG"}, {"text": "Two.", "label": "cs.CV"},
-            {"title": "no text here"}, {"abstract": "Three.", "categories": ["math.ST"]}]
+    rows = [
+        {"abstract": "One.", "categories": "cs.AI cs.LG"},
+        {"text": "Two.", "label": "cs.CV"},
+        {"title": "no text here"},
+        {"abstract": "Three.", "categories": ["math.ST"]},
+    ]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
     records = list(read_records(str(path)))
     assert [(r.text, r.categories) for r in records] == [
-        ("One.", ("cs.AI", "cs.LG")), ("Two.", ("cs.CV",)), ("Three.", ("math.ST",))]
+        ("One.", ("cs.AI", "cs.LG")),
+        ("Two.", ("cs.CV",)),
+        ("Three.", ("math.ST",)),
+    ]
 
 
 def test_json_array_and_json_lines_under_a_json_name(tmp_path):
@@ -43,8 +50,9 @@ def test_json_array_and_json_lines_under_a_json_name(tmp_path):
 
 def test_csv_with_multi_line_quoted_fields(tmp_path):
     path = tmp_path / "a.csv"
-    path.write_text('Title,Summary,terms\n"T1","A summary\nover, two lines","[\'cs.AI\', \'cs.LG\']"\n'
-                    'T2,"He said ""hi"".",cs.CV\n')
+    path.write_text(
+        'Title,Summary,terms\n"T1","A summary\nover, two lines","[\'cs.AI\', \'cs.LG\']"\nT2,"He said ""hi"".",cs.CV\n'
+    )
     records = list(read_records(str(path)))
     assert [r.text for r in records] == ["A summary\nover, two lines", 'He said "hi".']
     assert records[0].categories == ("cs.AI", "cs.LG")
@@ -56,7 +64,8 @@ def test_bib_abstracts_with_nested_braces_and_quotes(tmp_path):
         "@article{a, title = {An abstract view}, abstract = {We study {GPT}-2 and \\emph{small} models at 50\\%.},\n"
         " year = 2020}\n"
         '@inproceedings{b, ABSTRACT = "Quoted {abstract} text.", author = {X}}\n'
-        "@misc{c, title = {No abstract here}}\n")
+        "@misc{c, title = {No abstract here}}\n"
+    )
     assert texts_of(path) == ["Quoted abstract text.", "We study GPT-2 and small models at 50%."]
 
 
@@ -75,8 +84,14 @@ def test_category_filter_keeps_only_matching_labelled_texts():
 
 
 def test_category_filter_on_a_source_without_categories_says_so():
-    corpus = select([Record(f"t{i}") for i in range(20)], source="a.txt", train_samples=10, eval_samples=2,
-                    seed=0, categories=["cs.AI"])
+    corpus = select(
+        [Record(f"t{i}") for i in range(20)],
+        source="a.txt",
+        train_samples=10,
+        eval_samples=2,
+        seed=0,
+        categories=["cs.AI"],
+    )
     assert len(corpus.train) == 10 and corpus.stats.notes and "no categories" in corpus.stats.notes[0]
 
 
@@ -127,15 +142,18 @@ def test_pad_cuts_and_ignores_padding():
     assert blocks.target_tokens == 3 + 1
 
 
-@pytest.mark.parametrize(("name", "content", "message"), [
-    ("missing.txt", None, "does not exist"),
-    ("blob.txt", b"\x00\x01\x02binary", "binary file"),
-    ("bad.jsonl", b'{"abstract": "ok"}\n{"abstract": broken}\n', "bad.jsonl:2: malformed JSON"),
-    ("empty.txt", b"   \n\n  \t\n", "no usable text"),
-    ("cols.csv", b"title,year\nA,2020\n", "no 'abstract', 'text' or 'summary' column (columns: title, year)"),
-    ("refs.bib", b"@misc{a, title={T}}\n", "no entries with an abstract"),
-    ("paper.pdf", b"%PDF-1.4", "unsupported file type"),
-])
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("missing.txt", None, "does not exist"),
+        ("blob.txt", b"\x00\x01\x02binary", "binary file"),
+        ("bad.jsonl", b'{"abstract": "ok"}\n{"abstract": broken}\n', "bad.jsonl:2: malformed JSON"),
+        ("empty.txt", b"   \n\n  \t\n", "no usable text"),
+        ("cols.csv", b"title,year\nA,2020\n", "no 'abstract', 'text' or 'summary' column (columns: title, year)"),
+        ("refs.bib", b"@misc{a, title={T}}\n", "no entries with an abstract"),
+        ("paper.pdf", b"%PDF-1.4", "unsupported file type"),
+    ],
+)
 def test_unreadable_sources_raise_one_line_errors(tmp_path, name, content, message):
     path = tmp_path / name
     if content is not None:
@@ -166,4 +184,6 @@ def test_history_source_reads_the_writers_own_text(user_dirs):
     history.close()
     corpus = load_corpus("history:", train_samples=100, eval_samples=2, seed=0)
     texts = sorted([*corpus.train, *corpus.eval])
-    assert texts == sorted([f"Draft {i} about graphs." for i in range(12)] + [f"Draft {i} continues here." for i in range(12)])
+    assert texts == sorted(
+        [f"Draft {i} about graphs." for i in range(12)] + [f"Draft {i} continues here." for i in range(12)]
+    )

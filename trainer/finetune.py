@@ -52,7 +52,9 @@ def check_output(output: Path, resume: bool) -> None:
     if output.exists():
         raise TrainerError(f"{output} already exists; choose another --output or remove it")
     if partial.exists() and not resume:
-        raise TrainerError(f"an interrupted run is in {partial}: add --resume to continue it, or delete it to start over")
+        raise TrainerError(
+            f"an interrupted run is in {partial}: add --resume to continue it, or delete it to start over"
+        )
     if resume and not partial.exists():
         raise TrainerError(f"nothing to resume: no interrupted run for {output}")
     ancestor = output.parent
@@ -89,18 +91,26 @@ def load_base(name: str, on_download: Callable[[FetchProgress], None] | None = N
 def _base_identity(lm, model: RecipeModel, recipe: Recipe) -> dict:
     """What the base model's held-out loss depends on, beyond the rows: its files and how it runs."""
     directory = Path(lm.config.name_or_path)
-    files = sorted((path.name, path.stat().st_size, path.stat().st_mtime_ns)
-                   for path in directory.glob("*") if path.is_file())
-    return {"base": str(directory.resolve()), "files": files, "dtype": str(model.compute_dtype),
-            "batch_size": recipe.batch_size, "device": str(lm.device)}
+    files = sorted(
+        (path.name, path.stat().st_size, path.stat().st_mtime_ns) for path in directory.glob("*") if path.is_file()
+    )
+    return {
+        "base": str(directory.resolve()),
+        "files": files,
+        "dtype": str(model.compute_dtype),
+        "batch_size": recipe.batch_size,
+        "device": str(lm.device),
+    }
 
 
 def check_enough(prepared: Prepared, recipe: Recipe) -> None:
     """One batch of training rows at least, or a line that says how much text there was."""
     blocks = prepared.train
     if len(blocks) < recipe.batch_size:
-        raise TrainerError(f"too little text in {recipe.data}: {prepared.stats.train_texts} training texts make "
-                           f"{len(blocks)} rows of {recipe.max_length} tokens; one batch needs {recipe.batch_size}")
+        raise TrainerError(
+            f"too little text in {recipe.data}: {prepared.stats.train_texts} training texts make "
+            f"{len(blocks)} rows of {recipe.max_length} tokens; one batch needs {recipe.batch_size}"
+        )
 
 
 def sample_continuations(lm, tokenizer, template: str, seed: int) -> list[tuple[str, str]]:
@@ -112,17 +122,32 @@ def sample_continuations(lm, tokenizer, template: str, seed: int) -> list[tuple[
     for prompt in SAMPLE_PROMPTS:
         ids = tokenizer(template + prompt, return_tensors="pt").input_ids.to(lm.device)
         with torch.no_grad():
-            out = lm.generate(ids, do_sample=True, temperature=d.temperature, top_p=d.top_p, top_k=d.top_k,
-                              max_new_tokens=d.max_new_tokens, pad_token_id=tokenizer.eos_token_id)
-        samples.append((prompt, tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)))
+            out = lm.generate(
+                ids,
+                do_sample=True,
+                temperature=d.temperature,
+                top_p=d.top_p,
+                top_k=d.top_k,
+                max_new_tokens=d.max_new_tokens,
+                pad_token_id=tokenizer.eos_token_id,
+            )
+        samples.append((prompt, tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)))
     return samples
 
 
-def finetune(recipe: Recipe, output: Path, *, precision: str = "auto", resume: bool = False, save_every: int = 50,
-             stage: Callable[[str], None] = lambda _: None, report: Callable[[StepReport], None] = lambda _: None,
-             stop_requested: Callable[[], bool] = lambda: False,
-             on_download: Callable[[FetchProgress], None] | None = None,
-             on_prepare: Callable[[PrepareReport], None] = lambda _: None) -> Outcome:
+def finetune(
+    recipe: Recipe,
+    output: Path,
+    *,
+    precision: str = "auto",
+    resume: bool = False,
+    save_every: int = 50,
+    stage: Callable[[str], None] = lambda _: None,
+    report: Callable[[StepReport], None] = lambda _: None,
+    stop_requested: Callable[[], bool] = lambda: False,
+    on_download: Callable[[FetchProgress], None] | None = None,
+    on_prepare: Callable[[PrepareReport], None] = lambda _: None,
+) -> Outcome:
     """Run the whole recipe; see the module docstring. Under `torchrun` or `accelerate launch`
     every process trains on its share of each batch, and only the global main process writes
     (the output, checkpoints, card, metrics, registry); the others wait for it."""
@@ -163,11 +188,24 @@ def finetune(recipe: Recipe, output: Path, *, precision: str = "auto", resume: b
 
     try:
         stage("evaluating the base model")
-        base = EvalResult(**remembered(prepared, _base_identity(lm, model, recipe),
-                                       lambda: evaluate(model, held_out, recipe.batch_size).to_dict()))
+        base = EvalResult(
+            **remembered(
+                prepared,
+                _base_identity(lm, model, recipe),
+                lambda: evaluate(model, held_out, recipe.batch_size).to_dict(),
+            )
+        )
         stage(TRAINING_STAGE)
-        result = train(model, blocks, recipe, partial, resume=resume, save_every=save_every,
-                       report=report, stop_requested=stop_requested)
+        result = train(
+            model,
+            blocks,
+            recipe,
+            partial,
+            resume=resume,
+            save_every=save_every,
+            report=report,
+            stop_requested=stop_requested,
+        )
     except BaseException:
         if main and not (partial / CHECKPOINT_FILE).exists():  # nothing worth resuming: leave no trace
             shutil.rmtree(partial, ignore_errors=True)
@@ -178,14 +216,25 @@ def finetune(recipe: Recipe, output: Path, *, precision: str = "auto", resume: b
     tuned = evaluate(model, held_out, recipe.batch_size)
     trainable, total = parameter_counts(lm)
     metrics = Metrics(
-        train_loss=result.train_loss, eval_loss=tuned.eval_loss, perplexity=tuned.perplexity,
-        base_eval_loss=base.eval_loss, base_perplexity=base.perplexity,
-        trainable_params=trainable, total_params=total, total_blocks=len(lm.transformer.h),
-        steps=result.step, train_seconds=result.seconds,
+        train_loss=result.train_loss,
+        eval_loss=tuned.eval_loss,
+        perplexity=tuned.perplexity,
+        base_eval_loss=base.eval_loss,
+        base_perplexity=base.perplexity,
+        trainable_params=trainable,
+        total_params=total,
+        total_blocks=len(lm.transformer.h),
+        steps=result.step,
+        train_seconds=result.seconds,
         train_tokens_per_s=result.step * recipe.batch_size * recipe.max_length / max(result.seconds, 1e-9),
-        eval_tokens=tuned.tokens, eval_samples=tuned.samples, train_texts=prepared.stats.train_texts,
-        train_rows=len(blocks), precision="bf16" if model.compute_dtype == torch.bfloat16 else "fp32",
-        device=str(lm.device), recipe=recipe.to_dict(), world_size=processes.num_processes,
+        eval_tokens=tuned.tokens,
+        eval_samples=tuned.samples,
+        train_texts=prepared.stats.train_texts,
+        train_rows=len(blocks),
+        precision="bf16" if model.compute_dtype == torch.bfloat16 else "fp32",
+        device=str(lm.device),
+        recipe=recipe.to_dict(),
+        world_size=processes.num_processes,
     )
     if not main:
         processes.wait_for_everyone()  # the main process writes the model
@@ -210,6 +259,7 @@ def finetune(recipe: Recipe, output: Path, *, precision: str = "auto", resume: b
 def _link_or_copy(source: Path, target: Path) -> None:
     """`source`'s files at `target`: hard links where the file system allows (an index of a big run
     is gigabytes; the model keeps it if the prepared data is cleared), copies elsewhere."""
+
     def link(src: str, dst: str) -> None:
         try:
             os.link(src, dst)

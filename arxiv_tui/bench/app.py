@@ -46,8 +46,9 @@ class Headless:
         from arxiv_tui.tui.config import Config
 
         c = Config()
-        self.settings = GenerationSettings(n=n, max_new_tokens=k, sampling=SamplingParams(
-            temperature=c.temperature, top_p=c.top_p, top_k=c.top_k))
+        self.settings = GenerationSettings(
+            n=n, max_new_tokens=k, sampling=SamplingParams(temperature=c.temperature, top_p=c.top_p, top_k=c.top_k)
+        )
         self._events: queue.Queue = queue.Queue()
         self._process = EngineClient(directory, precision, c.template, n, self._events.put)
         self._requests = 0
@@ -193,9 +194,12 @@ def interleaved(directory: str, precision: str, n: int, k: int, draft: str, runs
         headless.close()
     seconds = statistics.median(a[0] for a in alone)
     return {
-        "headless": {"median_s": round(seconds, 4), "ttft_ms": round(statistics.median(a[1] for a in alone) * 1000, 1),
-                     "tokens_per_s": round(statistics.median(a[2] for a in alone) / seconds, 1),
-                     "tokens": statistics.median(a[2] for a in alone)},
+        "headless": {
+            "median_s": round(seconds, 4),
+            "ttft_ms": round(statistics.median(a[1] for a in alone) * 1000, 1),
+            "tokens_per_s": round(statistics.median(a[2] for a in alone) / seconds, 1),
+            "tokens": statistics.median(a[2] for a in alone),
+        },
         "app": {
             "median_s": round(statistics.median(totals), 4),
             "ttft_ms": _median_shown(ttfts),
@@ -221,13 +225,21 @@ def run_app_bench(directory: str, precision: str, n: int, k: int, draft_tokens: 
     measured = interleaved(directory, precision, n, k, draft, runs, keys)
     headless, app = measured["headless"], measured["app"]
     return {
-        "settings": {"n": n, "max_new_tokens": k, "draft_tokens": draft_tokens, "runs": runs,
-                     "keys": keys, "debounce_s": DEBOUNCE_S, "terminal": f"{COLUMNS}x{ROWS}"},
+        "settings": {
+            "n": n,
+            "max_new_tokens": k,
+            "draft_tokens": draft_tokens,
+            "runs": runs,
+            "keys": keys,
+            "debounce_s": DEBOUNCE_S,
+            "terminal": f"{COLUMNS}x{ROWS}",
+        },
         "headless": headless,
         "app": app,
         "app_over_headless": round(app["median_s"] / headless["median_s"], 3),
         "shown_rate_over_headless": round(app["tokens_per_s_shown"] / headless["tokens_per_s"], 3)
-        if app["tokens_per_s_shown"] else None,
+        if app["tokens_per_s_shown"]
+        else None,
     }
 
 
@@ -236,15 +248,18 @@ def print_report(report: dict) -> None:
     from rich.table import Table
 
     s, h, a = report["settings"], report["headless"], report["app"]
-    table = Table(title=f"the app: {s['n']} alternatives × {s['max_new_tokens']} tokens after a "
-                        f"{s['draft_tokens']}-token draft, median of {s['runs']} runs")
+    table = Table(
+        title=f"the app: {s['n']} alternatives × {s['max_new_tokens']} tokens after a "
+        f"{s['draft_tokens']}-token draft, median of {s['runs']} runs"
+    )
     table.add_column("")
     table.add_column("headless engine", justify="right")
     table.add_column("app (Ctrl+R to last card, as drawn)", justify="right")
     table.add_row("request", f"{h['median_s']:.3f} s", f"{a['median_s']:.3f} s ({report['app_over_headless']}×)")
     table.add_row("tokens/s", f"{h['tokens_per_s']:.0f}", f"{a['tokens_per_s_shown'] or 0:.0f} shown")
-    table.add_row("first request after loading", "", f"first token {a['first_request']['ttft_ms']} ms, "
-                                                     f"later {a['ttft_ms']} ms")
+    table.add_row(
+        "first request after loading", "", f"first token {a['first_request']['ttft_ms']} ms, later {a['ttft_ms']} ms"
+    )
     ks, kr = a["key_ms_streaming"], a["key_ms_at_rest"]
     table.add_row("key typed while streaming", "", f"{ks['median']:.0f} ms median, {ks['worst']:.0f} ms worst")
     table.add_row("key typed at rest", "", f"{kr['median']:.0f} ms median, {kr['worst']:.0f} ms worst")

@@ -95,8 +95,11 @@ def _confidence_figures(engine, runs: int) -> dict:
         started = time.perf_counter()
         engine.score(draft + APPENDED)
         appended.append(time.perf_counter() - started)
-    return {"confidence_tokens": CONFIDENCE_TOKENS, "confidence_s": round(statistics.median(cold), 4),
-            "confidence_after_append_s": round(statistics.median(appended), 4)}
+    return {
+        "confidence_tokens": CONFIDENCE_TOKENS,
+        "confidence_s": round(statistics.median(cold), 4),
+        "confidence_after_append_s": round(statistics.median(appended), 4),
+    }
 
 
 def baseline_side(directory: str, n: int, k: int, runs: int) -> dict:
@@ -133,9 +136,16 @@ def baseline_side(directory: str, n: int, k: int, runs: int) -> dict:
         started = time.perf_counter()
         with torch.inference_mode():
             out = model.generate(
-                **inputs, do_sample=True, temperature=d.temperature, top_k=d.top_k, top_p=d.top_p,
-                num_return_sequences=n, max_new_tokens=k, min_new_tokens=k,
-                pad_token_id=eos, logits_processor=LogitsProcessorList([first]),
+                **inputs,
+                do_sample=True,
+                temperature=d.temperature,
+                top_k=d.top_k,
+                top_p=d.top_p,
+                num_return_sequences=n,
+                max_new_tokens=k,
+                min_new_tokens=k,
+                pad_token_id=eos,
+                logits_processor=LogitsProcessorList([first]),
             )
         assert out.shape[1] - inputs["input_ids"].shape[1] == k
         assert first.at is not None  # k >= 1 tokens: the first one was seen
@@ -179,7 +189,9 @@ def compare(directory: str, precision: str, n: int, k: int, runs: int) -> dict:
     fidelity = in_child(fidelity_side, directory, engine["precision"])
     return {
         "settings": {
-            "n": n, "max_new_tokens": k, "runs": runs,
+            "n": n,
+            "max_new_tokens": k,
+            "runs": runs,
             **{name: getattr(GENERATION_DEFAULTS, name) for name in ("temperature", "top_k", "top_p")},
             "prompt": BENCH_PROMPT,
             "precision": engine.pop("precision"),

@@ -19,8 +19,10 @@ from pathlib import Path
 
 from arxiv_tui.store.history import History
 
-WORDS = ("graph neural network model learning robust sparse attention kernel bound optimal "
-         "convex stochastic gradient transformer policy agent reward latent diffusion").split()
+WORDS = (
+    "graph neural network model learning robust sparse attention kernel bound optimal "
+    "convex stochastic gradient transformer policy agent reward latent diffusion"
+).split()
 
 
 def _text(seed: int, words: int = 24) -> str:
@@ -79,7 +81,9 @@ def measure(path: Path, requests: int) -> dict:
     opened = median_ms(lambda: History(path).close(), 5)
     history = History(path)
     result = {
-        "requests": requests, "build_s": round(built_s, 1), "file_mb": round(path.stat().st_size / 2**20, 1),
+        "requests": requests,
+        "build_s": round(built_s, 1),
+        "file_mb": round(path.stat().st_size / 2**20, 1),
         "open_ms": opened,
         "open_draft_ms": median_ms(history.open_draft, 5),
         "write_round_ms": write_cost_ms(history),
@@ -97,8 +101,15 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=100_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        print(json.dumps({"empty": measure(Path(folder) / "empty.db", 0),
-                          "full": measure(Path(folder) / "full.db", args.requests)}, indent=1))
+        print(
+            json.dumps(
+                {
+                    "empty": measure(Path(folder) / "empty.db", 0),
+                    "full": measure(Path(folder) / "full.db", args.requests),
+                },
+                indent=1,
+            )
+        )
 
 
 if __name__ == "__main__":

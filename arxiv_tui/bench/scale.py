@@ -27,8 +27,9 @@ from arxiv_tui.bench.snapshot_sample import write_snapshot
 def _run(command: list[str], env: dict) -> tuple[float, float, float]:
     """(wall seconds, seconds preparing the data, peak RSS in MB) of one `finetune --json` run."""
     started = time.perf_counter()
-    process = subprocess.Popen(["/usr/bin/time", "-v", *command], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        ["/usr/bin/time", "-v", *command], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     assert process.stdout is not None and process.stderr is not None  # both are PIPEs
     stages: dict[str, float] = {}
     for line in process.stdout:
@@ -75,12 +76,32 @@ def main() -> None:
             env = {**os.environ, "XDG_DATA_HOME": home}
             for run in ("first", "second"):
                 output = Path(home) / f"model-{run}"
-                seconds, preparing, peak = _run([sys.executable, "-m", "arxiv_tui", "finetune", "--base", args.base,
-                                      "--data", str(args.data), *(["--categories", args.categories] if args.categories else []),
-                                      "--samples", str(size), "--steps", str(args.steps), "--output", str(output),
-                                      "--json"], env)
-                print(f"{size:>8} {run:>6} {seconds:>8.1f} {preparing:>10.1f} {preparing / baseline:>11.1f} "
-                      f"{peak:>12.0f}", flush=True)
+                seconds, preparing, peak = _run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "arxiv_tui",
+                        "finetune",
+                        "--base",
+                        args.base,
+                        "--data",
+                        str(args.data),
+                        *(["--categories", args.categories] if args.categories else []),
+                        "--samples",
+                        str(size),
+                        "--steps",
+                        str(args.steps),
+                        "--output",
+                        str(output),
+                        "--json",
+                    ],
+                    env,
+                )
+                print(
+                    f"{size:>8} {run:>6} {seconds:>8.1f} {preparing:>10.1f} {preparing / baseline:>11.1f} "
+                    f"{peak:>12.0f}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -23,8 +23,20 @@ _WORDS = (  # noqa: SIM905 - a paragraph reads better than 120 quoted words
     "symbolic reasoning logic programs verification synthesis compilers types semantics "
     "distributed systems control estimation signal coding channel capacity quantum evolutionary"
 ).split()
-_CATEGORIES = ("cs.AI", "cs.LG", "cs.CV", "cs.CL", "cs.DS", "cs.IT", "cs.NE", "cs.SY", "math.ST", "stat.ML",
-               "physics.optics", "q-bio.NC")
+_CATEGORIES = (
+    "cs.AI",
+    "cs.LG",
+    "cs.CV",
+    "cs.CL",
+    "cs.DS",
+    "cs.IT",
+    "cs.NE",
+    "cs.SY",
+    "math.ST",
+    "stat.ML",
+    "physics.optics",
+    "q-bio.NC",
+)
 
 
 def _abstract(rng: random.Random, number: int) -> str:
@@ -51,13 +63,20 @@ def record(rng: random.Random, number: int) -> dict:
     categories = " ".join(dict.fromkeys([primary, *rng.sample(_CATEGORIES, rng.randint(0, 2))]))
     authors = [(rng.choice(_WORDS).title(), rng.choice(_WORDS)[0].upper(), "") for _ in range(rng.randint(1, 6))]
     return {
-        "id": f"{2000 + number // 100000:04d}.{number % 100000:05d}", "submitter": authors[0][0],
+        "id": f"{2000 + number // 100000:04d}.{number % 100000:05d}",
+        "submitter": authors[0][0],
         "authors": ", ".join(f"{first}. {last}" for last, first, _ in authors),
-        "title": " ".join(rng.choices(_WORDS, k=8)).title(), "comments": f"{rng.randint(4, 40)} pages",
-        "journal-ref": None, "doi": None, "report-no": None, "categories": categories,
-        "license": "http://arxiv.org/licenses/nonexclusive-distrib/1.0/", "abstract": _abstract(rng, number),
+        "title": " ".join(rng.choices(_WORDS, k=8)).title(),
+        "comments": f"{rng.randint(4, 40)} pages",
+        "journal-ref": None,
+        "doi": None,
+        "report-no": None,
+        "categories": categories,
+        "license": "http://arxiv.org/licenses/nonexclusive-distrib/1.0/",
+        "abstract": _abstract(rng, number),
         "versions": [{"version": "v1", "created": "Mon, 2 Apr 2007 19:18:42 GMT"}],
-        "update_date": "2008-11-13", "authors_parsed": [list(a) for a in authors],
+        "update_date": "2008-11-13",
+        "authors_parsed": [list(a) for a in authors],
     }
 
 

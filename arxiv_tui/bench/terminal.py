@@ -33,12 +33,26 @@ CURSOR_QUERY = b"\x1b[6n"  # a program asking where the cursor is: answered at o
 
 # What common terminals (xterm, GNOME Terminal, tmux, screen, VS Code) send for each key name.
 KEY_BYTES: dict[str, bytes] = {
-    "tab": b"\t", "enter": b"\r", "escape": b"\x1b", "backspace": b"\x7f",
-    "up": b"\x1b[A", "down": b"\x1b[B", "right": b"\x1b[C", "left": b"\x1b[D",
-    "ctrl+right": b"\x1b[1;5C", "ctrl+left": b"\x1b[1;5D", "ctrl+down": b"\x1b[1;5B", "ctrl+up": b"\x1b[1;5A",
-    "alt+down": b"\x1b[1;3B", "alt+up": b"\x1b[1;3A",
-    "alt+right_square_bracket": b"\x1b]", "alt+left_square_bracket": b"\x1b[",
-    "f1": b"\x1bOP", "f2": b"\x1bOQ", "f3": b"\x1bOR", "f4": b"\x1bOS",
+    "tab": b"\t",
+    "enter": b"\r",
+    "escape": b"\x1b",
+    "backspace": b"\x7f",
+    "up": b"\x1b[A",
+    "down": b"\x1b[B",
+    "right": b"\x1b[C",
+    "left": b"\x1b[D",
+    "ctrl+right": b"\x1b[1;5C",
+    "ctrl+left": b"\x1b[1;5D",
+    "ctrl+down": b"\x1b[1;5B",
+    "ctrl+up": b"\x1b[1;5A",
+    "alt+down": b"\x1b[1;3B",
+    "alt+up": b"\x1b[1;3A",
+    "alt+right_square_bracket": b"\x1b]",
+    "alt+left_square_bracket": b"\x1b[",
+    "f1": b"\x1bOP",
+    "f2": b"\x1bOQ",
+    "f3": b"\x1bOR",
+    "f4": b"\x1bOS",
     **{f"ctrl+{c}": bytes([ord(c) - 96]) for c in "abcdefghijklmnopqrstuvwxyz"},
 }
 
@@ -55,8 +69,9 @@ def key_bytes(key: str) -> bytes:
 class Terminal:
     """`command` running on a `columns`×`rows` pseudo-terminal, its output kept as a screen."""
 
-    def __init__(self, command: Sequence[str], columns: int = 130, rows: int = 45,
-                 env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, command: Sequence[str], columns: int = 130, rows: int = 45, env: Mapping[str, str] | None = None
+    ) -> None:
         import pyte
 
         self.screen = pyte.Screen(columns, rows)
@@ -71,9 +86,19 @@ class Terminal:
         master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
         self.process = subprocess.Popen(
-            list(command), stdin=slave, stdout=slave, stderr=slave, preexec_fn=_own_terminal,
-            env={**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor",
-                 "COLUMNS": str(columns), "LINES": str(rows), **(env or {})},
+            list(command),
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            preexec_fn=_own_terminal,
+            env={
+                **os.environ,
+                "TERM": "xterm-256color",
+                "COLORTERM": "truecolor",
+                "COLUMNS": str(columns),
+                "LINES": str(rows),
+                **(env or {}),
+            },
         )
         os.close(slave)
         self._master = master
@@ -142,8 +167,9 @@ class Terminal:
         with self._changed:
             return next((y for y in range(self.screen.lines) if text in self.row(y)), None)
 
-    def wait_until(self, condition: Callable[[Terminal], bool], timeout: float = 30.0,
-                   hints: tuple[bytes, ...] = ()) -> float:
+    def wait_until(
+        self, condition: Callable[[Terminal], bool], timeout: float = 30.0, hints: tuple[bytes, ...] = ()
+    ) -> float:
         """Block until `condition(self)` holds; returns when the output that made it hold arrived.
         With `hints`, output is parsed only once one of them arrives (see the module's docstring).
         TimeoutError (with the screen) if it does not within `timeout` seconds."""
@@ -159,7 +185,9 @@ class Terminal:
                 if left <= 0 or self.process.poll() is not None and not self._reader.is_alive():
                     self._hints = ()
                     self._parse()
-                    raise TimeoutError("the screen never showed what was waited for:\n" + "\n".join(self.screen.display))
+                    raise TimeoutError(
+                        "the screen never showed what was waited for:\n" + "\n".join(self.screen.display)
+                    )
                 self._changed.wait(left)
 
     def process_tree_rss_mb(self) -> float:

@@ -18,7 +18,8 @@ from arxiv_tui.runtime.settings import DEFAULT_MODEL
 
 def add_command(commands) -> None:
     parser = commands.add_parser(
-        "bench", help="time the engine against transformers' generate",
+        "bench",
+        help="time the engine against transformers' generate",
         description="Time the engine against stock transformers generate (fp32) in the same run.",
     )
     add_model_option(parser)
@@ -28,12 +29,25 @@ def add_command(commands) -> None:
     add_precision_option(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     app = parser.add_argument_group("the app (--app)")
-    app.add_argument("--app", action="store_true",
-                     help="drive the real app in a pseudo-terminal and compare it with headless generation")
-    app.add_argument("--draft-tokens", type=positive_int, default=20, metavar="T",
-                     help="length of the draft the app continues (default 20)")
-    app.add_argument("--keys", type=positive_int, default=20, metavar="K",
-                     help="letters typed while alternatives stream (default 20)")
+    app.add_argument(
+        "--app",
+        action="store_true",
+        help="drive the real app in a pseudo-terminal and compare it with headless generation",
+    )
+    app.add_argument(
+        "--draft-tokens",
+        type=positive_int,
+        default=20,
+        metavar="T",
+        help="length of the draft the app continues (default 20)",
+    )
+    app.add_argument(
+        "--keys",
+        type=positive_int,
+        default=20,
+        metavar="K",
+        help="letters typed while alternatives stream (default 20)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -63,8 +77,9 @@ def _run_app_bench(directory: str, args: argparse.Namespace) -> int:
     from arxiv_tui.bench import app as bench_app
 
     try:
-        report = bench_app.run_app_bench(directory, args.precision, args.n, args.max_new_tokens,
-                                         args.draft_tokens, args.runs, args.keys)
+        report = bench_app.run_app_bench(
+            directory, args.precision, args.n, args.max_new_tokens, args.draft_tokens, args.runs, args.keys
+        )
     except (TimeoutError, OSError) as exc:
         raise CommandError(f"app benchmark failed: {exc}") from None
     if args.json:
@@ -90,12 +105,18 @@ def _print_table(report: dict) -> None:
     table.add_row("peak memory", f"{e['peak_rss_mb']:.0f} MB", f"{b['peak_rss_mb']:.0f} MB")
     console = Console()
     console.print(table)
-    console.print(f"engine is [bold]{report['ratio']}×[/bold] faster; "
-                  f"first token after a {s['long_prompt_tokens']}-token prompt: "
-                  f"{e['ttft_long_prompt_s'] * 1000:.0f} ms cold, "
-                  f"{e['ttft_after_append_s'] * 1000:.0f} ms after appending a few words (cache reused)")
-    console.print(f"confidence view over a {e['confidence_tokens']}-token draft: {e['confidence_s'] * 1000:.0f} ms, "
-                  f"{e['confidence_after_append_s'] * 1000:.0f} ms after appending a few words")
+    console.print(
+        f"engine is [bold]{report['ratio']}×[/bold] faster; "
+        f"first token after a {s['long_prompt_tokens']}-token prompt: "
+        f"{e['ttft_long_prompt_s'] * 1000:.0f} ms cold, "
+        f"{e['ttft_after_append_s'] * 1000:.0f} ms after appending a few words (cache reused)"
+    )
+    console.print(
+        f"confidence view over a {e['confidence_tokens']}-token draft: {e['confidence_s'] * 1000:.0f} ms, "
+        f"{e['confidence_after_append_s'] * 1000:.0f} ms after appending a few words"
+    )
     f = report["fidelity_vs_fp32"]
-    console.print(f"{s['precision']} against fp32 on {f['tokens']} held-out tokens: mean KL "
-                  f"{f['kl_mean']:.2e}, top-1 agreement {f['top1_agreement']:.1%}")
+    console.print(
+        f"{s['precision']} against fp32 on {f['tokens']} held-out tokens: mean KL "
+        f"{f['kl_mean']:.2e}, top-1 agreement {f['top1_agreement']:.1%}"
+    )

@@ -10,10 +10,14 @@ from arxiv_tui.cli.options import UsageError, add_listing_command
 
 def add_command(commands) -> None:
     actions = add_listing_command(
-        commands, "data", help="list or clear the training data finetune prepared",
+        commands,
+        "data",
+        help="list or clear the training data finetune prepared",
         description="finetune tokenizes its data once and keeps it in the data directory; the same "
-                    "command again (same file, tokenizer, template, filters, seed and sizes) reuses it.",
-        list_help="prepared data sets, most recently used first", list_run=_list)
+        "command again (same file, tokenizer, template, filters, seed and sizes) reuses it.",
+        list_help="prepared data sets, most recently used first",
+        list_run=_list,
+    )
     clear = actions.add_parser("clear", help="remove prepared data (all of it, or the named entries)")
     clear.add_argument("names", nargs="*", metavar="NAME", help="entries to remove (a prefix is enough)")
     clear.set_defaults(run=_clear)
@@ -27,8 +31,10 @@ def _list(args: argparse.Namespace) -> int:
         print(f"no prepared data in {cache_root()}")
     for entry in found:
         used = datetime.fromtimestamp(entry.last_used).strftime("%Y-%m-%d %H:%M")
-        print(f"{entry.name}\t{entry.data}\t{entry.texts:,} texts, {entry.tokens:,} tokens, "
-              f"{entry.size / 1e6:.1f} MB, last used {used}")
+        print(
+            f"{entry.name}\t{entry.data}\t{entry.texts:,} texts, {entry.tokens:,} tokens, "
+            f"{entry.size / 1e6:.1f} MB, last used {used}"
+        )
     return 0
 
 

@@ -19,7 +19,8 @@ from arxiv_tui.runtime.settings import DEFAULT_MODEL
 
 def add_command(commands) -> None:
     parser = commands.add_parser(
-        "generate", help="print alternative continuations of a prompt",
+        "generate",
+        help="print alternative continuations of a prompt",
         description="Generate N alternative continuations of PROMPT (or of standard input).",
     )
     add_model_option(parser)
@@ -50,11 +51,17 @@ def settings_from_args(args: argparse.Namespace):
     from arxiv_tui.runtime.settings import GenerationSettings, SamplingParams
 
     sampling = SamplingParams(
-        temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-        repetition_penalty=args.repetition_penalty, greedy=args.greedy,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        repetition_penalty=args.repetition_penalty,
+        greedy=args.greedy,
     )
     return GenerationSettings(
-        n=args.n, max_new_tokens=args.max_new_tokens, sampling=sampling, seed=args.seed,
+        n=args.n,
+        max_new_tokens=args.max_new_tokens,
+        sampling=sampling,
+        seed=args.seed,
         stop_at_sentence_end=args.stop_at_sentence,
     )
 
@@ -82,25 +89,39 @@ def run(args: argparse.Namespace) -> int:
     total = time.perf_counter() - started
     tokens = sum(len(a.tokens) for a in alternatives)
     if args.json:
-        print(json.dumps({
-            "model": model,
-            "prompt": prompt,
-            "settings": {
-                "n": settings.n, "max_new_tokens": settings.max_new_tokens,
-                "temperature": args.temperature, "top_p": args.top_p, "top_k": args.top_k,
-                "repetition_penalty": args.repetition_penalty, "greedy": args.greedy,
-                "seed": args.seed, "stop_at_sentence": args.stop_at_sentence, "raw": args.raw,
-                "precision": engine.loaded.precision, "template": engine.template,
-            },
-            "alternatives": [
-                {"text": a.text, "tokens": len(a.tokens), "finish_reason": a.finish_reason}
-                for a in alternatives
-            ],
-            "timing": {
-                "load_s": round(load_s, 4), "ttft_s": round(ttft or 0.0, 4), "total_s": round(total, 4),
-                "tokens_per_s": round(tokens / total, 2) if total > 0 else 0.0,
-            },
-        }, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "model": model,
+                    "prompt": prompt,
+                    "settings": {
+                        "n": settings.n,
+                        "max_new_tokens": settings.max_new_tokens,
+                        "temperature": args.temperature,
+                        "top_p": args.top_p,
+                        "top_k": args.top_k,
+                        "repetition_penalty": args.repetition_penalty,
+                        "greedy": args.greedy,
+                        "seed": args.seed,
+                        "stop_at_sentence": args.stop_at_sentence,
+                        "raw": args.raw,
+                        "precision": engine.loaded.precision,
+                        "template": engine.template,
+                    },
+                    "alternatives": [
+                        {"text": a.text, "tokens": len(a.tokens), "finish_reason": a.finish_reason}
+                        for a in alternatives
+                    ],
+                    "timing": {
+                        "load_s": round(load_s, 4),
+                        "ttft_s": round(ttft or 0.0, 4),
+                        "total_s": round(total, 4),
+                        "tokens_per_s": round(tokens / total, 2) if total > 0 else 0.0,
+                    },
+                },
+                ensure_ascii=False,
+            )
+        )
     else:
         for alt in alternatives:
             print(f"[{alt.index + 1}] {alt.text.strip()}\n")

@@ -17,14 +17,19 @@ from arxiv_tui.cli.options import (
 
 def add_command(commands) -> None:
     actions = add_listing_command(
-        commands, "history", help="list, show, export or search past drafts",
+        commands,
+        "history",
+        help="list, show, export or search past drafts",
         description="Drafts and their generation requests, as the app stored them.",
-        list_help="drafts, newest first", list_run=_list)
+        list_help="drafts, newest first",
+        list_run=_list,
+    )
     show = actions.add_parser("show", help="a draft with its requests, alternatives and choices")
     show.add_argument("id", type=positive_int)
     show.set_defaults(run=_show)
-    export = actions.add_parser("export", help="a draft as Markdown, plain text, a LaTeX abstract environment, "
-                                               "or JSON with its tree of choices")
+    export = actions.add_parser(
+        "export", help="a draft as Markdown, plain text, a LaTeX abstract environment, or JSON with its tree of choices"
+    )
     export.add_argument("id", type=positive_int)
     export.add_argument("--format", choices=["md", "txt", "tex", "json"], default="md")
     export.set_defaults(run=_export)
@@ -79,9 +84,11 @@ def _node_json(node) -> dict:
     of it was accepted and the nodes that followed."""
     request = dataclasses.asdict(node.request)
     request["alternatives"] = [
-        {**dataclasses.asdict(branch.alternative),
-         "accepted": [{"text": c.accepted, "kind": c.kind} for c in branch.accepted],
-         "children": [_node_json(child) for child in branch.children]}
+        {
+            **dataclasses.asdict(branch.alternative),
+            "accepted": [{"text": c.accepted, "kind": c.kind} for c in branch.accepted],
+            "children": [_node_json(child) for child in branch.children],
+        }
         for branch in node.branches
     ]
     return request
@@ -91,9 +98,18 @@ def _export(args: argparse.Namespace) -> int:
     history = _open()
     draft = _draft(history, args.id)
     if args.format == "json":
-        print(json.dumps({"id": draft.id, "updated_at": draft.updated_at, "text": draft.text,
-                          "tree": [_node_json(node) for node in history.tree(draft.id)]},
-                         ensure_ascii=False, indent=2))
+        print(
+            json.dumps(
+                {
+                    "id": draft.id,
+                    "updated_at": draft.updated_at,
+                    "text": draft.text,
+                    "tree": [_node_json(node) for node in history.tree(draft.id)],
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
     elif args.format == "md":
         print(f"# Draft {draft.id}\n\n_Saved {_when(draft.updated_at)} by arxiv-tui._\n\n{draft.text}")
     elif args.format == "tex":  # ready to paste into the paper

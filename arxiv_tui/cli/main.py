@@ -20,12 +20,20 @@ def build_parser() -> tuple[argparse.ArgumentParser, set[str]]:
     """The parser, and the names of its commands."""
     from arxiv_tui.cli import bench, data, generate, history, models, train
 
-    parser = Parser(prog=PROG, description="Draft arXiv abstracts with a small local language model.",
-                    usage=f"{PROG} [-h] [--model NAME_OR_PATH] [FILE | COMMAND ...]")
+    parser = Parser(
+        prog=PROG,
+        description="Draft arXiv abstracts with a small local language model.",
+        usage=f"{PROG} [-h] [--model NAME_OR_PATH] [FILE | COMMAND ...]",
+    )
     add_model_option(parser)
-    parser.add_argument("--paper", type=Path, default=None, metavar="FILE",
-                        help="edit the abstract of a paper's .tex file (or a whole .md/.txt file) and save it "
-                             "back there; `arxiv-tui FILE` says the same")
+    parser.add_argument(
+        "--paper",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="edit the abstract of a paper's .tex file (or a whole .md/.txt file) and save it "
+        "back there; `arxiv-tui FILE` says the same",
+    )
     parser.set_defaults(run=_run_app)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=Parser, prog=PROG)
     for module in (generate, bench, models, history, train, data):
@@ -56,7 +64,7 @@ def _file_as_paper(argv: list[str], commands: set[str]) -> list[str]:
         elif word in commands:
             return argv
         else:
-            return [*argv[:index], "--paper", word, *argv[index + 1:]]
+            return [*argv[:index], "--paper", word, *argv[index + 1 :]]
     return argv
 
 

@@ -11,17 +11,23 @@ from arxiv_tui.runtime.settings import DEFAULT_MODEL
 
 def add_command(commands) -> None:
     actions = add_listing_command(
-        commands, "models", help="list, pull or remove models",
+        commands,
+        "models",
+        help="list, pull or remove models",
         description="List registered models, pull one from the Hub, or remove one.",
-        list_help="registered fine-tuned models and the default", list_run=_list)
+        list_help="registered fine-tuned models and the default",
+        list_run=_list,
+    )
     pull = actions.add_parser("pull", help="download a Hub model into the Hugging Face cache")
     pull.add_argument("name", nargs="?", default=DEFAULT_MODEL)
     pull.set_defaults(run=_pull)
     index = actions.add_parser(
-        "index", help="index a model's training texts for the copied-text guard",
+        "index",
+        help="index a model's training texts for the copied-text guard",
         description="Build the index of word 8-grams with which the app flags a suggestion that repeats a "
-                    "training text (finetune builds one for its models; this is for the others, the "
-                    "published model included, when their data is at hand).")
+        "training text (finetune builds one for its models; this is for the others, the "
+        "published model included, when their data is at hand).",
+    )
     index.add_argument("name", nargs="?", default=DEFAULT_MODEL)
     index.add_argument("--data", required=True, metavar="SRC", help="the training data (any finetune --data source)")
     index.add_argument("--categories", default=None, metavar="LIST", help="only texts in these categories")

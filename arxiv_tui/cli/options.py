@@ -74,14 +74,18 @@ def category_list(text: str | None) -> tuple[str, ...] | None:
 
 def add_model_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--model", default=None, metavar="NAME_OR_PATH",
+        "--model",
+        default=None,
+        metavar="NAME_OR_PATH",
         help=f"a model directory, a registered fine-tuned model, or a Hub id (default {DEFAULT_MODEL})",
     )
 
 
 def add_precision_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--precision", default="auto", choices=PRECISIONS,
+        "--precision",
+        default="auto",
+        choices=PRECISIONS,
         help="weights and compute: auto (bf16 where the CPU has it, else fp32), or int8 (fastest)",
     )
 
@@ -90,17 +94,29 @@ def add_sampling_options(parser: argparse.ArgumentParser) -> None:
     d = GENERATION_DEFAULTS
     parser.add_argument("-n", type=setting("n", int), default=d.n, help=f"alternatives (default {d.n})")
     parser.add_argument("--max-new-tokens", type=setting("max_new_tokens", int), default=d.max_new_tokens, metavar="K")
-    parser.add_argument("--temperature", type=setting("temperature", float), default=d.temperature, metavar="T",
-                        help=f"0 is greedy (default {d.temperature})")
+    parser.add_argument(
+        "--temperature",
+        type=setting("temperature", float),
+        default=d.temperature,
+        metavar="T",
+        help=f"0 is greedy (default {d.temperature})",
+    )
     parser.add_argument("--top-p", type=setting("top_p", float), default=d.top_p, metavar="P")
-    parser.add_argument("--top-k", type=setting("top_k", int), default=d.top_k, metavar="K",
-                        help=f"0 turns it off (default {d.top_k}, as transformers' generate)")
-    parser.add_argument("--repetition-penalty", type=setting("repetition_penalty", float),
-                        default=d.repetition_penalty, metavar="X")
+    parser.add_argument(
+        "--top-k",
+        type=setting("top_k", int),
+        default=d.top_k,
+        metavar="K",
+        help=f"0 turns it off (default {d.top_k}, as transformers' generate)",
+    )
+    parser.add_argument(
+        "--repetition-penalty", type=setting("repetition_penalty", float), default=d.repetition_penalty, metavar="X"
+    )
 
 
-def add_listing_command(commands, name: str, help: str, description: str, list_help: str,
-                        list_run: Callable[[argparse.Namespace], int]):
+def add_listing_command(
+    commands, name: str, help: str, description: str, list_help: str, list_run: Callable[[argparse.Namespace], int]
+):
     """A command with actions whose bare form lists (`arxiv-tui NAME` is `arxiv-tui NAME list`);
     returns the actions, to add the others to."""
     parser = commands.add_parser(name, help=help, description=description)
@@ -130,11 +146,19 @@ def download_progress() -> Iterator[Callable[[FetchProgress], None]]:
 
     def report(progress: FetchProgress) -> None:
         if progress.repo_id not in live:  # resumed bytes are there from the start: no part of the rate
-            bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                           TimeRemainingColumn(), console=console)
+            bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=console,
+            )
             bar.start()
-            live[progress.repo_id] = bar, bar.add_task(f"downloading {progress.repo_id}", total=progress.total,
-                                                       completed=progress.done)
+            live[progress.repo_id] = (
+                bar,
+                bar.add_task(f"downloading {progress.repo_id}", total=progress.total, completed=progress.done),
+            )
         bar, task = live[progress.repo_id]
         bar.update(task, completed=progress.done, total=progress.total)
         if progress.total and progress.done >= progress.total:  # done: what is printed next goes below it

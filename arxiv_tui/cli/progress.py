@@ -71,14 +71,16 @@ class BarProgress:
                 counts = [DownloadColumn(), TransferSpeedColumn()]
             else:
                 counts = [MofNCompleteColumn(), TextColumn(f"{{task.fields[rate]}} {report.unit}/s")]
-            self._progress = Progress(TextColumn(report.stage), BarColumn(), *counts, TimeRemainingColumn(),
-                                      console=self.console)
+            self._progress = Progress(
+                TextColumn(report.stage), BarColumn(), *counts, TimeRemainingColumn(), console=self.console
+            )
             self._progress.start()
             self._task = self._progress.add_task(report.stage, total=report.total, rate="-")
         assert self._progress is not None
         speed = self._progress.tasks[0].speed  # rich's own moving estimate
-        self._progress.update(self._task, completed=report.done, total=report.total,
-                              rate=f"{speed:,.0f}" if speed else "-")
+        self._progress.update(
+            self._task, completed=report.done, total=report.total, rate=f"{speed:,.0f}" if speed else "-"
+        )
         if report.total is not None and report.done >= report.total and report.stage == "indexing":
             self.close()
 
@@ -90,16 +92,26 @@ class BarProgress:
     def step(self, report: StepReport) -> None:
         if self._progress is None:
             self._progress = Progress(
-                TextColumn("training"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("training"),
+                BarColumn(),
+                MofNCompleteColumn(),
                 TextColumn("loss {task.fields[loss]:.3f}  lr {task.fields[lr]:.2e}  {task.fields[rate]:.2f} steps/s"),
-                TimeRemainingColumn(), console=self.console,
+                TimeRemainingColumn(),
+                console=self.console,
             )
             self._progress.start()
-            self._task = self._progress.add_task("train", total=report.steps, completed=report.step - 1,
-                                                 loss=report.loss, lr=report.lr, rate=report.steps_per_s)
+            self._task = self._progress.add_task(
+                "train",
+                total=report.steps,
+                completed=report.step - 1,
+                loss=report.loss,
+                lr=report.lr,
+                rate=report.steps_per_s,
+            )
         assert self._progress is not None
-        self._progress.update(self._task, completed=report.step, loss=report.loss, lr=report.lr,
-                              rate=report.steps_per_s)
+        self._progress.update(
+            self._task, completed=report.step, loss=report.loss, lr=report.lr, rate=report.steps_per_s
+        )
         if report.step >= report.steps:
             self.close()
 
@@ -129,4 +141,3 @@ def progress_display(as_json: bool, quiet: bool = False) -> JsonProgress | BarPr
     if quiet:
         return QuietProgress()
     return JsonProgress() if as_json else BarProgress()
-

@@ -27,39 +27,70 @@ def add_command(commands) -> None:
 
     r = Recipe()
     ft = commands.add_parser(
-        "finetune", help="fine-tune a model on arXiv abstracts (the published recipe by default)",
+        "finetune",
+        help="fine-tune a model on arXiv abstracts (the published recipe by default)",
         description="Fine-tune DistilGPT-2 on abstracts. Defaults are the published recipe; the result is "
-                    "registered so `arxiv-tui --model NAME` finds it.")
+        "registered so `arxiv-tui --model NAME` finds it.",
+    )
     ft.add_argument("--base", default=r.base, metavar="M", help=f"model to start from (default {r.base})")
     _add_data_options(ft, r)
-    ft.add_argument("--output", default=None, metavar="DIR",
-                    help="where the model goes (default: the data directory's models/BASE-DATA)")
+    ft.add_argument(
+        "--output",
+        default=None,
+        metavar="DIR",
+        help="where the model goes (default: the data directory's models/BASE-DATA)",
+    )
     ft.add_argument("--steps", type=positive_int, default=r.steps, metavar="N")
     ft.add_argument("--samples", type=positive_int, default=r.samples, metavar="N", help="training texts")
     ft.add_argument("--eval-samples", type=positive_int, default=r.eval_samples, metavar="N", help="held-out texts")
     ft.add_argument("--batch-size", type=positive_int, default=r.batch_size, metavar="B")
     ft.add_argument("--max-length", type=positive_int, default=r.max_length, metavar="L", help="tokens per row")
     ft.add_argument("--lr", type=positive_float, default=r.lr, metavar="X")
-    ft.add_argument("--warmup-steps", type=non_negative_int, default=None, metavar="W",
-                    help=f"(default {r.warmup_steps}, or --steps if fewer)")
+    ft.add_argument(
+        "--warmup-steps",
+        type=non_negative_int,
+        default=None,
+        metavar="W",
+        help=f"(default {r.warmup_steps}, or --steps if fewer)",
+    )
     ft.add_argument("--weight-decay", type=non_negative_float, default=r.weight_decay, metavar="X")
-    ft.add_argument("--train-last-blocks", type=non_negative_int, default=r.train_last_blocks, metavar="K",
-                    help=f"blocks trained, counted from the top (default {r.train_last_blocks})")
+    ft.add_argument(
+        "--train-last-blocks",
+        type=non_negative_int,
+        default=r.train_last_blocks,
+        metavar="K",
+        help=f"blocks trained, counted from the top (default {r.train_last_blocks})",
+    )
     ft.add_argument("--untie-lm-head", action="store_true", help="train an LM head of its own (off in the recipe)")
-    ft.add_argument("--no-pack", dest="pack", action="store_false",
-                    help="one text per row, padded, instead of texts packed end to end")
-    ft.add_argument("--precision", default="auto", choices=TRAINING_PRECISIONS,
-                    help="auto: bf16 where the hardware has it, else fp32")
+    ft.add_argument(
+        "--no-pack",
+        dest="pack",
+        action="store_false",
+        help="one text per row, padded, instead of texts packed end to end",
+    )
+    ft.add_argument(
+        "--precision",
+        default="auto",
+        choices=TRAINING_PRECISIONS,
+        help="auto: bf16 where the hardware has it, else fp32",
+    )
     ft.add_argument("--resume", action="store_true", help="continue the interrupted run for --output")
-    ft.add_argument("--save-every", type=non_negative_int, default=50, metavar="N",
-                    help="checkpoint every N steps (0: only when interrupted; default 50)")
+    ft.add_argument(
+        "--save-every",
+        type=non_negative_int,
+        default=50,
+        metavar="N",
+        help="checkpoint every N steps (0: only when interrupted; default 50)",
+    )
     ft.add_argument("--json", action="store_true", help="progress and result as JSON lines on stdout")
     ft.set_defaults(run=_finetune)
 
     ev = commands.add_parser(
-        "eval", help="loss and perplexity of a model on held-out abstracts",
+        "eval",
+        help="loss and perplexity of a model on held-out abstracts",
         description="Token-weighted loss and perplexity on the held-out part of a data source "
-                    "(the same texts `finetune` holds out with the same --seed).")
+        "(the same texts `finetune` holds out with the same --seed).",
+    )
     add_model_option(ev)
     _add_data_options(ev, r)
     ev.add_argument("--samples", type=positive_int, default=r.eval_samples, metavar="N", help="held-out texts")
@@ -70,10 +101,18 @@ def add_command(commands) -> None:
 
 
 def _add_data_options(parser: argparse.ArgumentParser, r) -> None:
-    parser.add_argument("--data", default=r.data, metavar="SRC",
-                        help="hf:NAME[:CONFIG], or a .txt/.jsonl/.json/.csv/.bib file (default %(default)s)")
-    parser.add_argument("--categories", default=None, metavar="LIST",
-                        help="keep texts in these categories, e.g. cs.AI,cs.LG (default: the recipe's 8 CS labels for its data)")
+    parser.add_argument(
+        "--data",
+        default=r.data,
+        metavar="SRC",
+        help="hf:NAME[:CONFIG], or a .txt/.jsonl/.json/.csv/.bib file (default %(default)s)",
+    )
+    parser.add_argument(
+        "--categories",
+        default=None,
+        metavar="LIST",
+        help="keep texts in these categories, e.g. cs.AI,cs.LG (default: the recipe's 8 CS labels for its data)",
+    )
     parser.add_argument("--seed", type=int, default=r.seed, help="split and shuffle seed (default %(default)s)")
 
 
@@ -128,32 +167,54 @@ def _finetune(args: argparse.Namespace) -> int:
     from arxiv_tui.trainer.recipe import Recipe
 
     recipe = Recipe(
-        base=args.base, data=args.data, categories=category_list(args.categories), samples=args.samples,
-        eval_samples=args.eval_samples, max_length=args.max_length, batch_size=args.batch_size, steps=args.steps,
-        lr=args.lr, weight_decay=args.weight_decay,
+        base=args.base,
+        data=args.data,
+        categories=category_list(args.categories),
+        samples=args.samples,
+        eval_samples=args.eval_samples,
+        max_length=args.max_length,
+        batch_size=args.batch_size,
+        steps=args.steps,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
         warmup_steps=min(Recipe.warmup_steps, args.steps) if args.warmup_steps is None else args.warmup_steps,
-        train_last_blocks=args.train_last_blocks, untie_lm_head=args.untie_lm_head, pack=args.pack, seed=args.seed,
+        train_last_blocks=args.train_last_blocks,
+        untie_lm_head=args.untie_lm_head,
+        pack=args.pack,
+        seed=args.seed,
     )
     output = Path(args.output) if args.output else default_output(recipe)
     # Under torchrun or accelerate launch, only the global main process (RANK 0) speaks.
     main = os.environ.get("RANK", "0") == "0"
     display = progress_display(args.json, quiet=not main)
     with _InterruptGate() as gate:
+
         def stage(text: str) -> None:
             gate.stage(text)
             display.stage(text)
 
         try:
             with download_progress() as download:
-                outcome = finetune(recipe, output, precision=args.precision, resume=args.resume,
-                                   save_every=args.save_every, stage=stage, report=display.step,
-                                   stop_requested=lambda: gate.requested, on_download=download,
-                                   on_prepare=display.prepare)
+                outcome = finetune(
+                    recipe,
+                    output,
+                    precision=args.precision,
+                    resume=args.resume,
+                    save_every=args.save_every,
+                    stage=stage,
+                    report=display.step,
+                    stop_requested=lambda: gate.requested,
+                    on_download=download,
+                    on_prepare=display.prepare,
+                )
         finally:
             display.close()
     if outcome.metrics is None and main:
-        print(f"arxiv-tui: interrupted at step {outcome.step}/{recipe.steps}; checkpoint saved. "
-              f"Continue with the same command plus --resume.", file=sys.stderr)
+        print(
+            f"arxiv-tui: interrupted at step {outcome.step}/{recipe.steps}; checkpoint saved. "
+            f"Continue with the same command plus --resume.",
+            file=sys.stderr,
+        )
         return 130
     if outcome.metrics is None or not outcome.main:
         return 0
@@ -191,14 +252,24 @@ def _eval(args: argparse.Namespace) -> int:
 
     recipe = Recipe(data=args.data, categories=category_list(args.categories), seed=args.seed)
     with download_progress() as download:
-        corpus = load_corpus(recipe.data, train_samples=recipe.samples, eval_samples=args.samples,
-                             seed=recipe.seed, categories=recipe.effective_categories(), on_download=download)
+        corpus = load_corpus(
+            recipe.data,
+            train_samples=recipe.samples,
+            eval_samples=args.samples,
+            seed=recipe.seed,
+            categories=recipe.effective_categories(),
+            on_download=download,
+        )
         lm, tokenizer = load_base(args.model or DEFAULT_MODEL, download)
     model = RecipeModel(lm, 0, choose_dtype(args.precision))
-    result = evaluate(model, eval_blocks(tokenizer, list(corpus.eval), recipe.template, args.max_length), recipe.batch_size)
+    result = evaluate(
+        model, eval_blocks(tokenizer, list(corpus.eval), recipe.template, args.max_length), recipe.batch_size
+    )
     if args.json:
         print(json.dumps(result.to_dict()))
     else:
-        print(f"eval loss {result.eval_loss:.4f}  perplexity {result.perplexity:.2f}  "
-              f"({result.tokens:,} tokens, {result.samples:,} texts)")
+        print(
+            f"eval loss {result.eval_loss:.4f}  perplexity {result.perplexity:.2f}  "
+            f"({result.tokens:,} tokens, {result.samples:,} texts)"
+        )
     return 0

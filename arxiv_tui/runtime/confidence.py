@@ -101,9 +101,9 @@ class Scorer:
         probs: list[float] = []
         top: list[Top] = []
         for chunk_start in range(start - 1, len(window), CHUNK):
-            chunk = window[chunk_start:chunk_start + CHUNK]
+            chunk = window[chunk_start : chunk_start + CHUNK]
             logits = model(torch.tensor([chunk]), cache, all_positions=True)[0]
-            targets = window[chunk_start + 1:chunk_start + 1 + len(chunk)]
+            targets = window[chunk_start + 1 : chunk_start + 1 + len(chunk)]
             log_probs = torch.log_softmax(logits[: len(targets)], dim=-1)
             probs += log_probs.gather(1, torch.tensor(targets)[:, None])[:, 0].exp().tolist()
             best = log_probs.topk(TOP_K, dim=-1)
@@ -112,8 +112,9 @@ class Scorer:
         return probs, top
 
 
-def _merge_partial_characters(spans: list[tuple[int, int] | None], probs: list[float], top: list[Top]
-                              ) -> list[TokenScore]:
+def _merge_partial_characters(
+    spans: list[tuple[int, int] | None], probs: list[float], top: list[Top]
+) -> list[TokenScore]:
     """TokenScores of the draft's tokens (the first, a template token, has none). A token holding
     only part of a character (é over two byte tokens) shows no text of its own: it joins the next,
     whose probability becomes that of both, and whose replacements are those offered at the first."""

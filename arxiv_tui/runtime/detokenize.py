@@ -36,9 +36,7 @@ class ByteLevelTable:
                 if token_id in tokenizer.added_tokens_decoder:  # user-added words are plain text
                     table.append(token.encode("utf-8"))
                     continue
-                raise ValueError(
-                    f"the tokenizer is not byte-level BPE (token {token_id} is {token!r})"
-                ) from None
+                raise ValueError(f"the tokenizer is not byte-level BPE (token {token_id} is {token!r})") from None
         return cls(table)
 
 

@@ -67,8 +67,9 @@ class Run:
     """One request as it runs: iterating it yields each step's deltas; `alternatives` holds each
     alternative's whole state (tokens, text, end) as it grows."""
 
-    def __init__(self, engine: Engine, text: str, settings: GenerationSettings, raw: bool,
-                 cancel: threading.Event) -> None:
+    def __init__(
+        self, engine: Engine, text: str, settings: GenerationSettings, raw: bool, cancel: threading.Event
+    ) -> None:
         self.engine, self.text, self.settings, self.raw, self.cancel = engine, text, settings, raw, cancel
         self.alternatives = [Alternative(i) for i in range(settings.n)]
 
@@ -91,8 +92,13 @@ class Engine:
         self._scorer = Scorer()
 
     @classmethod
-    def open(cls, name: str, precision: str = "auto", template: str = DEFAULT_TEMPLATE,
-             on_progress: Callable[[FetchProgress], None] | None = None) -> Engine:
+    def open(
+        cls,
+        name: str,
+        precision: str = "auto",
+        template: str = DEFAULT_TEMPLATE,
+        on_progress: Callable[[FetchProgress], None] | None = None,
+    ) -> Engine:
         """Resolve a model name (directory, registered model or Hub id; a download reports its
         bytes to `on_progress`) and load it."""
         return cls(load_model(resolve_model(name, on_progress), precision), template)
@@ -108,9 +114,7 @@ class Engine:
 
     def prompt_ids(self, text: str, max_new_tokens: int, raw: bool = False) -> list[int]:
         """The prompt's token ids: template + text, cut from the left to leave room to generate."""
-        return prompt_ids(
-            text, self.template, raw, self.context_length - max_new_tokens, self.encode, self._eos
-        )
+        return prompt_ids(text, self.template, raw, self.context_length - max_new_tokens, self.encode, self._eos)
 
     @property
     def token_table(self) -> Sequence[bytes]:
@@ -154,8 +158,9 @@ class Engine:
             pass
         return run.alternatives
 
-    def stream(self, text: str, settings: GenerationSettings, raw: bool = False,
-               cancel: threading.Event | None = None) -> Run:
+    def stream(
+        self, text: str, settings: GenerationSettings, raw: bool = False, cancel: threading.Event | None = None
+    ) -> Run:
         """A request for N alternatives of the prompt `text`: iterate it for their deltas, step by
         step. Setting `cancel` (the caller's one way to stop it) ends it before its next step.
         ValueError at once for settings no request can honour."""

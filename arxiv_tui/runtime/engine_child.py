@@ -103,8 +103,13 @@ def receive(requests: Connection, inbox: Inbox) -> None:
             return
 
 
-def run_generation(engine: Engine, request: Generate, cancel: threading.Event, send: Callable[[object], None],
-                   guard: CopyIndex | None = None) -> None:
+def run_generation(
+    engine: Engine,
+    request: Generate,
+    cancel: threading.Event,
+    send: Callable[[object], None],
+    guard: CopyIndex | None = None,
+) -> None:
     """Stream one request's alternatives to `send`, in batches; at the end, what `guard` (a
     `CopyIndex`) finds of the training texts in them."""
     settings = request.settings
@@ -126,8 +131,18 @@ def run_generation(engine: Engine, request: Generate, cancel: threading.Event, s
     total = time.perf_counter() - started
     tokens = [len(a.tokens) for a in alternatives]
     copied = check_continuations(guard, request.prompt, [a.text for a in alternatives])
-    send(Progress(request.request_id, pending, costs, done=True, tokens=tokens, ttft_s=ttft,
-                  tokens_per_s=sum(tokens) / total if total else None, copied=copied))
+    send(
+        Progress(
+            request.request_id,
+            pending,
+            costs,
+            done=True,
+            tokens=tokens,
+            ttft_s=ttft,
+            tokens_per_s=sum(tokens) / total if total else None,
+            copied=copied,
+        )
+    )
 
 
 def warm_up(engine: Engine, n: int) -> None:
@@ -175,8 +190,12 @@ def serve(requests: Connection, events: Connection) -> None:
     except (EOFError, OSError):
         return
     try:
-        engine = Engine.open(opening.model, opening.precision, opening.template,
-                             on_progress=lambda progress: events.send(Fetching(progress)))
+        engine = Engine.open(
+            opening.model,
+            opening.precision,
+            opening.template,
+            on_progress=lambda progress: events.send(Fetching(progress)),
+        )
         warm_up(engine, opening.warm_n)
         if opening.draft:
             engine.prefill(opening.draft, opening.max_new_tokens)

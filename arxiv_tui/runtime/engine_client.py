@@ -26,14 +26,23 @@ from arxiv_tui.runtime.settings import GENERATION_DEFAULTS, GenerationSettings
 class EngineClient:
     """Starts the engine's process for a model and talks to it; `close()` ends it."""
 
-    def __init__(self, model: str, precision: str, template: str, warm_n: int,
-                 on_event: Callable[[object], object], draft: str = "",
-                 max_new_tokens: int = GENERATION_DEFAULTS.max_new_tokens) -> None:
+    def __init__(
+        self,
+        model: str,
+        precision: str,
+        template: str,
+        warm_n: int,
+        on_event: Callable[[object], object],
+        draft: str = "",
+        max_new_tokens: int = GENERATION_DEFAULTS.max_new_tokens,
+    ) -> None:
         # A plain child process speaking pickled messages over its stdin and stdout: its stderr
         # goes nowhere, since the app's terminal is the app's alone.
         self._process = subprocess.Popen(
             [sys.executable, "-m", "arxiv_tui.runtime.engine_child"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
         )
         assert self._process.stdin is not None and self._process.stdout is not None  # both are PIPEs
         self._requests = Connection(os.dup(self._process.stdin.fileno()), readable=False)

@@ -181,8 +181,13 @@ class FetchFailed(Exception):
         self.reason = reason
 
 
-def fetch_repo(repo_id: str, allow_patterns: list[str], on_progress: Callable[[FetchProgress], None] | None = None,
-               every_s: float = 0.25, repo_type: str = "model") -> Path:
+def fetch_repo(
+    repo_id: str,
+    allow_patterns: list[str],
+    on_progress: Callable[[FetchProgress], None] | None = None,
+    every_s: float = 0.25,
+    repo_type: str = "model",
+) -> Path:
     """Download the files of `repo_id` that match `allow_patterns` (or find them in the cache) and
     return its snapshot folder. Raises `FetchFailed`."""
     from huggingface_hub.errors import (
@@ -203,12 +208,20 @@ def fetch_repo(repo_id: str, allow_patterns: list[str], on_progress: Callable[[F
     except Exception as exc:  # the connection dropped and its retries ran out (httpx's errors)
         if type(exc).__module__.split(".")[0] not in ("httpx", "httpx2", "httpcore", "httpcore2"):
             raise
-        raise FetchFailed("broken", f"the download of {repo_id} was cut off ({type(exc).__name__}: {exc}); "
-                                    "run it again to resume where it stopped") from None
+        raise FetchFailed(
+            "broken",
+            f"the download of {repo_id} was cut off ({type(exc).__name__}: {exc}); "
+            "run it again to resume where it stopped",
+        ) from None
 
 
-def _fetch(repo_id: str, allow_patterns: list[str], on_progress: Callable[[FetchProgress], None] | None,
-           every_s: float, repo_type: str) -> Path:
+def _fetch(
+    repo_id: str,
+    allow_patterns: list[str],
+    on_progress: Callable[[FetchProgress], None] | None,
+    every_s: float,
+    repo_type: str,
+) -> Path:
     import httpx2
     from huggingface_hub import constants, snapshot_download
     from tqdm.auto import tqdm

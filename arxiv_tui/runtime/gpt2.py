@@ -145,9 +145,7 @@ class Block(nn.Module):
         keys[:, :, start : start + steps] = k.view(batch, steps, self.n_head, -1).transpose(1, 2)
         values[:, :, start : start + steps] = v.view(batch, steps, self.n_head, -1).transpose(1, 2)
         end = start + steps
-        attn = F.scaled_dot_product_attention(
-            q, keys[:, :, :end], values[:, :, :end], attn_mask=mask, scale=self.scale
-        )
+        attn = F.scaled_dot_product_attention(q, keys[:, :, :end], values[:, :, :end], attn_mask=mask, scale=self.scale)
         x = x + self.attn_proj(attn.transpose(1, 2).reshape(batch, steps, width))
         mlp: torch.Tensor = self.mlp_proj(self.act(self.c_fc(self.ln_2(x))))
         return x + mlp

@@ -117,11 +117,16 @@ def _download(repo_id: str, on_progress: Callable[[FetchProgress], None] | None)
         return fetch_repo(repo_id, _HUB_FILES, on_progress)
     except FetchFailed as failed:
         if failed.reason == "unreadable":
-            raise ModelError(f"{repo_id!r} is neither a local directory, a registered model, nor a model on the "
-                             "Hugging Face Hub you can read (a private or gated one needs HF_TOKEN)") from None
+            raise ModelError(
+                f"{repo_id!r} is neither a local directory, a registered model, nor a model on the "
+                "Hugging Face Hub you can read (a private or gated one needs HF_TOKEN)"
+            ) from None
         if failed.reason == "offline":
-            raise ModelError(f"cannot reach the Hugging Face Hub and {repo_id} is not in the cache; pass a local "
-                             "model directory with --model, or train one with `arxiv-tui finetune`", exit_code=1) from None
+            raise ModelError(
+                f"cannot reach the Hugging Face Hub and {repo_id} is not in the cache; pass a local "
+                "model directory with --model, or train one with `arxiv-tui finetune`",
+                exit_code=1,
+            ) from None
         raise ModelError(str(failed), exit_code=1) from None
 
 

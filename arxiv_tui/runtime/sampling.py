@@ -19,9 +19,7 @@ from arxiv_tui.runtime.settings import SamplingParams
 _NARROW = 1024  # candidates sorted before falling back to the full vocabulary
 
 
-def apply_repetition_penalty(
-    logits: torch.Tensor, seen: torch.Tensor, penalty: float
-) -> torch.Tensor:
+def apply_repetition_penalty(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:
     """CTRL-style penalty on every token already in a row's context (transformers' rule)."""
     if penalty == 1.0:
         return logits

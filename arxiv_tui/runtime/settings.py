@@ -55,6 +55,7 @@ def check(name: str, value: float) -> None:
     if not RANGES[name].holds(value):
         raise ValueError(f"{name} must be {RANGES[name].words}, not {value}")
 
+
 FINISH_EOS = "eos"
 FINISH_LENGTH = "length"
 FINISH_STOP = "stop"
@@ -90,12 +91,19 @@ class GenerationSettings:
     def validate(self, context_length: int) -> None:
         """ValueError with a user-facing message for settings no request can honour."""
         s = self.sampling
-        for name, value in (("n", self.n), ("max_new_tokens", self.max_new_tokens), ("temperature", s.temperature),
-                            ("top_p", s.top_p), ("top_k", s.top_k), ("repetition_penalty", s.repetition_penalty)):
+        for name, value in (
+            ("n", self.n),
+            ("max_new_tokens", self.max_new_tokens),
+            ("temperature", s.temperature),
+            ("top_p", s.top_p),
+            ("top_k", s.top_k),
+            ("repetition_penalty", s.repetition_penalty),
+        ):
             check(name, value)
         if self.max_new_tokens >= context_length:  # the model's own limit
-            raise ValueError(f"max_new_tokens must be below the model's context of {context_length}, "
-                             f"not {self.max_new_tokens}")
+            raise ValueError(
+                f"max_new_tokens must be below the model's context of {context_length}, not {self.max_new_tokens}"
+            )
 
 
 @dataclass(frozen=True)

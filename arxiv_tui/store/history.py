@@ -40,8 +40,10 @@ KEEP_REVISIONS = 50  # past texts kept per draft (recovered ones are always kept
 REVISION_EVERY_S = 60.0  # at most one past text a minute: autosave runs after every pause
 
 
-_DRAFT_COLUMNS = ("id, updated_at, text, revision, "
-                  "(SELECT count(*) FROM draft_revisions r WHERE r.draft_id = drafts.id AND r.recovered = 1), file")
+_DRAFT_COLUMNS = (
+    "id, updated_at, text, revision, "
+    "(SELECT count(*) FROM draft_revisions r WHERE r.draft_id = drafts.id AND r.recovered = 1), file"
+)
 _REVISION_COLUMNS = "id, draft_id, revision, saved_at, text, recovered"
 _REQUEST_COLUMNS = "id, draft_id, created_at, model, prompt, settings, draft_text, cursor, parent_choice_id"
 
@@ -73,8 +75,12 @@ class History(Database):
         is the paper its text came from and is saved back to."""
         now = time.time()
         with self._transaction() as db:
-            draft = _inserted(db.execute("INSERT INTO drafts (created_at, updated_at, text, file) VALUES (?, ?, ?, ?)",
-                                         (now, now, text, file)))
+            draft = _inserted(
+                db.execute(
+                    "INSERT INTO drafts (created_at, updated_at, text, file) VALUES (?, ?, ?, ?)",
+                    (now, now, text, file),
+                )
+            )
             if lease:
                 self._take_lease(db, draft)
         return draft
@@ -84,11 +90,14 @@ class History(Database):
         this one), or a new one."""
         with self._transaction() as db:
             for draft_id, *holder in db.execute(
-                    "SELECT draft_id, instance, host, pid, pid_started FROM draft_leases").fetchall():
+                "SELECT draft_id, instance, host, pid, pid_started FROM draft_leases"
+            ).fetchall():
                 if not self._held_elsewhere(*holder):
                     db.execute("DELETE FROM draft_leases WHERE draft_id = ?", (draft_id,))
-            row = db.execute(f"SELECT {_DRAFT_COLUMNS} FROM drafts WHERE id NOT IN "
-                             "(SELECT draft_id FROM draft_leases) ORDER BY updated_at DESC, id DESC LIMIT 1").fetchone()
+            row = db.execute(
+                f"SELECT {_DRAFT_COLUMNS} FROM drafts WHERE id NOT IN "
+                "(SELECT draft_id FROM draft_leases) ORDER BY updated_at DESC, id DESC LIMIT 1"
+            ).fetchone()
             if row is None:
                 created = self.draft(self.new_draft(""))
                 assert created is not None  # written just now, in this transaction
@@ -99,8 +108,9 @@ class History(Database):
     def claim_draft(self, draft: int) -> bool:
         """Lease `draft` to this instance, unless another running instance edits it."""
         with self._transaction() as db:
-            holder = db.execute("SELECT instance, host, pid, pid_started FROM draft_leases WHERE draft_id = ?",
-                                (draft,)).fetchone()
+            holder = db.execute(
+                "SELECT instance, host, pid, pid_started FROM draft_leases WHERE draft_id = ?", (draft,)
+            ).fetchone()
             if holder is not None and self._held_elsewhere(*holder):
                 return False
             self._take_lease(db, draft)
@@ -112,8 +122,11 @@ class History(Database):
 
     def _take_lease(self, db: sqlite3.Connection, draft: int) -> None:
         me = self.instance
-        db.execute("INSERT OR REPLACE INTO draft_leases (draft_id, instance, host, pid, pid_started, taken_at) "
-                   "VALUES (?, ?, ?, ?, ?, ?)", (draft, me.token, me.host, me.pid, me.pid_started, time.time()))
+        db.execute(
+            "INSERT OR REPLACE INTO draft_leases (draft_id, instance, host, pid, pid_started, taken_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (draft, me.token, me.host, me.pid, me.pid_started, time.time()),
+        )
 
     def _held_elsewhere(self, instance: str, host: str, pid: int, pid_started: str | None) -> bool:
         """Whether a lease belongs to another instance that still runs (one in this very process,
@@ -133,27 +146,39 @@ class History(Database):
             if stored == text:
                 return Saved(revision)
             if revision != base_revision:
-                db.execute("INSERT INTO draft_revisions (draft_id, revision, saved_at, text, recovered) "
-                           "VALUES (?, ?, ?, ?, 1)", (draft, base_revision, now, text))
+                db.execute(
+                    "INSERT INTO draft_revisions (draft_id, revision, saved_at, text, recovered) "
+                    "VALUES (?, ?, ?, ?, 1)",
+                    (draft, base_revision, now, text),
+                )
                 return Saved(revision, conflict=True)
             self._keep_past_text(db, draft, revision, stored, now)
-            db.execute("UPDATE drafts SET text = ?, updated_at = ?, revision = ? WHERE id = ?",
-                       (text, now, revision + 1, draft))
+            db.execute(
+                "UPDATE drafts SET text = ?, updated_at = ?, revision = ? WHERE id = ?",
+                (text, now, revision + 1, draft),
+            )
         return Saved(revision + 1)
 
     @staticmethod
     def _keep_past_text(db: sqlite3.Connection, draft: int, revision: int, text: str, now: float) -> None:
         """Keep the text a save replaces as a revision: at most one a minute, the newest
         `KEEP_REVISIONS` of them."""
-        newest = db.execute("SELECT saved_at FROM draft_revisions WHERE draft_id = ? AND recovered = 0 "
-                            "ORDER BY id DESC LIMIT 1", (draft,)).fetchone()
+        newest = db.execute(
+            "SELECT saved_at FROM draft_revisions WHERE draft_id = ? AND recovered = 0 ORDER BY id DESC LIMIT 1",
+            (draft,),
+        ).fetchone()
         if not text.strip() or (newest is not None and now - newest[0] < REVISION_EVERY_S):
             return
-        db.execute("INSERT INTO draft_revisions (draft_id, revision, saved_at, text) VALUES (?, ?, ?, ?)",
-                   (draft, revision, now, text))
-        db.execute("DELETE FROM draft_revisions WHERE draft_id = ? AND recovered = 0 AND id <= "
-                   "(SELECT id FROM draft_revisions WHERE draft_id = ? AND recovered = 0 ORDER BY id DESC "
-                   "LIMIT 1 OFFSET ?)", (draft, draft, KEEP_REVISIONS))
+        db.execute(
+            "INSERT INTO draft_revisions (draft_id, revision, saved_at, text) VALUES (?, ?, ?, ?)",
+            (draft, revision, now, text),
+        )
+        db.execute(
+            "DELETE FROM draft_revisions WHERE draft_id = ? AND recovered = 0 AND id <= "
+            "(SELECT id FROM draft_revisions WHERE draft_id = ? AND recovered = 0 ORDER BY id DESC "
+            "LIMIT 1 OFFSET ?)",
+            (draft, draft, KEEP_REVISIONS),
+        )
 
     def draft(self, draft: int) -> Draft | None:
         rows = self._read(f"SELECT {_DRAFT_COLUMNS} FROM drafts WHERE id = ?", (draft,))
@@ -165,8 +190,9 @@ class History(Database):
 
     def revisions(self, draft: int) -> list[Revision]:
         """The draft's past and recovered texts, newest first."""
-        rows = self._read(f"SELECT {_REVISION_COLUMNS} FROM draft_revisions WHERE draft_id = ? ORDER BY id DESC",
-                          (draft,))
+        rows = self._read(
+            f"SELECT {_REVISION_COLUMNS} FROM draft_revisions WHERE draft_id = ? ORDER BY id DESC", (draft,)
+        )
         return [_revision(row) for row in rows]
 
     def revision(self, revision: int) -> Revision | None:
@@ -174,31 +200,54 @@ class History(Database):
         return _revision(rows[0]) if rows else None
 
     # Requests, alternatives, choices -----------------------------------------------------------
-    def add_request(self, draft: int | None, model: str, prompt: str, settings: dict[str, object],
-                    draft_text: str | None = None, cursor: int | None = None, parent_choice: int | None = None) -> int:
+    def add_request(
+        self,
+        draft: int | None,
+        model: str,
+        prompt: str,
+        settings: dict[str, object],
+        draft_text: str | None = None,
+        cursor: int | None = None,
+        parent_choice: int | None = None,
+    ) -> int:
         """A new node of the draft's tree: `prompt` is the text before `cursor` in `draft_text`;
         `parent_choice` the acceptance it follows (None: a root)."""
         with self._transaction() as db:
-            return _inserted(db.execute(
-                "INSERT INTO requests (draft_id, created_at, model, prompt, settings, draft_text, cursor, parent_choice_id) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (draft, time.time(), model, prompt, json.dumps(settings, sort_keys=True),
-                 prompt if draft_text is None else draft_text, len(prompt) if cursor is None else cursor, parent_choice),
-            ))
+            return _inserted(
+                db.execute(
+                    "INSERT INTO requests (draft_id, created_at, model, prompt, settings, draft_text, cursor, parent_choice_id) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        draft,
+                        time.time(),
+                        model,
+                        prompt,
+                        json.dumps(settings, sort_keys=True),
+                        prompt if draft_text is None else draft_text,
+                        len(prompt) if cursor is None else cursor,
+                        parent_choice,
+                    ),
+                )
+            )
 
     def save_alternatives(self, request: int, alternatives: list[tuple[str, int, str | None]]) -> None:
         """Store a request's alternatives as (text, tokens, finish_reason), replacing earlier ones."""
         with self._transaction() as db:
             db.execute("DELETE FROM alternatives WHERE request_id = ?", (request,))
-            db.executemany("INSERT INTO alternatives (request_id, idx, text, tokens, finish_reason) VALUES (?, ?, ?, ?, ?)",
-                           [(request, idx, *alternative) for idx, alternative in enumerate(alternatives)])
+            db.executemany(
+                "INSERT INTO alternatives (request_id, idx, text, tokens, finish_reason) VALUES (?, ?, ?, ?, ?)",
+                [(request, idx, *alternative) for idx, alternative in enumerate(alternatives)],
+            )
 
     def add_choice(self, request: int, idx: int, accepted: str, kind: str) -> int:
         """Record that (part of) alternative `idx` was accepted; kind: whole, word or sentence."""
         with self._transaction() as db:
-            return _inserted(db.execute(
-                "INSERT INTO choices (request_id, idx, accepted, kind, created_at) VALUES (?, ?, ?, ?, ?)",
-                (request, idx, accepted, kind, time.time())))
+            return _inserted(
+                db.execute(
+                    "INSERT INTO choices (request_id, idx, accepted, kind, created_at) VALUES (?, ?, ?, ?, ?)",
+                    (request, idx, accepted, kind, time.time()),
+                )
+            )
 
     def requests(self, draft: int | None = None, limit: int = 100) -> list[Request]:
         """Requests, newest first, with their alternatives and choices (of one draft, or all)."""
@@ -212,14 +261,18 @@ class History(Database):
     def _requests(self, ids_sql: str, args: tuple[object, ...]) -> list[Request]:
         """The requests whose ids `ids_sql` selects, oldest first: three indexed queries in all."""
         with self._lock:
-            rows = self._db.execute(f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE id IN ({ids_sql}) ORDER BY id",
-                                    args).fetchall()
+            rows = self._db.execute(
+                f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE id IN ({ids_sql}) ORDER BY id", args
+            ).fetchall()
             alternatives = self._db.execute(
                 f"SELECT request_id, idx, text, tokens, finish_reason FROM alternatives WHERE request_id IN ({ids_sql}) "
-                "ORDER BY request_id, idx", args).fetchall()
+                "ORDER BY request_id, idx",
+                args,
+            ).fetchall()
             choices = self._db.execute(
                 f"SELECT request_id, id, idx, accepted, kind FROM choices WHERE request_id IN ({ids_sql}) ORDER BY id",
-                args).fetchall()
+                args,
+            ).fetchall()
         found: dict[int, tuple[list[StoredAlternative], list[Choice]]] = {}
         for rid, *alternative in alternatives:
             found.setdefault(rid, ([], []))[0].append(StoredAlternative(*alternative))
@@ -228,8 +281,21 @@ class History(Database):
         requests = []
         for rid, draft_id, created_at, model, prompt, settings, draft_text, cursor, parent in rows:
             alternatives_of, choices_of = found.get(rid, ([], []))
-            requests.append(Request(rid, draft_id, created_at, model, prompt, json.loads(settings), draft_text, cursor,
-                                    parent, tuple(alternatives_of), tuple(choices_of)))
+            requests.append(
+                Request(
+                    rid,
+                    draft_id,
+                    created_at,
+                    model,
+                    prompt,
+                    json.loads(settings),
+                    draft_text,
+                    cursor,
+                    parent,
+                    tuple(alternatives_of),
+                    tuple(choices_of),
+                )
+            )
         return requests
 
     def is_node_text(self, draft: int, text: str) -> bool:
@@ -238,8 +304,9 @@ class History(Database):
 
     def latest_choice(self, draft: int) -> int | None:
         """The draft's last acceptance: what its next request follows."""
-        rows = self._read("SELECT max(c.id) FROM requests r JOIN choices c ON c.request_id = r.id WHERE r.draft_id = ?",
-                          (draft,))
+        rows = self._read(
+            "SELECT max(c.id) FROM requests r JOIN choices c ON c.request_id = r.id WHERE r.draft_id = ?", (draft,)
+        )
         latest: int | None = rows[0][0]
         return latest
 

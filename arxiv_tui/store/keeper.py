@@ -71,8 +71,9 @@ class DraftKeeper:
     def __init__(self, history: History | None, on_event: Callable[[object], object]) -> None:
         self.history, self.problem = open_history(history)
         self.on_event = on_event
-        self.writer = HistoryWriter(self.history, on_trouble=self._trouble,
-                                    on_failed=lambda error: on_event(WriteFailed(error)))
+        self.writer = HistoryWriter(
+            self.history, on_trouble=self._trouble, on_failed=lambda error: on_event(WriteFailed(error))
+        )
         self.draft_id: int | None = None
         self.saved_elsewhere: str | None = None  # the text last saved to a file (Ctrl+S)
 

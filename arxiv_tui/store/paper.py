@@ -111,8 +111,10 @@ def open_paper(path: Path) -> Paper:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise PaperError(f"{path.name} is not UTF-8 text (bad byte at offset {exc.start}); convert it first, "
-                         f"e.g. iconv -f latin1 -t utf-8") from None
+        raise PaperError(
+            f"{path.name} is not UTF-8 text (bad byte at offset {exc.start}); convert it first, "
+            f"e.g. iconv -f latin1 -t utf-8"
+        ) from None
     if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
         raise PaperError(f"{path} cannot be written (no permission): arxiv-tui could not save the abstract back")
     if path.suffix.lower() in WHOLE_FILE_SUFFIXES:

@@ -86,7 +86,10 @@ MIGRATIONS: list[str] = [
     CREATE VIRTUAL TABLE alternatives_search USING fts5(text, content='alternatives', content_rowid='id');
     INSERT INTO drafts_search (drafts_search) VALUES ('rebuild');
     INSERT INTO alternatives_search (alternatives_search) VALUES ('rebuild');
-    """ + _search_triggers("drafts") + _search_triggers("alternatives") + """
+    """
+    + _search_triggers("drafts")
+    + _search_triggers("alternatives")
+    + """
 
     CREATE INDEX drafts_by_update ON drafts (updated_at, id);
     CREATE INDEX requests_by_draft ON requests (draft_id, id);

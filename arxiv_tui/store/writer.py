@@ -26,8 +26,15 @@ from arxiv_tui.store.records import Draft, Saved
 RETRY_PAUSES_S = (0.2, 0.5, 1.0, 2.0, 5.0)  # then every 5 s
 READ_WAIT_S = 1.0
 # SQLite's primary error codes that say the disk, not the query, is at fault: worth a retry.
-_DISK_ERRORS = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR,
-                sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PROTOCOL}
+_DISK_ERRORS = {
+    sqlite3.SQLITE_BUSY,
+    sqlite3.SQLITE_LOCKED,
+    sqlite3.SQLITE_READONLY,
+    sqlite3.SQLITE_IOERR,
+    sqlite3.SQLITE_FULL,
+    sqlite3.SQLITE_CANTOPEN,
+    sqlite3.SQLITE_PROTOCOL,
+}
 
 
 def is_disk_trouble(exc: BaseException) -> bool:
@@ -53,8 +60,12 @@ class _Write:
 class HistoryWriter:
     """Writes to `history` on a thread of their own; safe to call from any thread."""
 
-    def __init__(self, history: History, on_trouble: Callable[[Exception | None], None] = lambda _: None,
-                 on_failed: Callable[[Exception], object] = lambda _: None) -> None:
+    def __init__(
+        self,
+        history: History,
+        on_trouble: Callable[[Exception | None], None] = lambda _: None,
+        on_failed: Callable[[Exception], object] = lambda _: None,
+    ) -> None:
         self.history = history
         # Both called on the writer's thread: on_trouble(error) when the disk starts refusing
         # writes, on_trouble(None) when it takes them again; on_failed(error) for a write dropped.

@@ -51,8 +51,13 @@ class ArxivApp(App):
     TITLE = "arxiv-tui"
     BINDINGS = APP_KEYS  # type: ignore[assignment]  # Binding objects only: a narrower list
 
-    def __init__(self, model: str | None = None, config: Config | None = None, history: History | None = None,
-                 paper: Paper | None = None) -> None:
+    def __init__(
+        self,
+        model: str | None = None,
+        config: Config | None = None,
+        history: History | None = None,
+        paper: Paper | None = None,
+    ) -> None:
         super().__init__()
         terminal_keys.install()
         loaded, self._config_warnings = (config, []) if config else load_config()
@@ -72,8 +77,12 @@ class ArxivApp(App):
         for warning in self._config_warnings:
             self.notify(warning, severity="warning")
         if self.keeper.problem:
-            self.notify(f"Your history can't be saved ({self.keeper.problem}). Drafts are kept in memory "
-                        "while the app runs; Ctrl+S saves this one to a file.", severity="error", timeout=30)
+            self.notify(
+                f"Your history can't be saved ({self.keeper.problem}). Drafts are kept in memory "
+                "while the app runs; Ctrl+S saves this one to a file.",
+                severity="error",
+                timeout=30,
+            )
         if self.history.notice:
             self.notify(self.history.notice, severity="error", timeout=15)
         if (paper := self.papers.paper) is not None:  # a new draft, from the paper's abstract
@@ -98,15 +107,22 @@ class ArxivApp(App):
     def on_history_event(self, message: HistoryEvent) -> None:
         match message.event:
             case WritesFailing(error=error):
-                self.notify(f"The history can't be written ({error}). Your text is kept in memory and "
-                            "saved as soon as the disk takes it; Ctrl+S saves it to a file.",
-                            severity="error", timeout=30)
+                self.notify(
+                    f"The history can't be written ({error}). Your text is kept in memory and "
+                    "saved as soon as the disk takes it; Ctrl+S saves it to a file.",
+                    severity="error",
+                    timeout=30,
+                )
             case WritesResumed():
                 self.clear_notifications()  # the "can't be written" notice no longer holds
                 self.notify("The history is being saved again; nothing was lost.", timeout=10)
             case HistoryDamaged(detail=detail):
-                self.notify(f"The history file {self.history.path} is damaged ({detail}). What can be read still "
-                            "shows and new text is still saved; keep a copy of the file.", severity="error", timeout=30)
+                self.notify(
+                    f"The history file {self.history.path} is damaged ({detail}). What can be read still "
+                    "shows and new text is still saved; keep a copy of the file.",
+                    severity="error",
+                    timeout=30,
+                )
             case WriteFailed(error=error):
                 self.notify(f"A history write failed: {error}", severity="error", timeout=20)
             case DraftConflict(draft_id=draft_id) if draft_id == self.keeper.draft_id:
@@ -116,9 +132,12 @@ class ArxivApp(App):
     async def _fork_draft(self, draft_id: int) -> None:
         """Another writer changed this draft: its text stays, ours goes on as a new draft."""
         new_id = await self.keeper.start_new(self.drafting.text)
-        self.notify(f"Draft {draft_id} was changed in another window: its text stays as it is, yours was "
-                    f"kept beside it (a recovered revision) and goes on here as draft {new_id}.",
-                    severity="warning", timeout=20)
+        self.notify(
+            f"Draft {draft_id} was changed in another window: its text stays as it is, yours was "
+            f"kept beside it (a recovered revision) and goes on here as draft {new_id}.",
+            severity="warning",
+            timeout=20,
+        )
 
     # Drafts -------------------------------------------------------------------------------------
     def action_history(self) -> None:
@@ -151,8 +170,11 @@ class ArxivApp(App):
 
     def _can_switch_drafts(self) -> bool:
         if self.keeper.failing:
-            self.notify("The history can't be written now, so this draft stays open (its text is kept; "
-                        "Ctrl+S saves it to a file).", severity="warning")
+            self.notify(
+                "The history can't be written now, so this draft stays open (its text is kept; "
+                "Ctrl+S saves it to a file).",
+                severity="warning",
+            )
         return not self.keeper.failing
 
     async def action_new_draft(self) -> None:
@@ -209,7 +231,11 @@ class ArxivApp(App):
         """Use and persist new settings; reload the model if it changed."""
         if config is None or config == self.config:
             return
-        reload = (config.model, config.precision, config.template) != (self.config.model, self.config.precision, self.config.template)
+        reload = (config.model, config.precision, config.template) != (
+            self.config.model,
+            self.config.precision,
+            self.config.template,
+        )
         self.config = self.drafting.config = config
         save_config(config)
         self.set_keymap(config.keymap)
@@ -222,29 +248,44 @@ class ArxivApp(App):
         from arxiv_tui.tui.screens.help import HelpScreen, key_rows
 
         keymap, display = self.config.keymap, self.get_key_display
-        self.push_screen(HelpScreen([
-            ("arxiv-tui", key_rows(DRAFTING_KEYS + APP_KEYS, keymap, display)),
-            ("Command palette", [(display(Binding(self.COMMAND_PALETTE_BINDING, "")), "every command, by name")]),
-            ("Editor", key_rows([b for b in DraftEditor.BINDINGS if isinstance(b, Binding)], keymap, display)),
-        ]))
+        self.push_screen(
+            HelpScreen(
+                [
+                    ("arxiv-tui", key_rows(DRAFTING_KEYS + APP_KEYS, keymap, display)),
+                    (
+                        "Command palette",
+                        [(display(Binding(self.COMMAND_PALETTE_BINDING, "")), "every command, by name")],
+                    ),
+                    ("Editor", key_rows([b for b in DraftEditor.BINDINGS if isinstance(b, Binding)], keymap, display)),
+                ]
+            )
+        )
 
     def get_system_commands(self, screen: Screen):
         yield from super().get_system_commands(screen)
-        yield SystemCommand("Settings", "Alternatives, temperature, top-p, length, debounce, model", self.action_settings)
+        yield SystemCommand(
+            "Settings", "Alternatives, temperature, top-p, length, debounce, model", self.action_settings
+        )
         yield SystemCommand("History", "Past drafts and alternatives, with search", self.action_history)
         yield SystemCommand("Tree of choices", "This draft's branches: jump to any request", self.action_tree)
-        yield SystemCommand("New draft", "Start an empty draft (the current one stays in history)", self.action_new_draft)
-        yield SystemCommand("Copy the draft", "To the system clipboard (over SSH too, by OSC 52)",
-                            self.action_copy_draft)
+        yield SystemCommand(
+            "New draft", "Start an empty draft (the current one stays in history)", self.action_new_draft
+        )
+        yield SystemCommand(
+            "Copy the draft", "To the system clipboard (over SSH too, by OSC 52)", self.action_copy_draft
+        )
         yield SystemCommand("Save as", "Save the draft to a file", self.action_save_as)
         if self.papers.paper is not None:
-            yield SystemCommand(f"Save to {self.papers.paper.path.name}", "Write the abstract back into the paper",
-                                self.action_save)
-        yield SystemCommand("Regenerate", "New alternatives for the text before the cursor",
-                            self.drafting.action_regenerate)
+            yield SystemCommand(
+                f"Save to {self.papers.paper.path.name}", "Write the abstract back into the paper", self.action_save
+            )
+        yield SystemCommand(
+            "Regenerate", "New alternatives for the text before the cursor", self.drafting.action_regenerate
+        )
         toggled = not self.config.stop_at_sentence
         yield SystemCommand(
-            f"Stop at sentence end: turn {'on' if toggled else 'off'}", "End each alternative at a sentence end",
+            f"Stop at sentence end: turn {'on' if toggled else 'off'}",
+            "End each alternative at a sentence end",
             lambda: self.apply_config(Config(**{**self.config.__dict__, "stop_at_sentence": toggled})),
         )
 

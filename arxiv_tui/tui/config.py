@@ -42,15 +42,22 @@ class Config:
     def generation_settings(self, max_alternatives: int) -> GenerationSettings:
         """What a request of the app asks the engine for."""
         return GenerationSettings(
-            n=min(self.n, max_alternatives), max_new_tokens=self.max_new_tokens,
+            n=min(self.n, max_alternatives),
+            max_new_tokens=self.max_new_tokens,
             sampling=SamplingParams(temperature=self.temperature, top_p=self.top_p, top_k=self.top_k),
             stop_at_sentence_end=self.stop_at_sentence,
         )
 
     def request_record(self, settings: GenerationSettings) -> dict:
         """What the history keeps of a request's settings."""
-        return {"n": settings.n, "max_new_tokens": settings.max_new_tokens, "temperature": self.temperature,
-                "top_p": self.top_p, "top_k": self.top_k, "stop_at_sentence": self.stop_at_sentence}
+        return {
+            "n": settings.n,
+            "max_new_tokens": settings.max_new_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "top_k": self.top_k,
+            "stop_at_sentence": self.stop_at_sentence,
+        }
 
     def validated(self) -> Config:
         """ValueError naming the first setting out of range."""
@@ -83,7 +90,9 @@ def load_config(path: Path | None = None) -> tuple[Config, list[str]]:
         value, default = data[f.name], getattr(Config(), f.name)
         if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if type(value) is not type(default) or (f.name == "keymap" and not all(isinstance(v, str) for v in value.values())):
+        if type(value) is not type(default) or (
+            f.name == "keymap" and not all(isinstance(v, str) for v in value.values())
+        ):
             warnings.append(f"{path}: {f.name} should be a {type(default).__name__}; using the default")
             continue
         values[f.name] = value
@@ -110,5 +119,5 @@ def save_config(config: Config, path: Path | None = None) -> None:
     data = asdict(config)
     keymap = data.pop("keymap")
     lines = ["# arxiv-tui settings; see README.md", *(f"{k} = {_toml_value(v)}" for k, v in data.items())]
-    lines += ["", "[keymap]", *(f'{k} = {_toml_value(v)}' for k, v in sorted(keymap.items()))]
+    lines += ["", "[keymap]", *(f"{k} = {_toml_value(v)}" for k, v in sorted(keymap.items()))]
     atomic.write_text(path, "\n".join(lines) + "\n")

@@ -39,9 +39,13 @@ class EngineLink:
         self.fetching = False
         generation = self._generation
         self._process = EngineClient(
-            config.model, config.precision, config.template, min(config.n, max_alternatives),
+            config.model,
+            config.precision,
+            config.template,
+            min(config.n, max_alternatives),
             on_event=lambda event: self.on_event(event) if generation == self._generation else None,
-            draft=draft, max_new_tokens=config.max_new_tokens,
+            draft=draft,
+            max_new_tokens=config.max_new_tokens,
         )
 
     @property

@@ -12,8 +12,18 @@ MAX_ALTERNATIVES = 9
 # The drafting screen's. Priority: they must beat the editor's own keys.
 DRAFTING_KEYS = [
     Binding("tab", "accept", "Accept", id="accept", priority=True),
-    *[Binding(str(i), f"accept_index({i - 1})", "Pick 1‥N" if i == 1 else "", id=f"accept_{i}",
-              show=i == 1, key_display="1‥N", priority=True) for i in range(1, MAX_ALTERNATIVES + 1)],
+    *[
+        Binding(
+            str(i),
+            f"accept_index({i - 1})",
+            "Pick 1‥N" if i == 1 else "",
+            id=f"accept_{i}",
+            show=i == 1,
+            key_display="1‥N",
+            priority=True,
+        )
+        for i in range(1, MAX_ALTERNATIVES + 1)
+    ],
     Binding("alt+right_square_bracket,alt+down", "cycle(1)", "Next", id="next", priority=True),
     Binding("alt+left_square_bracket,alt+up", "cycle(-1)", "Previous", id="previous", show=False, priority=True),
     Binding("ctrl+right", "accept_word", "Word", id="accept_word", priority=True),

@@ -18,8 +18,13 @@ from arxiv_tui.tui.text import one_line
 class PaperLink:
     """The open paper (None: the draft lives only in the history)."""
 
-    def __init__(self, app: App[None], paper: Paper | None, on_change: Callable[[Paper | None], None],
-                 reload: Callable[[str], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        app: App[None],
+        paper: Paper | None,
+        on_change: Callable[[Paper | None], None],
+        reload: Callable[[str], Awaitable[None]],
+    ) -> None:
         self.app = app
         self.paper = paper
         self.on_change = on_change  # the status bar shows the file's name
@@ -53,22 +58,35 @@ class PaperLink:
         except PaperChanged as changed:
             return await self._changed_on_disk(paper, text, changed.abstract)
         except PaperError as error:
-            self.app.notify(f"Not saved: {error}. Your text is in the history; Save as (palette) writes it "
-                            "elsewhere.", severity="error", timeout=20)
+            self.app.notify(
+                f"Not saved: {error}. Your text is in the history; Save as (palette) writes it elsewhere.",
+                severity="error",
+                timeout=20,
+            )
             return False
         self._set(written)
         if (written.before, written.after) != (paper.before, paper.after):
-            self.app.notify(f"{paper.path.name} had changed on disk outside the abstract: those changes are kept, "
-                            "and your abstract went into that version")
+            self.app.notify(
+                f"{paper.path.name} had changed on disk outside the abstract: those changes are kept, "
+                "and your abstract went into that version"
+            )
         self.app.notify(f"Abstract saved to {paper.path.name}")
         return True
 
     async def _changed_on_disk(self, paper: Paper, text: str, theirs: str | None) -> bool:
         now = f"its abstract now reads: “{one_line(theirs, 160)}”" if theirs is not None else "it has no abstract now"
-        answer = await self.app.push_screen_wait(ChoiceScreen(
-            f"{paper.path.name} changed on disk since arxiv-tui read it, and {now}",
-            [("r", "reload it here (your text stays in the history, Ctrl+O)"),
-             ("k", f"keep both: yours goes to a copy, {paper.path.stem}.mine{paper.path.suffix}, and is edited there")]))
+        answer = await self.app.push_screen_wait(
+            ChoiceScreen(
+                f"{paper.path.name} changed on disk since arxiv-tui read it, and {now}",
+                [
+                    ("r", "reload it here (your text stays in the history, Ctrl+O)"),
+                    (
+                        "k",
+                        f"keep both: yours goes to a copy, {paper.path.stem}.mine{paper.path.suffix}, and is edited there",
+                    ),
+                ],
+            )
+        )
         if answer == "r" and theirs is not None:
             fresh = await asyncio.to_thread(open_paper, paper.path)
             self._set(fresh)
@@ -86,10 +104,15 @@ class PaperLink:
         if self.paper is None or not self.unsaved(text):
             return True
         name = self.paper.path.name
-        answer = await self.app.push_screen_wait(ChoiceScreen(
-            f"The abstract has changes not saved to {name}.",
-            [("s", f"save to {name} and quit"),
-             ("q", "quit without saving it (the text stays in the history, Ctrl+O)")]))
+        answer = await self.app.push_screen_wait(
+            ChoiceScreen(
+                f"The abstract has changes not saved to {name}.",
+                [
+                    ("s", f"save to {name} and quit"),
+                    ("q", "quit without saving it (the text stays in the history, Ctrl+O)"),
+                ],
+            )
+        )
         if answer == "s":
             return await self.save(text)
         return answer == "q"

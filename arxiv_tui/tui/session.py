@@ -88,4 +88,3 @@ class DraftSession:
     def jumped(self) -> None:
         """The text was replaced by a node's (from the tree): no acceptance can be taken back."""
         self._acceptances.clear()
-

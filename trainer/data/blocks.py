@@ -69,8 +69,9 @@ class RowWriter:
     """Writes texts' token ids as rows of `length`: packed (a stream cut into full rows; the
     tail that fills no row is dropped) or one text per row, cut and padded with `pad_id`."""
 
-    def __init__(self, sink: io.RawIOBase | io.BufferedIOBase, length: int, *, packed: bool, pad_id: int,
-                 dtype: np.dtype) -> None:
+    def __init__(
+        self, sink: io.RawIOBase | io.BufferedIOBase, length: int, *, packed: bool, pad_id: int, dtype: np.dtype
+    ) -> None:
         self.sink, self.length, self.packed, self.pad_id, self.dtype = sink, length, packed, pad_id, dtype
         self.written = 0  # token ids written
         self._lengths: list[np.ndarray] = []
@@ -112,8 +113,9 @@ def open_rows(path: Path, rows: int, length: int, dtype: np.dtype, lengths: np.n
     return Blocks(np.memmap(file, dtype=dtype, mode="r", shape=(rows, length)), lengths, file)
 
 
-def rows_in_memory(token_lists: Iterable[list[int]], length: int, *, packed: bool, pad_id: int,
-                   dtype: np.dtype = UINT16) -> Blocks:
+def rows_in_memory(
+    token_lists: Iterable[list[int]], length: int, *, packed: bool, pad_id: int, dtype: np.dtype = UINT16
+) -> Blocks:
     """Rows of a few texts (tests, held-out sets) built in memory."""
     buffer = io.BytesIO()
     writer = RowWriter(buffer, length, packed=packed, pad_id=pad_id, dtype=dtype)

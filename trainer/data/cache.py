@@ -41,9 +41,17 @@ def entries(root: Path | None = None) -> list[Entry]:
         try:
             meta = json.loads(meta_path.read_text())
             parts = meta["parts"]
-            found.append(Entry(meta_path.parent.name, meta["data"], sum(p["texts"] for p in parts.values()),
-                               sum(p["tokens"] for p in parts.values()), _size(meta_path.parent), meta["created"],
-                               meta_path.parent.stat().st_mtime))
+            found.append(
+                Entry(
+                    meta_path.parent.name,
+                    meta["data"],
+                    sum(p["texts"] for p in parts.values()),
+                    sum(p["tokens"] for p in parts.values()),
+                    _size(meta_path.parent),
+                    meta["created"],
+                    meta_path.parent.stat().st_mtime,
+                )
+            )
         except (OSError, ValueError, KeyError):
             continue  # half-removed or foreign: `clear` removes it
     return sorted(found, key=lambda entry: entry.last_used, reverse=True)
@@ -60,8 +68,11 @@ def clear(names: list[str] | None = None, root: Path | None = None) -> int:
     if names:
         targets = []
         for name in names:
-            matched = [path for path in root.iterdir() if path.is_dir() and path.name.startswith(name)
-                       and not path.name.startswith(".")]
+            matched = [
+                path
+                for path in root.iterdir()
+                if path.is_dir() and path.name.startswith(name) and not path.name.startswith(".")
+            ]
             if not matched:
                 raise KeyError(name)
             targets += matched

@@ -80,7 +80,9 @@ def _csv_records(path: Path, source: Source) -> Iterator[Record]:
         reader = csv.DictReader(handle)
         header = [name.strip().lower() for name in reader.fieldnames or []]
         if not any(field in header for field in TEXT_FIELDS):
-            raise DataError(f"{path} has no 'abstract', 'text' or 'summary' column (columns: {', '.join(header) or 'none'})")
+            raise DataError(
+                f"{path} has no 'abstract', 'text' or 'summary' column (columns: {', '.join(header) or 'none'})"
+            )
     return _require_text(_decode_errors(_csv_rows(path, source), path), path)
 
 
@@ -94,5 +96,9 @@ def _csv_rows(path: Path, source: Source) -> Iterator[Record | None]:
             raise DataError(f"{path}:{reader.line_num}: malformed CSV ({exc})") from None
 
 
-READERS: dict[str, FileReader] = {".txt": _txt_records, ".jsonl": _json_lines_records, ".json": _json_records,
-                                  ".csv": _csv_records}
+READERS: dict[str, FileReader] = {
+    ".txt": _txt_records,
+    ".jsonl": _json_lines_records,
+    ".json": _json_records,
+    ".csv": _csv_records,
+}

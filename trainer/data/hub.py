@@ -19,12 +19,24 @@ from .records import DataError, Record, Source, from_mapping
 
 # ccdv/arxiv-classification stores labels as ints; these are its names, in order.
 ARXIV_CLASSIFICATION_LABELS = (
-    "math.AC", "cs.CV", "cs.AI", "cs.SY", "math.GR", "cs.CE",
-    "cs.PL", "cs.IT", "cs.DS", "cs.NE", "math.ST",
+    "math.AC",
+    "cs.CV",
+    "cs.AI",
+    "cs.SY",
+    "math.GR",
+    "cs.CE",
+    "cs.PL",
+    "cs.IT",
+    "cs.DS",
+    "cs.NE",
+    "math.ST",
 )
 # What `datasets` reads without a `configs` section (its packaged formats, compressed too).
-DATA_PATTERNS = [f"*.{extension}{compression}" for extension in ("parquet", "arrow", "jsonl", "json", "csv", "tsv", "txt")
-                 for compression in ("", ".gz", ".zst", ".bz2", ".xz")]
+DATA_PATTERNS = [
+    f"*.{extension}{compression}"
+    for extension in ("parquet", "arrow", "jsonl", "json", "csv", "tsv", "txt")
+    for compression in ("", ".gz", ".zst", ".bz2", ".xz")
+]
 
 
 def _config_files(card: dict, name: str, config: str | None) -> list[str] | None:
@@ -58,8 +70,10 @@ def fetch_dataset(name: str, config: str | None, on_download: Callable[[FetchPro
         patterns = _config_files(card or {}, name, config) or DATA_PATTERNS
         return fetch_repo(name, ["README.md", *patterns], on_download, repo_type="dataset")
     except FetchFailed as failed:
-        why = {"unreadable": f"no data set {name} there that you can read (a private or gated one needs HF_TOKEN)",
-               "offline": "the Hub cannot be reached and the data set is not in the cache"}.get(failed.reason, str(failed))
+        why = {
+            "unreadable": f"no data set {name} there that you can read (a private or gated one needs HF_TOKEN)",
+            "offline": "the Hub cannot be reached and the data set is not in the cache",
+        }.get(failed.reason, str(failed))
         prefix = f"cannot load hf:{name}{':' + config if config else ''} from the Hugging Face Hub"
         raise DataError(f"{prefix}: {why}", exit_code=1) from None
 
@@ -73,7 +87,9 @@ def open_hub(spec: str, on_download: Callable[[FetchProgress], None] | None) -> 
     try:
         import datasets
     except ImportError:
-        raise DataError("hf: sources need the `datasets` package: pip install 'arxiv-tui[train]'", exit_code=1) from None
+        raise DataError(
+            "hf: sources need the `datasets` package: pip install 'arxiv-tui[train]'", exit_code=1
+        ) from None
     snapshot = fetch_dataset(name, config or None, on_download)
 
     def records(source: Source) -> Iterator[Record]:

@@ -21,8 +21,20 @@ from arxiv_tui.latex import LatexError, find_abstract
 
 from .records import DataError, FileReader, Record, Source
 
-_DROPPED = ("cite", "citep", "citet", "citealp", "citeauthor", "ref", "eqref", "autoref", "cref", "Cref", "label",
-            "footnote")
+_DROPPED = (
+    "cite",
+    "citep",
+    "citet",
+    "citealp",
+    "citeauthor",
+    "ref",
+    "eqref",
+    "autoref",
+    "cref",
+    "Cref",
+    "label",
+    "footnote",
+)
 _DROPPED_WITH_SPACE = re.compile(r"[\s~]*\\(?:" + "|".join(_DROPPED) + r")\*?(?:\[[^\]]*\])*\{[^{}]*\}")
 
 
@@ -42,8 +54,9 @@ def _converter():
         _need("pylatexenc")
 
     context = get_default_latex_context_db()
-    context.add_context_category("arxiv-tui", prepend=True,
-                                 macros=[MacroTextSpec(name, simplify_repl="") for name in _DROPPED])
+    context.add_context_category(
+        "arxiv-tui", prepend=True, macros=[MacroTextSpec(name, simplify_repl="") for name in _DROPPED]
+    )
     return LatexNodes2Text(latex_context=context, math_mode="verbatim")
 
 

@@ -73,10 +73,18 @@ def tokenizer_fingerprint(tokenizer) -> str:
 
 def _inputs(recipe: Recipe, identity: dict, tokenizer) -> dict:
     categories = recipe.effective_categories()
-    return {"format": FORMAT, "source": identity, "tokenizer": tokenizer_fingerprint(tokenizer),
-            "template": recipe.template, "categories": sorted(categories) if categories else None,
-            "seed": recipe.seed, "samples": recipe.samples, "eval_samples": recipe.eval_samples,
-            "max_length": recipe.max_length, "pack": recipe.pack}
+    return {
+        "format": FORMAT,
+        "source": identity,
+        "tokenizer": tokenizer_fingerprint(tokenizer),
+        "template": recipe.template,
+        "categories": sorted(categories) if categories else None,
+        "seed": recipe.seed,
+        "samples": recipe.samples,
+        "eval_samples": recipe.eval_samples,
+        "max_length": recipe.max_length,
+        "pack": recipe.pack,
+    }
 
 
 def _digest(value: dict) -> str:
@@ -88,9 +96,14 @@ def entry_name(inputs: dict) -> str:
     return _digest(inputs)[:16]
 
 
-def prepare(recipe: Recipe, tokenizer, *, root: Path | None = None,
-            report: Callable[[PrepareReport], None] = lambda _: None,
-            on_download: Callable[[FetchProgress], None] | None = None) -> Prepared:
+def prepare(
+    recipe: Recipe,
+    tokenizer,
+    *,
+    root: Path | None = None,
+    report: Callable[[PrepareReport], None] = lambda _: None,
+    on_download: Callable[[FetchProgress], None] | None = None,
+) -> Prepared:
     """The recipe's rows: from the cache under `root` (default `cache_root()`) or built there.
     A Hub data set is fetched first, its bytes reported to `on_download`. Where the cache can't
     be written (a read-only data directory), the rows go to a scratch folder and are not kept."""
@@ -131,14 +144,22 @@ def _writable(root: Path) -> Path | None:
     return root if os.access(root, os.W_OK | os.X_OK) else None
 
 
-def _build(directory: Path, source: Source, recipe: Recipe, tokenizer, inputs: dict,
-           report: Callable[[PrepareReport], None]) -> None:
+def _build(
+    directory: Path, source: Source, recipe: Recipe, tokenizer, inputs: dict, report: Callable[[PrepareReport], None]
+) -> None:
     """Choose the texts and write their rows and meta.json into `directory`."""
     started = time.perf_counter()
     directory.mkdir(parents=True, exist_ok=True)
-    corpus = select(source.records(), source=recipe.data, train_samples=recipe.samples,
-                    eval_samples=recipe.eval_samples, seed=recipe.seed, categories=recipe.effective_categories(),
-                    spool_dir=directory, tick=lambda _: report(PrepareReport("reading", source.done(), source.total, source.unit)))
+    corpus = select(
+        source.records(),
+        source=recipe.data,
+        train_samples=recipe.samples,
+        eval_samples=recipe.eval_samples,
+        seed=recipe.seed,
+        categories=recipe.effective_categories(),
+        spool_dir=directory,
+        tick=lambda _: report(PrepareReport("reading", source.done(), source.total, source.unit)),
+    )
     report(PrepareReport("reading", source.total or 0, source.total, source.unit))
     dtype = token_dtype(len(tokenizer))
     total = len(corpus.train) + len(corpus.eval)
@@ -152,17 +173,35 @@ def _build(directory: Path, source: Source, recipe: Recipe, tokenizer, inputs: d
 
         parts[part] = _write_rows(directory / f"{part}.bin", texts, tokenizer, recipe, packed, dtype, progress)
         done += len(texts)
-    index = build_index(iter(corpus.train), directory / INDEX_DIR,
-                        lambda count: report(PrepareReport("indexing", count, len(corpus.train), "texts")))
+    index = build_index(
+        iter(corpus.train),
+        directory / INDEX_DIR,
+        lambda count: report(PrepareReport("indexing", count, len(corpus.train), "texts")),
+    )
     report(PrepareReport("indexing", len(corpus.train), len(corpus.train), "texts"))
-    meta = {"inputs": inputs, "data": recipe.data, "copy_index": index,
-            "dtype": dtype.name, "max_length": recipe.max_length, "parts": parts, "stats": asdict(corpus.stats),
-            "created": time.time(), "seconds": time.perf_counter() - started}
+    meta = {
+        "inputs": inputs,
+        "data": recipe.data,
+        "copy_index": index,
+        "dtype": dtype.name,
+        "max_length": recipe.max_length,
+        "parts": parts,
+        "stats": asdict(corpus.stats),
+        "created": time.time(),
+        "seconds": time.perf_counter() - started,
+    }
     (directory / "meta.json").write_text(json.dumps(meta, indent=1))
 
 
-def _write_rows(path: Path, texts: TextSet, tokenizer, recipe: Recipe, packed: bool, dtype: np.dtype,
-                progress: Callable[[int], None]) -> dict:
+def _write_rows(
+    path: Path,
+    texts: TextSet,
+    tokenizer,
+    recipe: Recipe,
+    packed: bool,
+    dtype: np.dtype,
+    progress: Callable[[int], None],
+) -> dict:
     """Tokenize `texts` into rows at `path` (and their lengths beside it); returns what `_open` needs."""
     with open(path, "wb") as sink:
         writer = RowWriter(sink, recipe.max_length, packed=packed, pad_id=tokenizer.eos_token_id, dtype=dtype)

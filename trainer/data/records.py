@@ -19,10 +19,8 @@ CATEGORY_FIELDS = ("categories", "category", "label", "labels", "terms")
 PAPER_LENGTH = 4000  # characters: a "text" longer than this is a whole paper, not an abstract
 
 
-
 class DataError(TrainerError):
     """Training data that cannot be read or used."""
-
 
 
 @dataclass(frozen=True)
@@ -38,8 +36,14 @@ class Source:
     """An opened data source: its records, how far reading them has got, and what identifies its
     content (for the prepared-data cache)."""
 
-    def __init__(self, name: str, records: Callable[[Source], Iterator[Record]], total: int | None,
-                 unit: str, identity: Callable[[], dict] | None) -> None:
+    def __init__(
+        self,
+        name: str,
+        records: Callable[[Source], Iterator[Record]],
+        total: int | None,
+        unit: str,
+        identity: Callable[[], dict] | None,
+    ) -> None:
         self.name, self.total, self.unit = name, total, unit
         self._records, self._identity = records, identity
         self._handles: list[tuple[IO, int]] = []  # with each file's size
@@ -93,4 +97,3 @@ def from_mapping(row: dict) -> Record | None:
             categories = next((categories_of(row[f]) for f in CATEGORY_FIELDS if row.get(f) not in (None, "")), None)
             return Record(value, categories, is_paper=field == "text" and len(value) > PAPER_LENGTH)
     return None
-

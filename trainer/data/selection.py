@@ -122,7 +122,7 @@ def paper_abstract(paper: str) -> tuple[str, bool]:
     if heading:
         end = _ABSTRACT_END.search(paper, heading.end())
         stop = min(end.start() if end else len(paper), heading.end() + _MAX_ABSTRACT_CHARS)
-        abstract = normalise(paper[heading.end():stop])
+        abstract = normalise(paper[heading.end() : stop])
         if len(abstract) >= _MIN_ABSTRACT_CHARS:
             return abstract, True
     return " ".join(paper.split()[:OPENING_WORDS]), False
@@ -177,8 +177,11 @@ class _Candidates:
         """(offsets, lengths, origins) of the chosen texts, smallest key first."""
         self._prune()
         self.spool.finish()
-        return (np.frombuffer(self.offsets, dtype=np.int64), np.frombuffer(self.lengths, dtype=np.int64),
-                np.frombuffer(self.origins, dtype=np.uint8))
+        return (
+            np.frombuffer(self.offsets, dtype=np.int64),
+            np.frombuffer(self.lengths, dtype=np.int64),
+            np.frombuffer(self.origins, dtype=np.uint8),
+        )
 
 
 def _wanted(record: Record, categories: frozenset[str] | None) -> bool:
@@ -193,9 +196,17 @@ def _clean(record: Record) -> tuple[str, str]:
     return normalise(record.text), "abstract"
 
 
-def select(records: Iterable[Record], *, source: str, train_samples: int, eval_samples: int,
-           seed: int, categories: Iterable[str] | None = None, spool_dir: Path | None = None,
-           tick: Callable[[int], None] = lambda _: None) -> Corpus:
+def select(
+    records: Iterable[Record],
+    *,
+    source: str,
+    train_samples: int,
+    eval_samples: int,
+    seed: int,
+    categories: Iterable[str] | None = None,
+    spool_dir: Path | None = None,
+    tick: Callable[[int], None] = lambda _: None,
+) -> Corpus:
     """Clean, filter, de-duplicate and split `records` (see the module docstring). `tick` is
     called with the count of records read, every few thousand."""
     wanted = frozenset(categories) if categories else None
@@ -216,20 +227,32 @@ def select(records: Iterable[Record], *, source: str, train_samples: int, eval_s
     offsets, lengths, origins = candidates.chosen()
     if not len(offsets):
         raise DataError(f"{source} has no usable text" + (" in those categories" if filtered_out else ""))
-    eval_count = eval_samples if len(offsets) >= train_samples + eval_samples else min(eval_samples, max(1, len(offsets) // 10))
-    stats = CorpusStats(source, train_texts=len(offsets) - eval_count, eval_texts=eval_count,
-                        texts_read=texts_read, duplicates=candidates.duplicates, filtered_out=filtered_out,
-                        abstracts_extracted=int((origins == _ORIGINS.index("extracted")).sum()),
-                        openings_used=int((origins == _ORIGINS.index("opening")).sum()))
+    eval_count = (
+        eval_samples if len(offsets) >= train_samples + eval_samples else min(eval_samples, max(1, len(offsets) // 10))
+    )
+    stats = CorpusStats(
+        source,
+        train_texts=len(offsets) - eval_count,
+        eval_texts=eval_count,
+        texts_read=texts_read,
+        duplicates=candidates.duplicates,
+        filtered_out=filtered_out,
+        abstracts_extracted=int((origins == _ORIGINS.index("extracted")).sum()),
+        openings_used=int((origins == _ORIGINS.index("opening")).sum()),
+    )
     if wanted and not saw_categories:
         stats.notes.append(f"{source} has no categories or labels; --categories was not applied")
     spool = candidates.spool
-    return Corpus(TextSet(spool, offsets[eval_count:], lengths[eval_count:]),
-                  TextSet(spool, offsets[:eval_count], lengths[:eval_count]), stats)
+    return Corpus(
+        TextSet(spool, offsets[eval_count:], lengths[eval_count:]),
+        TextSet(spool, offsets[:eval_count], lengths[:eval_count]),
+        stats,
+    )
 
 
-def clean_texts(source: str, categories: Iterable[str] | None = None,
-                on_download: Callable[[FetchProgress], None] | None = None) -> Iterator[str]:
+def clean_texts(
+    source: str, categories: Iterable[str] | None = None, on_download: Callable[[FetchProgress], None] | None = None
+) -> Iterator[str]:
     """Every clean text of `source` in `categories`, streaming, unsplit (what a model trained on it
     may have seen: the copied-text guard indexes these)."""
     wanted = frozenset(categories) if categories else None
@@ -238,9 +261,21 @@ def clean_texts(source: str, categories: Iterable[str] | None = None,
             yield text
 
 
-def load_corpus(source: str, *, train_samples: int, eval_samples: int, seed: int,
-                categories: Iterable[str] | None = None,
-                on_download: Callable[[FetchProgress], None] | None = None) -> Corpus:
+def load_corpus(
+    source: str,
+    *,
+    train_samples: int,
+    eval_samples: int,
+    seed: int,
+    categories: Iterable[str] | None = None,
+    on_download: Callable[[FetchProgress], None] | None = None,
+) -> Corpus:
     """Read `source` (see `arxiv_tui.trainer.data.sources`) and `select` from it."""
-    return select(open_source(source, on_download).records(), source=source, train_samples=train_samples,
-                  eval_samples=eval_samples, seed=seed, categories=categories)
+    return select(
+        open_source(source, on_download).records(),
+        source=source,
+        train_samples=train_samples,
+        eval_samples=eval_samples,
+        seed=seed,
+        categories=categories,
+    )

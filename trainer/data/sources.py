@@ -25,6 +25,7 @@ READERS: dict[str, FileReader] = {**files.READERS, **latex.READERS}
 def _file_identity(paths: list[Path]) -> Callable[[], dict]:
     """Each file's path, size, modification time, and a hash of its first and last MiB: what
     `make` and rsync's quick check trust, plus a look at the content."""
+
     def identity() -> dict:
         files = []
         for path in paths:
@@ -34,9 +35,16 @@ def _file_identity(paths: list[Path]) -> Callable[[], dict]:
                 digest.update(handle.read(1 << 20))
                 handle.seek(max(0, stat.st_size - (1 << 20)))
                 digest.update(handle.read(1 << 20))
-            files.append({"file": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-                          "sample": digest.hexdigest()})
+            files.append(
+                {
+                    "file": str(path.resolve()),
+                    "size": stat.st_size,
+                    "mtime_ns": stat.st_mtime_ns,
+                    "sample": digest.hexdigest(),
+                }
+            )
         return {"files": files}
+
     return identity
 
 
@@ -46,7 +54,7 @@ def open_source(source: str, on_download: Callable[[FetchProgress], None] | None
     if source.startswith("hf:"):
         return open_hub(source[3:], on_download)
     if source.startswith("history:"):
-        return open_history(source[len("history:"):])
+        return open_history(source[len("history:") :])
     path = Path(source).expanduser()
     if not path.exists():
         raise DataError(f"data file {source} does not exist")
@@ -54,8 +62,13 @@ def open_source(source: str, on_download: Callable[[FetchProgress], None] | None
         papers = sorted(path.rglob("*.tex"))
         if not papers:
             raise DataError(f"{source} is a directory without .tex files; give a data file ({FORMATS})")
-        return Source(source, lambda opened: latex.tex_records(papers, path, opened),
-                      sum(f.stat().st_size for f in papers), "bytes", _file_identity(papers))
+        return Source(
+            source,
+            lambda opened: latex.tex_records(papers, path, opened),
+            sum(f.stat().st_size for f in papers),
+            "bytes",
+            _file_identity(papers),
+        )
     reader = READERS.get(path.suffix.lower())
     if reader is None:
         raise DataError(f"cannot read {path.name}: unsupported file type (use {FORMATS})")

@@ -10,7 +10,9 @@ PUBLISHED = {"train_loss": 3.82, "eval_loss": 3.48, "perplexity": 32.59}
 
 
 def _recipe_rows(recipe: Recipe, metrics: Metrics) -> list[str]:
-    trained = f"blocks {metrics.total_blocks - recipe.train_last_blocks}-{metrics.total_blocks - 1} and the final LayerNorm"
+    trained = (
+        f"blocks {metrics.total_blocks - recipe.train_last_blocks}-{metrics.total_blocks - 1} and the final LayerNorm"
+    )
     if recipe.train_last_blocks == 0:
         trained = "the final LayerNorm only"
     head = "untied and trained" if recipe.untie_lm_head else "tied to the frozen embedding"
@@ -32,36 +34,59 @@ def _data_lines(corpus: CorpusStats, recipe: Recipe) -> list[str]:
     categories = recipe.effective_categories()
     lines = [
         f"- Source: `{corpus.source}`" + (f", categories {', '.join(categories)}" if categories else ""),
-        (f"- {corpus.train_texts:,} training texts, {corpus.eval_texts:,} held-out texts (never trained on), "
-         f"chosen by a seeded hash of each text from {corpus.texts_read:,} read; {corpus.duplicates:,} duplicates dropped."),
+        (
+            f"- {corpus.train_texts:,} training texts, {corpus.eval_texts:,} held-out texts (never trained on), "
+            f"chosen by a seeded hash of each text from {corpus.texts_read:,} read; {corpus.duplicates:,} duplicates dropped."
+        ),
     ]
     if corpus.abstracts_extracted or corpus.openings_used:
-        lines.append(f"- The source holds whole papers: the abstract was found in {corpus.abstracts_extracted:,} of them; "
-                     f"for {corpus.openings_used:,} the opening words were used instead.")
+        lines.append(
+            f"- The source holds whole papers: the abstract was found in {corpus.abstracts_extracted:,} of them; "
+            f"for {corpus.openings_used:,} the opening words were used instead."
+        )
     lines += [f"- Note: {note}" for note in corpus.notes]
     return lines
 
 
-def render_card(name: str, recipe: Recipe, corpus: CorpusStats, metrics: Metrics, samples: list[tuple[str, str]]) -> str:
+def render_card(
+    name: str, recipe: Recipe, corpus: CorpusStats, metrics: Metrics, samples: list[tuple[str, str]]
+) -> str:
     """Markdown for README.md: recipe, data, metrics table, sample continuations."""
+
     def row(label: str, key: str, base_key: str | None) -> str:
         base = f"{getattr(metrics, base_key):.2f}" if base_key else "-"
         return f"| {label} | {base} | {getattr(metrics, key):.2f} | {PUBLISHED[key]:.2f} |"
 
     parts = [
-        f"# {name}", "",
+        f"# {name}",
+        "",
         f"DistilGPT-2 fine-tuned on arXiv abstracts with `arxiv-tui finetune`, for drafting abstracts in `arxiv-tui --model {name}`.",
-        "", "## Recipe", "", "| | |", "|---|---|", *_recipe_rows(recipe, metrics),
-        "", "## Data", "", *_data_lines(corpus, recipe),
-        "", "## Results", "",
-        "| | base model | fine-tuned | published card |", "|---|---|---|---|",
+        "",
+        "## Recipe",
+        "",
+        "| | |",
+        "|---|---|",
+        *_recipe_rows(recipe, metrics),
+        "",
+        "## Data",
+        "",
+        *_data_lines(corpus, recipe),
+        "",
+        "## Results",
+        "",
+        "| | base model | fine-tuned | published card |",
+        "|---|---|---|---|",
         row("train loss (mean over steps)", "train_loss", None),
         row("eval loss", "eval_loss", "base_eval_loss"),
         row("perplexity", "perplexity", "base_perplexity"),
         "",
-        (f"Eval: token-weighted mean over {metrics.eval_tokens:,} tokens of {metrics.eval_samples:,} held-out texts. "
-         f"Training: {metrics.steps} steps in {metrics.train_seconds:.1f} s ({metrics.seconds:.0f} s in all)."),
-        "", "## Sample continuations", "",
+        (
+            f"Eval: token-weighted mean over {metrics.eval_tokens:,} tokens of {metrics.eval_samples:,} held-out texts. "
+            f"Training: {metrics.steps} steps in {metrics.train_seconds:.1f} s ({metrics.seconds:.0f} s in all)."
+        ),
+        "",
+        "## Sample continuations",
+        "",
     ]
     for prompt, continuation in samples:
         parts += [f"> **{prompt}**{continuation}", ""]

@@ -29,8 +29,13 @@ def perplexity(loss: float) -> float:
 
 def eval_blocks(tokenizer, texts: list[str], template: str, max_length: int) -> Blocks:
     """Each held-out text on its own row (as the app sees an abstract), cut to `max_length`."""
-    return rows_in_memory(encode(tokenizer, texts, template), max_length, packed=False, pad_id=tokenizer.eos_token_id,
-                          dtype=token_dtype(len(tokenizer)))
+    return rows_in_memory(
+        encode(tokenizer, texts, template),
+        max_length,
+        packed=False,
+        pad_id=tokenizer.eos_token_id,
+        dtype=token_dtype(len(tokenizer)),
+    )
 
 
 def evaluate(model: RecipeModel, blocks: Blocks, batch_size: int) -> EvalResult:

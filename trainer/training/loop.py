@@ -80,13 +80,18 @@ def _trainable_state(model: RecipeModel) -> dict[str, torch.Tensor]:
     return {name: p.detach().cpu() for name, p in model.lm.named_parameters() if p.requires_grad}
 
 
-def save_checkpoint(path: Path, model: RecipeModel, optimizer, scheduler, recipe: Recipe,
-                    step: int, loss_sum: float) -> None:
+def save_checkpoint(
+    path: Path, model: RecipeModel, optimizer, scheduler, recipe: Recipe, step: int, loss_sum: float
+) -> None:
     """Everything resume needs, written atomically (a kill mid-write keeps the last one)."""
     state = {
-        "step": step, "loss_sum": loss_sum, "recipe": recipe.to_dict(),
-        "trainable": _trainable_state(model), "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(),
+        "step": step,
+        "loss_sum": loss_sum,
+        "recipe": recipe.to_dict(),
+        "trainable": _trainable_state(model),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng": torch.get_rng_state(),
     }
     with atomic.replacing(path) as temp:
         torch.save(state, temp)
@@ -98,8 +103,10 @@ def load_checkpoint(path: Path, model: RecipeModel, optimizer, scheduler, recipe
     saved = state["recipe"]
     changed = [name for name, value in recipe.to_dict().items() if saved.get(name) != value]
     if changed:
-        raise TrainerError(f"the interrupted run used other settings ({', '.join(changed)}); "
-                         "resume with the same ones, or delete it to start over")
+        raise TrainerError(
+            f"the interrupted run used other settings ({', '.join(changed)}); "
+            "resume with the same ones, or delete it to start over"
+        )
     parameters = dict(model.lm.named_parameters())
     with torch.no_grad():
         for name, value in state["trainable"].items():
@@ -118,10 +125,17 @@ def _anyone(accelerator, flag: bool) -> bool:
     return bool(accelerator.reduce(torch.tensor([float(flag)], device=accelerator.device), reduction="sum").item())
 
 
-def train(model: RecipeModel, blocks: Blocks, recipe: Recipe, checkpoint_dir: Path, *,
-          resume: bool = False, save_every: int = 50,
-          report: Callable[[StepReport], None] = lambda _: None,
-          stop_requested: Callable[[], bool] = lambda: False) -> TrainResult:
+def train(
+    model: RecipeModel,
+    blocks: Blocks,
+    recipe: Recipe,
+    checkpoint_dir: Path,
+    *,
+    resume: bool = False,
+    save_every: int = 50,
+    report: Callable[[StepReport], None] = lambda _: None,
+    stop_requested: Callable[[], bool] = lambda: False,
+) -> TrainResult:
     """Run the recipe's steps on `blocks`, from the last checkpoint when `resume`."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
@@ -137,7 +151,9 @@ def train(model: RecipeModel, blocks: Blocks, recipe: Recipe, checkpoint_dir: Pa
     if resume and checkpoint.exists():
         step, loss_sum = load_checkpoint(checkpoint, model, optimizer, scheduler, recipe)
     wrapped, optimizer = accelerator.prepare(model, optimizer)
-    order = BatchOrder(len(blocks), recipe.batch_size, recipe.seed, accelerator.process_index, accelerator.num_processes)
+    order = BatchOrder(
+        len(blocks), recipe.batch_size, recipe.seed, accelerator.process_index, accelerator.num_processes
+    )
     trainable = [p for p in model.parameters() if p.requires_grad]
     wrapped.train()
     first_step, started = step, time.perf_counter()
@@ -157,7 +173,9 @@ def train(model: RecipeModel, blocks: Blocks, recipe: Recipe, checkpoint_dir: Pa
         rate = (step - first_step) / elapsed
         report(StepReport(step, recipe.steps, step_loss, lr, rate, (recipe.steps - step) / rate))
         stopping = step < recipe.steps and _anyone(accelerator, stop_requested())
-        if accelerator.is_main_process and (stopping or (save_every and step % save_every == 0 and step < recipe.steps)):
+        if accelerator.is_main_process and (
+            stopping or (save_every and step % save_every == 0 and step < recipe.steps)
+        ):
             save_checkpoint(checkpoint, model, optimizer, scheduler, recipe, step, loss_sum)
         accelerator.wait_for_everyone()
         if stopping:

@@ -35,7 +35,7 @@ def freeze_for_recipe(lm: CausalLM, train_last_blocks: int, untie_lm_head: bool)
         lm.lm_head.weight = nn.Parameter(lm.transformer.wte.weight.detach().clone())
     for parameter in lm.parameters():
         parameter.requires_grad_(False)
-    trainable = [*blocks[len(blocks) - train_last_blocks:], lm.transformer.ln_f]
+    trainable = [*blocks[len(blocks) - train_last_blocks :], lm.transformer.ln_f]
     if untie_lm_head:
         trainable.append(lm.lm_head)
     for module in trainable:
@@ -86,18 +86,22 @@ class RecipeModel(nn.Module):
 
     trunk: Any  # wte, wpe and the frozen blocks (a ModuleDict, read by name)
 
-    def __init__(self, lm: CausalLM, train_last_blocks: int, compute_dtype: torch.dtype,
-                 untie_lm_head: bool = False) -> None:
+    def __init__(
+        self, lm: CausalLM, train_last_blocks: int, compute_dtype: torch.dtype, untie_lm_head: bool = False
+    ) -> None:
         super().__init__()
         freeze_for_recipe(lm, train_last_blocks, untie_lm_head)
         self.lm = lm
         self.compute_dtype = compute_dtype
         self.frozen_count = len(lm.transformer.h) - train_last_blocks
         transformer = lm.transformer
-        frozen = nn.ModuleDict({
-            "wte": transformer.wte, "wpe": transformer.wpe,
-            "blocks": nn.ModuleList(transformer.h[: self.frozen_count]),
-        })
+        frozen = nn.ModuleDict(
+            {
+                "wte": transformer.wte,
+                "wpe": transformer.wpe,
+                "blocks": nn.ModuleList(transformer.h[: self.frozen_count]),
+            }
+        )
         # In fp32 the trunk is the model's own modules; in bf16 a copy, cast once.
         self.trunk = copy.deepcopy(frozen).to(compute_dtype) if compute_dtype != torch.float32 else frozen
         act = lm.config.activation_function
@@ -126,7 +130,7 @@ class RecipeModel(nn.Module):
             for block in self.trunk["blocks"]:
                 x = block(x)
         with self._autocast():
-            for block in self.lm.transformer.h[self.frozen_count:]:
+            for block in self.lm.transformer.h[self.frozen_count :]:
                 x = block(x)
             return self.lm.transformer.ln_f(x)
 

@@ -50,7 +50,7 @@ def _grams(words: list[re.Match[str]]) -> np.ndarray:
     grams = np.zeros(count, dtype=np.uint64)
     with np.errstate(over="ignore"):  # wrapping arithmetic is the hash
         for k in range(WORDS):
-            grams = grams * _MULTIPLIER + hashes[k:k + count]
+            grams = grams * _MULTIPLIER + hashes[k : k + count]
     return grams
 
 
@@ -59,9 +59,10 @@ class CopyIndex:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.runs = [(np.load(path, mmap_mode="r"), np.load(path.with_name(path.name.replace("grams", "texts")),
-                                                               mmap_mode="r"))
-                     for path in sorted(directory.glob("grams-*.npy"))]
+        self.runs = [
+            (np.load(path, mmap_mode="r"), np.load(path.with_name(path.name.replace("grams", "texts")), mmap_mode="r"))
+            for path in sorted(directory.glob("grams-*.npy"))
+        ]
         self._offsets = np.load(directory / "sources-offsets.npy", mmap_mode="r")
 
     @classmethod
@@ -105,8 +106,9 @@ class CopyIndex:
                 end += 1
             last_word = words[end + WORDS - 1]
             if last_word.end() > from_char:
-                copies.append(Copy(end - start + WORDS, self.source(int(found[start])), words[start].start(),
-                                   last_word.end()))
+                copies.append(
+                    Copy(end - start + WORDS, self.source(int(found[start])), words[start].start(), last_word.end())
+                )
             start = end + 1
         return sorted(copies, key=lambda copy: -copy.words)
 
@@ -128,7 +130,9 @@ def check_continuations(index: CopyIndex | None, prompt: str, texts: list[str]) 
     return {i: copies[0] for i, copies in found.items() if copies}
 
 
-def build_index(texts: Iterable[str], directory: Path, progress: Callable[[int], None] = lambda _: None) -> dict[str, int]:
+def build_index(
+    texts: Iterable[str], directory: Path, progress: Callable[[int], None] = lambda _: None
+) -> dict[str, int]:
     """Write the index of `texts` to `directory` (see the module docstring); returns its figures.
     `progress` hears the count of texts indexed, every thousand or so."""
     directory.mkdir(parents=True, exist_ok=True)

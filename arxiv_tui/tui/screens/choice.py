@@ -34,4 +34,3 @@ class ChoiceScreen(ModalScreen[str | None]):
     #choice { width: 84; height: auto; padding: 1 2; border: round $warning; background: $panel; }
     #choice-question { margin: 0 0 1 0; }
     """
-

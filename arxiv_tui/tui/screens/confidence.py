@@ -54,17 +54,20 @@ class ConfidenceScreen(Screen):
         """The engine's scores for a draft: shown if the draft is still that text."""
         if message.scores.text == self.draft.text:
             self.view.scores, self.view.copied = message.scores, tuple(message.copied)
-            copied = "".join(f" │ copied from a training text ({c.words} words, underlined): “{c.source}…”"
-                             for c in message.copied[:1])
-            self.summary.update(f"confidence: {len(message.scores.tokens)} tokens in "
-                                f"{message.seconds * 1000:.0f} ms{copied}")
+            copied = "".join(
+                f" │ copied from a training text ({c.words} words, underlined): “{c.source}…”"
+                for c in message.copied[:1]
+            )
+            self.summary.update(
+                f"confidence: {len(message.scores.tokens)} tokens in {message.seconds * 1000:.0f} ms{copied}"
+            )
 
     def on_confidence_view_replace_requested(self, message: ConfidenceView.ReplaceRequested) -> None:
         from arxiv_tui.tui.screens.replacements import ReplacementScreen
 
         table = self.engine.token_table
         options = [(table[token].decode("utf-8", errors="replace"), prob) for token, prob in message.token.top]
-        word = self.draft.text[message.start:message.end]
+        word = self.draft.text[message.start : message.end]
 
         def replace(choice: str | None) -> None:
             if choice is None:

@@ -49,8 +49,12 @@ class DraftScreen(Screen):
         # Kept as attributes, not queried: a timer or an engine event may still arrive while the
         # app shuts down, when queries find nothing but the draft's text must still be saved.
         self.paper_text: str | None = None  # the abstract as its paper holds it (None: no paper)
-        self.editor = DraftEditor(self._acceptable, on_save=self.save_draft, id="editor",
-                                  on_edit=lambda: self.status.show_text(self.editor.text, self.paper_text))
+        self.editor = DraftEditor(
+            self._acceptable,
+            on_save=self.save_draft,
+            id="editor",
+            on_edit=lambda: self.status.show_text(self.editor.text, self.paper_text),
+        )
         self.panel = AlternativesPanel(id="alternatives")
         self.status = StatusBar(id="status")
 
@@ -115,11 +119,15 @@ class DraftScreen(Screen):
         had been working."""
         if not self.link.stopped():
             self.status.state = "no model"
-            self.notify(f"The model's process stopped while loading (exit code {exit_code}).",
-                        severity="error", timeout=20)
+            self.notify(
+                f"The model's process stopped while loading (exit code {exit_code}).", severity="error", timeout=20
+            )
             return
-        self.notify(f"The model's process stopped unexpectedly (exit code {exit_code}); restarting it. "
-                    "Your text is safe.", severity="error", timeout=20)
+        self.notify(
+            f"The model's process stopped unexpectedly (exit code {exit_code}); restarting it. Your text is safe.",
+            severity="error",
+            timeout=20,
+        )
         self.load_model()
 
     # Requests --------------------------------------------------------------------------------
@@ -140,8 +148,12 @@ class DraftScreen(Screen):
         parent = self.session.parent_choice
         self.engine.generate(self.session.sent(), prompt, settings)  # it stops the one running
         self.session.request = self.keeper.add_request(
-            self.config.model, prompt, self.config.request_record(settings),
-            draft_text=self.editor.text, cursor=self.editor.offset_of(self.editor.cursor_location), parent_choice=parent,
+            self.config.model,
+            prompt,
+            self.config.request_record(settings),
+            draft_text=self.editor.text,
+            cursor=self.editor.offset_of(self.editor.cursor_location),
+            parent_choice=parent,
         )
         self.editor.show_ghost("")
         self.panel.reset(settings.n, settings.max_new_tokens)
@@ -170,7 +182,8 @@ class DraftScreen(Screen):
             self.panel.request_ended(tokens)
             self.panel.flag(self.editor.text, message.copied)
             self.keeper.save_alternatives(
-                self.session.current_request(), [(c.text, t, c.finish_reason) for c, t in zip(self.panel.cards, tokens)])
+                self.session.current_request(), [(c.text, t, c.finish_reason) for c, t in zip(self.panel.cards, tokens)]
+            )
 
     def _show_suggestion(self) -> None:
         card = self.panel.card(self.panel.highlighted)
@@ -240,8 +253,11 @@ class DraftScreen(Screen):
         if self.link.fetching:
             self.stop_engine(wait_s=0)  # a download has no step to finish: what arrived is on disk
             self.status.state = "download stopped"
-            self.notify("Download stopped. What arrived is kept: it resumes from there with Ctrl+R, "
-                        "or when arxiv-tui next starts.", timeout=15)
+            self.notify(
+                "Download stopped. What arrived is kept: it resumes from there with Ctrl+R, "
+                "or when arxiv-tui next starts.",
+                timeout=15,
+            )
             return
         self.stop_requests()
         self._set_stale(True)
@@ -285,8 +301,10 @@ class DraftScreen(Screen):
         self.editor.insert(text)
         request = self.session.current_request()
         choice = self.keeper.add_choice(request, index, text, kind)
-        self.session.accepted(Acceptance(request, self.session.node_parent, start, text, self.editor.text,
-                                         cards, self.panel.highlighted), choice)
+        self.session.accepted(
+            Acceptance(request, self.session.node_parent, start, text, self.editor.text, cards, self.panel.highlighted),
+            choice,
+        )
 
     def action_accept(self) -> None:
         """Tab: accept the highlighted alternative, or ask for alternatives if none shows."""
@@ -357,4 +375,3 @@ class DraftScreen(Screen):
         self.editor.move_cursor(self.editor.location_of(request.cursor))
         cards = tuple((a.text, a.finish_reason) for a in request.alternatives)
         self.show_node(request.id, request.parent_choice_id, cards, target[1])
-

@@ -63,7 +63,9 @@ def search_rows(history: History, query: str) -> list[Row]:
     for n, hit in enumerate(history.search(query, marks=_MATCH)):
         if hit.kind == "draft":
             draft = history.draft(int(hit.ref))
-            rows.append((f"h{n}", _snippet("draft", hit.snippet), ("draft", hit.ref), Text(draft.text if draft else "")))
+            rows.append(
+                (f"h{n}", _snippet("draft", hit.snippet), ("draft", hit.ref), Text(draft.text if draft else ""))
+            )
         else:
             request_id, idx = (int(x) for x in hit.ref.split(":"))
             request = history.request(request_id)
@@ -94,8 +96,9 @@ class HistoryScreen(ModalScreen[tuple[str, str] | None]):
         self._revisions_of: int | None = None  # the draft whose revisions are listed
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="Search drafts and alternatives…  (F4: the highlighted draft's revisions)",
-                    id="history-search")
+        yield Input(
+            placeholder="Search drafts and alternatives…  (F4: the highlighted draft's revisions)", id="history-search"
+        )
         with Horizontal():
             yield OptionList(id="history-list")
             yield Static("", id="history-preview")

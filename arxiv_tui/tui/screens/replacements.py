@@ -25,8 +25,13 @@ class ReplacementScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         yield Static(f"Replace {self.word.strip()!r} with:", id="replace-title")
-        yield OptionList(*[Option(f"{text.strip() or repr(text)}  [dim]{_percent(prob)}[/]", id=str(i))
-                           for i, (text, prob) in enumerate(self.options)], id="replace-options")
+        yield OptionList(
+            *[
+                Option(f"{text.strip() or repr(text)}  [dim]{_percent(prob)}[/]", id=str(i))
+                for i, (text, prob) in enumerate(self.options)
+            ],
+            id="replace-options",
+        )
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(self.options[event.option_index][0])

@@ -21,7 +21,7 @@ _KIND_MARKS = {"whole": "✓", "sentence": "✓ sentence", "word": "✓ word"}
 
 def _tail(text: str, width: int = 50) -> str:
     flat = " ".join(text.split())
-    return flat if len(flat) <= width else "…" + flat[-(width - 1):]
+    return flat if len(flat) <= width else "…" + flat[-(width - 1) :]
 
 
 def _head(text: str, width: int = 60) -> str:
@@ -41,8 +41,9 @@ class TreeScreen(ModalScreen[tuple[int, int] | None]):
         self.draft_id = draft_id
 
     def compose(self) -> ComposeResult:
-        yield Static("Tree of choices: Enter jumps to a request (its text and alternatives), Esc closes",
-                     id="tree-help")
+        yield Static(
+            "Tree of choices: Enter jumps to a request (its text and alternatives), Esc closes", id="tree-help"
+        )
         yield Tree(f"draft {self.draft_id}", id="choices-tree")
 
     async def on_mount(self) -> None:
@@ -58,14 +59,20 @@ class TreeScreen(ModalScreen[tuple[int, int] | None]):
 
     def _add_node(self, parent: TreeNode, node: Node) -> None:
         request = node.request
-        label = Text.assemble(("… " if request.prompt else "", "dim"), _tail(request.prompt) or "(empty draft)",
-                              (f"  #{request.id}", "dim"))
+        label = Text.assemble(
+            ("… " if request.prompt else "", "dim"),
+            _tail(request.prompt) or "(empty draft)",
+            (f"  #{request.id}", "dim"),
+        )
         shown = parent.add(label, data=(request.id, 0))
         for branch in node.branches:
             alternative = branch.alternative
             marks = " ".join(_KIND_MARKS[c.kind] for c in branch.accepted)
-            label = Text.assemble((f"{alternative.index + 1} ", "bold"), _head(alternative.text) or "(empty)",
-                                  (f"  {marks}" if marks else "", "green"))
+            label = Text.assemble(
+                (f"{alternative.index + 1} ", "bold"),
+                _head(alternative.text) or "(empty)",
+                (f"  {marks}" if marks else "", "green"),
+            )
             data = (request.id, alternative.index)
             if branch.children:
                 child = shown.add(label, data=data)

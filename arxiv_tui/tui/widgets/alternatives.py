@@ -214,7 +214,7 @@ class AlternativesPanel(VerticalScroll, can_focus=False):
         """`part` was accepted: each card keeps what follows it (a card that does not start with
         it has nothing left to offer)."""
         for card in self.cards:
-            card.text = card.text[len(part):] if card.text.startswith(part) else ""
+            card.text = card.text[len(part) :] if card.text.startswith(part) else ""
 
     def cycle(self, step: int) -> None:
         if self.cards:

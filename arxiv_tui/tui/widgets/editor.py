@@ -22,8 +22,13 @@ class DraftEditor(TextArea):
     "in 2019" still types whenever no suggestion is on screen.
     """
 
-    def __init__(self, can_pick: Callable[[int], bool], on_save: Callable[[], None],
-                 on_edit: Callable[[], None] = lambda: None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        can_pick: Callable[[int], bool],
+        on_save: Callable[[], None],
+        on_edit: Callable[[], None] = lambda: None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(soft_wrap=True, show_line_numbers=False, tab_behavior="focus", **kwargs)
         self.can_pick = can_pick
         self.on_save = on_save  # called AUTOSAVE_S after the last change

@@ -57,5 +57,7 @@ class KeyBar(Widget):
 @lru_cache(maxsize=256)
 def _key_content(action: str, key: str, description: str) -> Content:
     return Content.from_markup(
-        f"[@click=app.{action}][b $footer-key-foreground]$key[/] $description[/]", key=key, description=description,
+        f"[@click=app.{action}][b $footer-key-foreground]$key[/] $description[/]",
+        key=key,
+        description=description,
     )

@@ -65,7 +65,8 @@ def find_abstract(text: str, name: str = "the file") -> tuple[int, int]:
         closing = _END.search(masked, begin.end())
         if closing is None:
             raise LatexError(
-                f"{name}: the abstract opened on line {line_of(text, begin.start())} is never closed (\\end{{abstract}})"
+                f"{name}: the abstract opened on line {line_of(text, begin.start())} is never closed "
+                "(\\end{abstract})"
             )
         spans.append((begin.end(), closing.start()))
     for macro in _MACRO.finditer(masked):

@@ -163,7 +163,7 @@ def assert_ghost_of(app, text: str) -> None:
     """The editor shows `text` after the cursor as ghost text, as much as fits on the cursor's row."""
     editor = app.drafting.editor
     room = editor.content_region.right - editor.cursor_screen_offset.x
-    assert 0 < room and editor.suggestion == text[:room]
+    assert room > 0 and editor.suggestion == text[:room]
 
 
 async def type_and_wait(pilot, app, text: str) -> None:

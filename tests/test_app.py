@@ -185,7 +185,10 @@ async def test_a_model_that_fails_to_load_is_a_notice(tmp_path):
 
 
 def test_importing_the_app_leaves_torch_out():
-    code = "import sys, arxiv_tui.tui.app, arxiv_tui.cli.main; print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    code = (
+        "import sys, arxiv_tui.tui.app, arxiv_tui.cli.main; "
+        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

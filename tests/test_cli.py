@@ -96,13 +96,13 @@ def _broken_copy(source, target, remove=(), write=None):
 @pytest.mark.parametrize(
     "damage, mentions",
     [
-        (dict(remove=["config.json"]), "no config.json"),
-        (dict(write={"config.json": b"{not json"}), "not valid JSON"),
-        (dict(write={"config.json": b'{"model_type": "bert"}'}), "bert"),
-        (dict(remove=["model.safetensors"]), "no weights"),
-        (dict(remove=["tokenizer.json"]), "no tokenizer"),
-        (dict(write={"model.safetensors": b"\x00" * 64}), "weights"),
-        (dict(write={"tokenizer.json": b"garbage"}), "tokenizer"),
+        ({"remove": ["config.json"]}, "no config.json"),
+        ({"write": {"config.json": b"{not json"}}, "not valid JSON"),
+        ({"write": {"config.json": b'{"model_type": "bert"}'}}, "bert"),
+        ({"remove": ["model.safetensors"]}, "no weights"),
+        ({"remove": ["tokenizer.json"]}, "no tokenizer"),
+        ({"write": {"model.safetensors": b"\x00" * 64}}, "weights"),
+        ({"write": {"tokenizer.json": b"garbage"}}, "tokenizer"),
     ],
 )
 def test_broken_model_directories(capsys, tmp_path, tiny_model, damage, mentions):

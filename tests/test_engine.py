@@ -22,7 +22,7 @@ GREEDY = SamplingParams(greedy=True)
 
 
 def settings(**overrides) -> GenerationSettings:
-    values = dict(n=3, max_new_tokens=12, seed=7, ignore_eos=True)
+    values = {"n": 3, "max_new_tokens": 12, "seed": 7, "ignore_eos": True}
     values.update(overrides)
     return GenerationSettings(**values)
 
@@ -59,7 +59,7 @@ def test_seed_makes_sampling_repeatable(tiny_model, engine_factory):
     assert first == again
     assert first != other
     # Each alternative has its own random stream: alternative 0 does not depend on N.
-    assert [a.tokens for a in engine.generate("We", settings(n=1))][0] == first[0]
+    assert next(a.tokens for a in engine.generate("We", settings(n=1))) == first[0]
 
 
 def test_deltas_add_up_to_the_text(tiny_model, engine_factory):
@@ -147,7 +147,7 @@ def test_streaming_decodes_like_whole_text_decoding(tiny_model, engine_factory):
     for deltas in run:
         for delta in deltas:
             streamed[delta.index] += delta.text
-    for alt, text in zip(run.alternatives, streamed):
+    for alt, text in zip(run.alternatives, streamed, strict=True):
         raw = b"".join(table.token_bytes[t] for t in alt.tokens)
         assert text == raw.decode("utf-8", errors="replace")
         assert any(len(table.token_bytes[t]) and table.token_bytes[t][0] >= 0x80 for t in alt.tokens)
@@ -194,12 +194,12 @@ def test_sentence_end_rule(text, expected):
 @pytest.mark.parametrize(
     "bad",
     [
-        dict(n=0),
-        dict(max_new_tokens=0),
-        dict(max_new_tokens=10_000),
-        dict(sampling=SamplingParams(temperature=-1)),
-        dict(sampling=SamplingParams(top_p=0)),
-        dict(sampling=SamplingParams(top_p=1.5)),
+        {"n": 0},
+        {"max_new_tokens": 0},
+        {"max_new_tokens": 10_000},
+        {"sampling": SamplingParams(temperature=-1)},
+        {"sampling": SamplingParams(top_p=0)},
+        {"sampling": SamplingParams(top_p=1.5)},
     ],
 )
 def test_invalid_settings_are_refused(tiny_model, engine_factory, bad):

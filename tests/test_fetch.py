@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -65,7 +66,7 @@ def test_pull_shows_bytes_and_a_stopped_download_resumes(hub, hub_model, user_di
     assert int(hub.ranges[-1].split("=")[1].rstrip("-")) >= had  # it went on from where it stopped
     snapshot = done.stdout.strip().splitlines()[-1]
     weights = os.path.join(snapshot, "model.safetensors")
-    assert open(weights, "rb").read() == (hub_model / "model.safetensors").read_bytes()
+    assert Path(weights).read_bytes() == (hub_model / "model.safetensors").read_bytes()
     assert not partial_files(user_dirs)
     listed = subprocess.run([sys.executable, "-m", "arxiv_tui", "models", "list"], capture_output=True, text=True)
     assert f"{DEFAULT_MODEL}\t(default, from the Hugging Face Hub; 7.7 MB in the cache)" in listed.stdout

@@ -198,13 +198,15 @@ def test_ctrl_c_stops_with_a_checkpoint_and_resume_finishes(four_layer_model, ab
     remaining = process.stdout.read()
     err = process.stderr.read()
     assert process.wait(timeout=60) == 130, err
-    last_step = max([interrupted_at] + [json.loads(l)["step"] for l in remaining.splitlines() if '"step"' in l])
+    last_step = max(
+        [interrupted_at] + [json.loads(line)["step"] for line in remaining.splitlines() if '"step"' in line]
+    )
     assert f"interrupted at step {last_step}/400" in err and "--resume" in err and "Traceback" not in err
     assert not output.exists() and (tmp_path / ".run.partial" / "checkpoint.pt").exists()
 
-    done = subprocess.run(args + ["--resume"], capture_output=True, text=True, env=env, timeout=300, check=False)
+    done = subprocess.run([*args, "--resume"], capture_output=True, text=True, env=env, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
-    steps = [json.loads(l)["step"] for l in done.stdout.splitlines() if json.loads(l)["event"] == "step"]
+    steps = [json.loads(line)["step"] for line in done.stdout.splitlines() if json.loads(line)["event"] == "step"]
     assert steps[0] == last_step + 1 and steps[-1] == 400
     assert json.loads((output / "metrics.json").read_text())["steps"] == 400
 
@@ -301,7 +303,7 @@ def test_torchrun_interrupted_then_resumed(four_layer_model, abstracts, tmp_path
     stopped_at = int(err.split("interrupted at step ")[1].split("/")[0])
     assert not output.exists() and (tmp_path / ".stopped.partial" / "checkpoint.pt").exists()
 
-    resumed = _torchrun("--nproc_per_node", "2", finetune=args + ["--resume"])
+    resumed = _torchrun("--nproc_per_node", "2", finetune=[*args, "--resume"])
     out, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err[-3000:]
     steps = [json.loads(line)["step"] for line in out.splitlines() if '"step"' in line]

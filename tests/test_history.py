@@ -64,7 +64,8 @@ def _v3_history(path):
     migrate(db, target=3)
     db.executescript("""
         INSERT INTO drafts VALUES (1, 10, 20, 'We study sparse graphs'), (2, 30, 40, 'Robots that walk');
-        INSERT INTO search (kind, ref, text) VALUES ('draft', 1, 'We study sparse graphs'), ('draft', 2, 'Robots that walk');
+        INSERT INTO search (kind, ref, text) VALUES ('draft', 1, 'We study sparse graphs'),
+                                                    ('draft', 2, 'Robots that walk');
         INSERT INTO requests VALUES (1, 1, 11, 'm', 'We study', '{"n": 2}', NULL, 'We study sparse', 8),
                                     (2, 1, 12, 'm', 'We study with care', '{"n": 2}', 1, 'We study with care', 18);
         INSERT INTO alternatives VALUES (1, 0, ' with care', 3, 'length'), (1, 1, ' kernels', 2, 'stop'),

@@ -73,5 +73,5 @@ def test_a_paper_and_a_folder_of_papers_give_their_abstracts(tmp_path):
     assert texts == ["Café networks.", record.text]
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(DataError, match="directory without .tex files"):
+    with pytest.raises(DataError, match=r"directory without \.tex files"):
         list(read_records(str(empty)))

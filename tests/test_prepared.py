@@ -56,7 +56,7 @@ def test_selection_writes_only_texts_that_can_still_be_chosen(tmp_path):
 def test_fast_encoding_matches_the_tokenizer(tokenizer):
     texts = ["We study graphs.", "Neural networks, and more: 42 tests."]
     expected = tokenizer(["T: " + t for t in texts], add_special_tokens=False)["input_ids"]
-    assert encode(tokenizer, texts, "T: ") == [ids + [tokenizer.eos_token_id] for ids in expected]
+    assert encode(tokenizer, texts, "T: ") == [[*ids, tokenizer.eos_token_id] for ids in expected]
 
 
 def test_rows_on_disk_hold_every_text_and_pad_the_held_out_ones(tokenizer, snapshot, tmp_path):

@@ -34,7 +34,9 @@ def test_kept_set_equals_transformers(top_k, top_p, spread):
     # Only a token whose cumulative mass sits on the cut (float32 rounding) may differ.
     ranked = torch.sort(logits, descending=True).values[: top_k or None].double()
     probs = torch.softmax(ranked, -1)
-    mass_before = dict(zip(torch.sort(logits, descending=True).indices.tolist(), (probs.cumsum(-1) - probs).tolist()))
+    mass_before = dict(
+        zip(torch.sort(logits, descending=True).indices.tolist(), (probs.cumsum(-1) - probs).tolist(), strict=False)
+    )
     assert all(abs(mass_before[t] - top_p) < 1e-4 for t in differ), differ
 
 

@@ -144,7 +144,7 @@ class AppSession:
             before = terminal.row(-2)
             terminal.press("ctrl+r")
             # While alternatives stream (a tiny test model may finish before a frame shows it).
-            terminal.wait_until(lambda t: self.state() == "generating" or t.row(-2) != before)
+            terminal.wait_until(lambda t: self.state() == "generating" or t.row(-2) != before)  # noqa: B023 - called now
             time.sleep(0.02 * (i % 4))  # at different points of the stream
             latencies.append(self._type_and_settle())
         return latencies

@@ -12,7 +12,7 @@ import json
 import random
 from pathlib import Path
 
-_WORDS = (  # noqa: SIM905 - a paragraph reads better than 120 quoted words
+_WORDS = (  # a paragraph reads better than 120 quoted words
     "we propose a novel method for learning representations of graphs networks with attention "
     "models data training inference robust efficient scalable algorithm theory bound optimal "
     "convex stochastic gradient descent reinforcement agents policy reward planning search "
@@ -54,7 +54,7 @@ def _abstract(rng: random.Random, number: int) -> str:
             lines.append(line)
             line = ""
         line = f"{line} {word}".strip()
-    return "  " + "\n".join(lines + [line]) + "\n"
+    return "  " + "\n".join([*lines, line]) + "\n"
 
 
 def record(rng: random.Random, number: int) -> dict:

@@ -182,7 +182,7 @@ class Terminal:
                     self._hints = ()
                     return self._arrived
                 left = deadline - time.perf_counter()
-                if left <= 0 or self.process.poll() is not None and not self._reader.is_alive():
+                if left <= 0 or (self.process.poll() is not None and not self._reader.is_alive()):
                     self._hints = ()
                     self._parse()
                     raise TimeoutError(

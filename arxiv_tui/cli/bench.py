@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         report = compare(directory, args.precision, n, k, runs)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever breaks a benchmark is one line, never a traceback
         raise CommandError(f"benchmark failed: {exc}") from None
     report["settings"] = {"model": args.model or DEFAULT_MODEL, **report["settings"]}
     if args.json:

@@ -163,14 +163,14 @@ def load_model(directory: Path, precision: str = "auto") -> LoadedModel:
         raise ModelError(f"{directory}/config.json is not a usable GPT-2 config: {exc}") from None
     try:
         tokenizer = AutoTokenizer.from_pretrained(directory)
-    except Exception as exc:  # tokenizers raise many unrelated types for a broken file
+    except Exception as exc:  # noqa: BLE001 - tokenizers raise many unrelated types for a broken file
         raise ModelError(f"cannot load the tokenizer in {directory}: {exc}") from None
     dtype = compute_dtype(concrete)
     try:
         model = build_gpt2(shape, Checkpoint(directory), dtype)
     except KeyError as exc:
         raise ModelError(f"the weights in {directory} lack {exc.args[0]!r}; is it a GPT-2 checkpoint?") from None
-    except Exception as exc:  # safetensors/torch raise several types for a corrupt file
+    except Exception as exc:  # noqa: BLE001 - safetensors/torch raise several types for a corrupt file
         raise ModelError(f"cannot read the weights in {directory}: {exc}") from None
     if concrete == "int8":
         _quantize_int8(model)

@@ -85,7 +85,7 @@ class Scorer:
         if memo:
             probs, top = memo.probs[:start] + probs, memo.top[:start] + top
         else:
-            probs, top = [0.0] + probs, [()] + top
+            probs, top = [0.0, *probs], [(), *top]
         self._memo = None if dropped else _Memo(window, probs, top)
         table = engine.token_table
         skip = len(engine.template.encode("utf-8")) - sum(len(table[t]) for t in ids[:dropped])
@@ -107,7 +107,10 @@ class Scorer:
             log_probs = torch.log_softmax(logits[: len(targets)], dim=-1)
             probs += log_probs.gather(1, torch.tensor(targets)[:, None])[:, 0].exp().tolist()
             best = log_probs.topk(TOP_K, dim=-1)
-            top += [tuple(zip(i, p)) for i, p in zip(best.indices.tolist(), best.values.exp().tolist())]
+            top += [
+                tuple(zip(i, p, strict=True))
+                for i, p in zip(best.indices.tolist(), best.values.exp().tolist(), strict=True)
+            ]
         engine.keep_cache(window, cache)
         return probs, top
 

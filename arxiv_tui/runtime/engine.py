@@ -213,7 +213,7 @@ class Engine:
             rows = [alternatives[i] for i in active]
             tokens = sample_next(logits, settings.sampling, [generators[i] for i in active], seen)
             deltas = []
-            for alt, token in zip(rows, tokens.tolist()):
+            for alt, token in zip(rows, tokens.tolist(), strict=True):
                 delta = self._advance(alt, token, detokenizers[alt.index], settings)
                 if delta is not None:
                     deltas.append(delta)

@@ -10,6 +10,7 @@ Run as `python -m arxiv_tui.runtime.engine_child`; torch is imported only inside
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -161,10 +162,8 @@ def warm_up(engine: Engine, n: int) -> None:
 def _return_freed_memory() -> None:
     """Give the heap that loading freed (checkpoint chunks, fp32 copies) back to the system:
     ~20 MB of resident memory on the distilgpt2 shape. glibc only; elsewhere nothing to do."""
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def _claim_stdio() -> tuple[Connection, Connection]:

@@ -12,6 +12,7 @@ Every event reaches `on_event` on a reader thread: the app turns each into a Tex
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -81,10 +82,8 @@ class EngineClient:
             self._on_event(event)
 
     def _send(self, request: object) -> None:
-        try:
+        with contextlib.suppress(OSError, ValueError):  # the process is gone: the reader reports it
             self._requests.send(request)
-        except (OSError, ValueError):  # the process is gone: the reader reports it
-            pass
 
     def generate(self, request_id: int, prompt: str, settings: GenerationSettings) -> None:
         self._send(Generate(request_id, prompt, settings))

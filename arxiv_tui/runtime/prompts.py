@@ -59,7 +59,7 @@ def prompt_ids(
 def shared_prefix(a: list[int], b: list[int]) -> int:
     """How many leading tokens `a` and `b` have in common (how much of a cache stays valid)."""
     n = 0
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         if x != y:
             break
         n += 1

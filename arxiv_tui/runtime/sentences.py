@@ -28,7 +28,7 @@ def _is_abbreviation(word: str, following: str) -> bool:
     if word in _BEFORE_NUMBERS:
         return following.isdigit() or following == "("
     # Initials and dotted abbreviations: "J." in "J. Smith", "U.S" in "the U.S. market".
-    return len(word) == 1 and word.isalpha() or ("." in word and word.replace(".", "").isalpha())
+    return (len(word) == 1 and word.isalpha()) or ("." in word and word.replace(".", "").isalpha())
 
 
 def sentence_end(text: str, start: int = 0) -> int | None:

@@ -15,6 +15,7 @@ A file SQLite cannot read is moved aside (kept, never deleted) and a fresh one s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -63,10 +64,8 @@ class History(Database):
     def close(self) -> None:
         """Give back this instance's leases (if the disk lets us) and close the file."""
         with self._lock:
-            try:
+            with contextlib.suppress(sqlite3.Error):  # a lease left behind is taken over once its process has gone
                 self._db.execute("DELETE FROM draft_leases WHERE instance = ?", (self.instance.token,))
-            except sqlite3.Error:
-                pass  # a lease left behind is taken over once this process has gone
             super().close()
 
     # Drafts and who edits them -----------------------------------------------------------------
@@ -215,8 +214,8 @@ class History(Database):
         with self._transaction() as db:
             return _inserted(
                 db.execute(
-                    "INSERT INTO requests (draft_id, created_at, model, prompt, settings, draft_text, cursor, parent_choice_id) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO requests (draft_id, created_at, model, prompt, settings, draft_text, cursor, "
+                    "parent_choice_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         draft,
                         time.time(),
@@ -265,8 +264,8 @@ class History(Database):
                 f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE id IN ({ids_sql}) ORDER BY id", args
             ).fetchall()
             alternatives = self._db.execute(
-                f"SELECT request_id, idx, text, tokens, finish_reason FROM alternatives WHERE request_id IN ({ids_sql}) "
-                "ORDER BY request_id, idx",
+                "SELECT request_id, idx, text, tokens, finish_reason FROM alternatives "
+                f"WHERE request_id IN ({ids_sql}) ORDER BY request_id, idx",
                 args,
             ).fetchall()
             choices = self._db.execute(

@@ -176,7 +176,7 @@ class HistoryWriter:
                 args, kwargs = list(write.args), dict(write.kwargs)
             try:
                 result = write.run(*[_value(a) for a in args], **{k: _value(v) for k, v in kwargs.items()})
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - reported or retried below, never lost silently
                 if not is_disk_trouble(exc):  # a bug, or an earlier write it needs failed: not retried
                     write.future.set_exception(exc)
                     self._done()

@@ -100,7 +100,7 @@ def load_config(path: Path | None = None) -> tuple[Config, list[str]]:
     try:
         return config.validated(), warnings
     except ValueError as exc:
-        return Config(keymap=config.keymap), warnings + [f"{path}: {exc}; using the defaults"]
+        return Config(keymap=config.keymap), [*warnings, f"{path}: {exc}; using the defaults"]
 
 
 def _toml_value(value) -> str:

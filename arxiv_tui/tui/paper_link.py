@@ -82,7 +82,8 @@ class PaperLink:
                     ("r", "reload it here (your text stays in the history, Ctrl+O)"),
                     (
                         "k",
-                        f"keep both: yours goes to a copy, {paper.path.stem}.mine{paper.path.suffix}, and is edited there",
+                        f"keep both: yours goes to a copy, {paper.path.stem}.mine{paper.path.suffix}, "
+                        "and is edited there",
                     ),
                 ],
             )

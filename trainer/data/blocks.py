@@ -133,7 +133,7 @@ def encode(tokenizer, texts: list[str], template: str) -> list[list[int]]:
         encoded = [encoding.ids for encoding in backend.encode_batch_fast(prompts, add_special_tokens=False)]
     else:
         encoded = tokenizer(prompts, add_special_tokens=False, verbose=False)["input_ids"]
-    return [ids + [tokenizer.eos_token_id] for ids in encoded]
+    return [[*ids, tokenizer.eos_token_id] for ids in encoded]
 
 
 def batches(blocks: Blocks, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

@@ -21,9 +21,11 @@ def _recipe_rows(recipe: Recipe, metrics: Metrics) -> list[str]:
         f"| base model | `{recipe.base}` |",
         f"| trained | {trained}; LM head {head} |",
         f"| trainable parameters | {metrics.trainable_params:,} of {metrics.total_params:,} ({share:.1f}%) |",
-        f"| optimiser | AdamW, lr {recipe.lr:g}, weight decay {recipe.weight_decay:g} (not on biases/LayerNorms), grad clip {recipe.max_grad_norm:g} |",
+        f"| optimiser | AdamW, lr {recipe.lr:g}, weight decay {recipe.weight_decay:g} (not on biases/LayerNorms), "
+        f"grad clip {recipe.max_grad_norm:g} |",
         f"| schedule | {recipe.steps} steps, {recipe.warmup_steps} warm-up, cosine decay |",
-        f"| batch | {recipe.batch_size} x {recipe.max_length} tokens, {'packed' if recipe.pack else 'one text per row, padded'} |",
+        f"| batch | {recipe.batch_size} x {recipe.max_length} tokens, "
+        f"{'packed' if recipe.pack else 'one text per row, padded'} |",
         f"| prompt format | `{recipe.template}...` |",
         f"| precision | {metrics.precision} on {metrics.device} |",
         f"| seed | {recipe.seed} |",
@@ -36,7 +38,8 @@ def _data_lines(corpus: CorpusStats, recipe: Recipe) -> list[str]:
         f"- Source: `{corpus.source}`" + (f", categories {', '.join(categories)}" if categories else ""),
         (
             f"- {corpus.train_texts:,} training texts, {corpus.eval_texts:,} held-out texts (never trained on), "
-            f"chosen by a seeded hash of each text from {corpus.texts_read:,} read; {corpus.duplicates:,} duplicates dropped."
+            f"chosen by a seeded hash of each text from {corpus.texts_read:,} read; "
+            f"{corpus.duplicates:,} duplicates dropped."
         ),
     ]
     if corpus.abstracts_extracted or corpus.openings_used:
@@ -60,7 +63,8 @@ def render_card(
     parts = [
         f"# {name}",
         "",
-        f"DistilGPT-2 fine-tuned on arXiv abstracts with `arxiv-tui finetune`, for drafting abstracts in `arxiv-tui --model {name}`.",
+        "DistilGPT-2 fine-tuned on arXiv abstracts with `arxiv-tui finetune`, for drafting abstracts in "
+        f"`arxiv-tui --model {name}`.",
         "",
         "## Recipe",
         "",
@@ -81,7 +85,8 @@ def render_card(
         row("perplexity", "perplexity", "base_perplexity"),
         "",
         (
-            f"Eval: token-weighted mean over {metrics.eval_tokens:,} tokens of {metrics.eval_samples:,} held-out texts. "
+            f"Eval: token-weighted mean over {metrics.eval_tokens:,} tokens of {metrics.eval_samples:,} "
+            "held-out texts. "
             f"Training: {metrics.steps} steps in {metrics.train_seconds:.1f} s ({metrics.seconds:.0f} s in all)."
         ),
         "",

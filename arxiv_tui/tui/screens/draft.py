@@ -182,7 +182,8 @@ class DraftScreen(Screen):
             self.panel.request_ended(tokens)
             self.panel.flag(self.editor.text, message.copied)
             self.keeper.save_alternatives(
-                self.session.current_request(), [(c.text, t, c.finish_reason) for c, t in zip(self.panel.cards, tokens)]
+                self.session.current_request(),
+                [(c.text, t, c.finish_reason) for c, t in zip(self.panel.cards, tokens, strict=False)],
             )
 
     def _show_suggestion(self) -> None:
@@ -351,7 +352,7 @@ class DraftScreen(Screen):
         """Show a tree node's alternatives, pickable, as the continuation of the text at the cursor."""
         self.session.show_node(request, parent_choice)
         self.panel.reset(len(cards))
-        for card, (text, reason) in zip(self.panel.cards, cards):
+        for card, (text, reason) in zip(self.panel.cards, cards, strict=True):
             card.text, card.finish_reason = text, reason
         self.panel.highlighted = min(highlighted, max(len(cards) - 1, 0))
         self._set_stale(False)

@@ -49,6 +49,6 @@ def key_rows(bindings: list[Binding], keymap: dict[str, str], key_display) -> li
         # "accept_index(3)" without a description joins "accept_index(0)"; "cycle(-1)" has its own row
         action = binding.action if binding.description else binding.action.split("(")[0]
         action = next((a for a in rows if a.split("(")[0] == action), action)
-        shown, description = rows.setdefault(action, ([], binding.description))
+        shown, _description = rows.setdefault(action, ([], binding.description))
         shown.extend(key_display(Binding(key.strip(), binding.action)) for key in keys)
     return [(" ".join(dict.fromkeys(keys)), description) for keys, description in rows.values() if description]

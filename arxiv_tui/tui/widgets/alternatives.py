@@ -72,7 +72,7 @@ class AlternativeCard(Widget):
             self.repaints += 1
             self.refresh(layout=True)  # a row more or less: the cards below move
         else:
-            changed = [y for y, (new, old) in enumerate(zip(rows, self._rows)) if new != old]
+            changed = [y for y, (new, old) in enumerate(zip(rows, self._rows, strict=False)) if new != old]
             self.rows_repainted += len(changed)
             if changed:
                 self.refresh(*(Region(0, y, width, 1) for y in changed))

@@ -221,3 +221,12 @@ def garbled_history(path) -> None:
     with open(path, "r+b") as file:
         file.seek((root - 1) * page_size + 100)
         file.write(b"\xff" * 200)
+
+
+def finetune_args(base, data, output, *extra: str, steps: int = 4, eval_samples: int = 6) -> list[str]:
+    """`finetune` on a tiny model in seconds: a few steps of batch 2 x 32 tokens."""
+    return [
+        "finetune", "--base", str(base), "--data", str(data), "--output", str(output),
+        "--steps", str(steps), "--batch-size", "2", "--max-length", "32",
+        "--eval-samples", str(eval_samples), "--warmup-steps", "1", *extra,
+    ]  # fmt: skip

@@ -11,35 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import assert_one_line_error, run_cli
-
-
-def small(base: Path, data: Path, output: Path | str, *extra: str) -> list[str]:
-    return [
-        "finetune",
-        "--base",
-        str(base),
-        "--data",
-        str(data),
-        "--output",
-        str(output),
-        "--steps",
-        "4",
-        "--batch-size",
-        "2",
-        "--max-length",
-        "32",
-        "--eval-samples",
-        "6",
-        "--warmup-steps",
-        "1",
-        *extra,
-    ]
+from tests.helpers import assert_one_line_error, finetune_args, run_cli
 
 
 def test_finetune_json_progress_metrics_and_registration(capsys, four_layer_model, abstracts, tmp_path):
     output = tmp_path / "ai-model"
-    code, out, err = run_cli(capsys, *small(four_layer_model, abstracts, output, "--categories", "cs.AI", "--json"))
+    code, out, err = run_cli(
+        capsys, *finetune_args(four_layer_model, abstracts, output, "--categories", "cs.AI", "--json")
+    )
     assert code == 0, err
     events = [json.loads(line) for line in out.splitlines()]
     steps = [e for e in events if e["event"] == "step"]
@@ -71,7 +50,7 @@ def test_finetune_json_progress_metrics_and_registration(capsys, four_layer_mode
 def test_finetune_prints_a_table_and_eval_matches(capsys, four_layer_model, abstracts, tmp_path):
     output = tmp_path / "m"
     code, out, err = run_cli(
-        capsys, *small(four_layer_model, abstracts, output, "--precision", "fp32", "--eval-samples", "8")
+        capsys, *finetune_args(four_layer_model, abstracts, output, "--precision", "fp32", "--eval-samples", "8")
     )
     assert code == 0, err
     assert "eval loss" in out and "perplexity" in out and "arxiv-tui --model m" in out
@@ -99,7 +78,7 @@ def test_finetune_prints_a_table_and_eval_matches(capsys, four_layer_model, abst
 
 
 def test_default_output_goes_to_the_data_dir(capsys, four_layer_model, abstracts, user_dirs):
-    args = small(four_layer_model, abstracts, "unused")
+    args = finetune_args(four_layer_model, abstracts, "unused")
     args = args[: args.index("--output")] + args[args.index("--output") + 2 :]
     assert run_cli(capsys, *args)[0] == 0
     assert run_cli(capsys, *args)[0] == 0  # a second run does not clobber the first
@@ -138,7 +117,7 @@ def _write(path: Path, content: bytes) -> Path:
 )
 def test_bad_data_is_one_line_and_leaves_nothing(capsys, four_layer_model, tmp_path, make_data, mentions, exit_code):
     output = tmp_path / "out"
-    code, _, err = run_cli(capsys, *small(four_layer_model, make_data(tmp_path), output))
+    code, _, err = run_cli(capsys, *finetune_args(four_layer_model, make_data(tmp_path), output))
     assert_one_line_error(code, err, exit_code, mentions)
     assert not output.exists() and not (tmp_path / ".out.partial").exists()
 
@@ -155,25 +134,25 @@ def test_bad_data_is_one_line_and_leaves_nothing(capsys, four_layer_model, tmp_p
 )
 def test_bad_settings(capsys, four_layer_model, abstracts, tmp_path, extra, mentions):
     output = tmp_path / "out"
-    code, _, err = run_cli(capsys, *small(four_layer_model, abstracts, output, *extra))
+    code, _, err = run_cli(capsys, *finetune_args(four_layer_model, abstracts, output, *extra))
     assert_one_line_error(code, err, 2, mentions)
     assert not output.exists() and not (tmp_path / ".out.partial").exists()
 
 
 def test_unwritable_or_existing_output(capsys, four_layer_model, abstracts, tmp_path):
     blocker = _write(tmp_path / "a-file", b"x")
-    code, _, err = run_cli(capsys, *small(four_layer_model, abstracts, blocker / "model"))
+    code, _, err = run_cli(capsys, *finetune_args(four_layer_model, abstracts, blocker / "model"))
     assert_one_line_error(code, err, 2, "cannot write to")
     existing = tmp_path / "existing"
     existing.mkdir()
-    code, _, err = run_cli(capsys, *small(four_layer_model, abstracts, existing))
+    code, _, err = run_cli(capsys, *finetune_args(four_layer_model, abstracts, existing))
     assert_one_line_error(code, err, 2, "already exists")
-    code, _, err = run_cli(capsys, *small(four_layer_model, abstracts, tmp_path / "never-started", "--resume"))
+    code, _, err = run_cli(capsys, *finetune_args(four_layer_model, abstracts, tmp_path / "never-started", "--resume"))
     assert_one_line_error(code, err, 2, "nothing to resume")
 
 
 def test_missing_base_model(capsys, abstracts, tmp_path):
-    code, _, err = run_cli(capsys, *small(tmp_path / "no-such-model", abstracts, tmp_path / "out"))
+    code, _, err = run_cli(capsys, *finetune_args(tmp_path / "no-such-model", abstracts, tmp_path / "out"))
     assert_one_line_error(code, err, 2, "does not exist")
 
 
@@ -183,7 +162,7 @@ def test_ctrl_c_stops_with_a_checkpoint_and_resume_finishes(four_layer_model, ab
         sys.executable,
         "-m",
         "arxiv_tui",
-        *small(four_layer_model, abstracts, output, "--json", "--precision", "fp32"),
+        *finetune_args(four_layer_model, abstracts, output, "--json", "--precision", "fp32"),
     ]
     args[args.index("--steps") + 1] = "400"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -220,12 +199,12 @@ def test_eval_of_a_model_without_an_end_token_is_one_line(capsys, abstracts, tmp
 
 
 def test_a_few_steps_need_no_warm_up_setting(capsys, four_layer_model, abstracts, tmp_path):
-    args = small(four_layer_model, abstracts, tmp_path / "short")
+    args = finetune_args(four_layer_model, abstracts, tmp_path / "short")
     args = args[: args.index("--warmup-steps")] + args[args.index("--warmup-steps") + 2 :]  # the default
     code, _, err = run_cli(capsys, *args)  # 4 steps: the warm-up is 4, not the recipe's 10
     assert code == 0, err
     assert json.loads((tmp_path / "short" / "metrics.json").read_text())["recipe"]["warmup_steps"] == 4
-    code, _, err = run_cli(capsys, *small(four_layer_model, abstracts, tmp_path / "bad", "--warmup-steps", "8"))
+    code, _, err = run_cli(capsys, *finetune_args(four_layer_model, abstracts, tmp_path / "bad", "--warmup-steps", "8"))
     assert_one_line_error(code, err, 2, "--warmup-steps")  # asked for explicitly: an error
 
 
@@ -242,7 +221,7 @@ def _torchrun(*launch: str, finetune: list[str]) -> subprocess.Popen:
 
 def test_torchrun_two_processes_write_one_model(four_layer_model, abstracts, tmp_path):
     output = tmp_path / "together"
-    run = _torchrun("--nproc_per_node", "2", finetune=small(four_layer_model, abstracts, output, "--json"))
+    run = _torchrun("--nproc_per_node", "2", finetune=finetune_args(four_layer_model, abstracts, output, "--json"))
     out, err = run.communicate(timeout=300)
     assert run.returncode == 0, err[-3000:]
     assert json.loads((output / "metrics.json").read_text())["world_size"] == 2
@@ -269,7 +248,7 @@ def test_torchrun_on_two_machines_sharing_a_file_system(four_layer_model, abstra
             "127.0.0.1",
             "--master_port",
             port,
-            finetune=small(four_layer_model, abstracts, output, "--json"),
+            finetune=finetune_args(four_layer_model, abstracts, output, "--json"),
         )
         for rank in (0, 1)
     ]
@@ -283,7 +262,7 @@ def test_torchrun_interrupted_then_resumed(four_layer_model, abstracts, tmp_path
     """Ctrl+C in a terminal reaches torchrun and both processes: they stop at the same step with one
     checkpoint, and the same launch with --resume finishes the run."""
     output = tmp_path / "stopped"
-    args = small(four_layer_model, abstracts, output, "--json", "--precision", "fp32")
+    args = finetune_args(four_layer_model, abstracts, output, "--json", "--precision", "fp32")
     args[args.index("--steps") + 1] = "400"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     run = subprocess.Popen(

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from tests.fake_hub import FakeHub
-from tests.helpers import SENTENCES
+from tests.helpers import SENTENCES, finetune_args
 
 LABELS = ("math.AC", "cs.CV", "cs.AI")
 CARD = """---
@@ -77,22 +77,7 @@ def finetune(model, data: str, output, *extra: str) -> subprocess.CompletedProce
             sys.executable,
             "-m",
             "arxiv_tui",
-            "finetune",
-            "--base",
-            str(model),
-            "--data",
-            data,
-            "--output",
-            str(output),
-            "--steps",
-            "2",
-            "--batch-size",
-            "2",
-            "--max-length",
-            "32",
-            "--eval-samples",
-            "6",
-            *extra,
+            *finetune_args(model, data, output, *extra, steps=2),
         ],
         capture_output=True,
         text=True,

@@ -17,7 +17,7 @@ from arxiv_tui.trainer.data.prepared import prepare
 from arxiv_tui.trainer.data.records import Record
 from arxiv_tui.trainer.data.selection import select
 from arxiv_tui.trainer.recipe import Recipe
-from tests.helpers import CORPUS, build_model, run_cli
+from tests.helpers import CORPUS, build_model, finetune_args, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -127,26 +127,18 @@ def test_finetune_reports_preparation_then_reuses_it(capsys, four_layer_model, s
     def run(output: str) -> list[dict]:
         code, out, err = run_cli(
             capsys,
-            "finetune",
-            "--base",
-            str(four_layer_model),
-            "--data",
-            str(snapshot),
-            "--categories",
-            "cs.AI",
-            "--samples",
-            "50",
-            "--eval-samples",
-            "10",
-            "--steps",
-            "2",
-            "--batch-size",
-            "2",
-            "--max-length",
-            "32",
-            "--output",
-            str(tmp_path / output),
-            "--json",
+            *finetune_args(
+                four_layer_model,
+                snapshot,
+                tmp_path / output,
+                "--categories",
+                "cs.AI",
+                "--samples",
+                "50",
+                "--json",
+                steps=2,
+                eval_samples=10,
+            ),
         )
         assert code == 0, err
         return [json.loads(line) for line in out.splitlines()]

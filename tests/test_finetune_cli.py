@@ -289,3 +289,10 @@ def test_torchrun_interrupted_then_resumed(four_layer_model, abstracts, tmp_path
     assert steps[0] == stopped_at + 1 and steps[-1] == 400
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["steps"] == 400 and metrics["world_size"] == 2
+
+
+def test_finetune_without_the_train_extra_is_one_line(capsys, monkeypatch, four_layer_model, abstracts, tmp_path):
+    monkeypatch.setitem(sys.modules, "accelerate", None)  # as an install without `[train]` has it
+    code, _, err = run_cli(capsys, *finetune_args(four_layer_model, abstracts, tmp_path / "out"))
+    assert_one_line_error(code, err, 1, "pip install 'arxiv-tui[train]'")
+    assert not (tmp_path / "out").exists()

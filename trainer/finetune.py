@@ -151,7 +151,12 @@ def finetune(
     """Run the whole recipe; see the module docstring. Under `torchrun` or `accelerate launch`
     every process trains on its share of each batch, and only the global main process writes
     (the output, checkpoints, card, metrics, registry); the others wait for it."""
-    from accelerate import PartialState
+    try:
+        from accelerate import PartialState
+    except ImportError:  # the app's install lacks the trainer's extra
+        raise TrainerError(
+            "fine-tuning needs the `accelerate` package: pip install 'arxiv-tui[train]'", exit_code=1
+        ) from None
 
     started = time.perf_counter()
     try:

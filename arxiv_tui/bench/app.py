@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest.mock import patch
 
 from arxiv_tui.bench.engine import LONG_PROMPT
 from arxiv_tui.bench.terminal import Terminal
@@ -83,11 +84,11 @@ class AppSession:
         from arxiv_tui.tui.config import Config, save_config
 
         env = {"XDG_DATA_HOME": str(home / "data"), "XDG_CONFIG_HOME": str(home / "config")}
-        os.environ.update(env)  # History and save_config below write into the same place
-        save_config(Config(model=directory, precision=precision, n=n, max_new_tokens=k, debounce_s=DEBOUNCE_S))
-        history = History()
-        history.new_draft(draft)
-        history.close()
+        with patch.dict(os.environ, env):  # the config and draft go where the app will look; ours stays
+            save_config(Config(model=directory, precision=precision, n=n, max_new_tokens=k, debounce_s=DEBOUNCE_S))
+            history = History()
+            history.new_draft(draft)
+            history.close()
         self.terminal = Terminal([sys.executable, "-m", "arxiv_tui"], COLUMNS, ROWS, env)
         self.typed = ""  # letters typed after the marker so far
 

@@ -1,7 +1,7 @@
 """Open a training data source by its name: `hf:NAME[:CONFIG]`, `history:[PATH]`, or a local file
 chosen by its extension (a folder of `.tex` files too). The readers live in `files`, `latex`, `hub`
 and `history`; this module joins them. Cleaning, filtering and the train/eval split live in
-`trainer.data.selection`.
+`selection`.
 """
 
 from __future__ import annotations

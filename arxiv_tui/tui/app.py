@@ -236,7 +236,8 @@ class ArxivApp(App):
             self.config.precision,
             self.config.template,
         )
-        self.config = self.drafting.config = config
+        self.config = config
+        self.drafting.use_config(config)
         save_config(config)
         self.set_keymap(config.keymap)
         self.notify("Settings saved")

@@ -41,7 +41,7 @@ class DraftScreen(Screen):
 
     def __init__(self, config: Config, keeper: DraftKeeper) -> None:
         super().__init__()
-        self.config = config  # the app replaces it when the settings change
+        self.config = config  # see `use_config`
         self.keeper = keeper
         self.session = DraftSession()
         self.link = EngineLink(on_event=lambda event: self.post_message(EngineEvent(event)))
@@ -234,6 +234,10 @@ class DraftScreen(Screen):
         """The paper the draft is saved to (`abstract`: its text there; None and "": no paper)."""
         self.paper_text, self.status.file = abstract, name
         self.status.show_text(self.editor.text, abstract)
+
+    def use_config(self, config: Config) -> None:
+        """New settings: the next request uses them (the app reloads the model if it changed)."""
+        self.config = config
 
     def stop_autosave(self) -> None:
         self.editor.stop_autosave()

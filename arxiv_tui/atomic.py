@@ -2,8 +2,10 @@
 
 The data goes to a uniquely named temp file in the same folder (so two processes writing the same
 file never share a temp file, and the rename never crosses file systems), is flushed and fsynced
-(so a power cut after the rename cannot leave an empty file), takes the replaced file's mode
-(mkstemp makes 0600), and is renamed over the target with `os.replace`, which is atomic.
+(so a power cut after the rename cannot leave an empty file), takes the replaced file's mode, and
+is renamed over the target with `os.replace`, which is atomic. A new file stays as mkstemp makes
+it, readable by its owner alone (0600): a draft rescued to the temp folder is nobody else's. (Reading
+the umask to do otherwise means setting it, which races with every thread that creates files.)
 """
 
 from __future__ import annotations
@@ -29,10 +31,6 @@ def replacing(path: Path) -> Iterator[Path]:
             os.fsync(written.fileno())
         if path.exists():
             shutil.copymode(path, temp)
-        else:  # a new file gets the mode a plain open() would give it
-            umask = os.umask(0)
-            os.umask(umask)
-            temp.chmod(0o666 & ~umask)
         os.replace(temp, path)
     except BaseException:
         temp.unlink(missing_ok=True)

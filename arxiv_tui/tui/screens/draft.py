@@ -152,7 +152,7 @@ class DraftScreen(Screen):
             prompt,
             self.config.request_record(settings),
             draft_text=self.editor.text,
-            cursor=self.editor.offset_of(self.editor.cursor_location),
+            cursor=self.editor.cursor_offset(),
             parent_choice=parent,
         )
         self.editor.show_ghost("")
@@ -294,14 +294,16 @@ class DraftScreen(Screen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "accept_index":
-            return self._acceptable(int(str(parameters[0])))
+            index = parameters[0]
+            assert isinstance(index, int)  # accept_index(N) in the bindings
+            return self._acceptable(index)
         if action in ("accept_word", "accept_sentence", "cycle"):
             return self._acceptable()
         return True
 
     def _insert(self, text: str, index: int, kind: str) -> None:
         """Put `text` in at the cursor and record the choice, remembering how to undo it."""
-        start = self.editor.offset_of(self.editor.cursor_location)
+        start = self.editor.cursor_offset()
         cards: Cards = tuple((card.text, card.finish_reason) for card in self.panel.cards)
         self.editor.insert(text)
         request = self.session.current_request()

@@ -50,6 +50,9 @@ class DraftEditor(TextArea):
     def text_before_cursor(self) -> str:
         return self.document.get_text_range((0, 0), self.cursor_location)
 
+    def cursor_offset(self) -> int:
+        return self.offset_of(self.cursor_location)
+
     def offset_of(self, location: Location) -> int:
         """The character offset in the text of a (row, column) location."""
         return self._plain_document().get_index_from_location(location)

@@ -25,9 +25,10 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 from tests.helpers import SENTENCES, build_model  # noqa: E402 (after the environment is set)
 
 
-def _built_once(tmp_path_factory, name: str, **shape) -> Path:
-    """A tiny model built once for the whole run: under xdist the first worker to ask builds it
-    (the others wait on its lock) in the folder the workers of this run share."""
+def built_once(tmp_path_factory, name: str, builder=build_model, **shape) -> Path:
+    """A tiny model built once for the whole run (by `builder`, GPT-2 by default): under xdist the
+    first worker to ask builds it (the others wait on its lock) in the folder the workers of this
+    run share."""
     from filelock import FileLock
 
     shared = tmp_path_factory.getbasetemp()
@@ -37,7 +38,7 @@ def _built_once(tmp_path_factory, name: str, **shape) -> Path:
     directory.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(directory) + ".lock"):
         if not (directory / ".built").exists():
-            build_model(directory, **shape)
+            builder(directory, **shape)
             (directory / ".built").touch()
     return directory
 
@@ -45,31 +46,31 @@ def _built_once(tmp_path_factory, name: str, **shape) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """A random-weight tiny GPT-2: fast, and its text is noise."""
-    return _built_once(tmp_path_factory, "tiny-random")
+    return built_once(tmp_path_factory, "tiny-random")
 
 
 @pytest.fixture(scope="session")
 def trained_model(tmp_path_factory) -> Path:
     """A tiny GPT-2 trained to repeat SENTENCES: its greedy text has real sentence ends."""
-    return _built_once(tmp_path_factory, "tiny-trained", corpus=" ".join(SENTENCES), train_steps=400)
+    return built_once(tmp_path_factory, "tiny-trained", corpus=" ".join(SENTENCES), train_steps=400)
 
 
 @pytest.fixture(scope="session")
 def four_layer_model(tmp_path_factory) -> Path:
     """A random-weight 4-layer tiny GPT-2: the recipe's frozen/trained split has both sides."""
-    return _built_once(tmp_path_factory, "tiny-4-layer", n_layer=4)
+    return built_once(tmp_path_factory, "tiny-4-layer", n_layer=4)
 
 
 @pytest.fixture(scope="session")
 def endless_model(tmp_path_factory) -> Path:
     """Wide enough to take a while per step, and no end token: only length or a cancel ends it."""
-    return _built_once(tmp_path_factory, "endless-wide", n_positions=1024, n_embd=256, with_eos=False)
+    return built_once(tmp_path_factory, "endless-wide", n_positions=1024, n_embd=256, with_eos=False)
 
 
 @pytest.fixture(scope="session")
 def fast_endless_model(tmp_path_factory) -> Path:
     """No end token, and quick steps: every alternative runs to max_new_tokens, soon."""
-    return _built_once(tmp_path_factory, "endless-narrow", n_positions=256, with_eos=False)
+    return built_once(tmp_path_factory, "endless-narrow", n_positions=256, with_eos=False)
 
 
 @pytest.fixture
@@ -113,5 +114,18 @@ def engine_factory():
             engines[key] = Engine(load_model(directory, precision))
         engines[key].forget_prompt()
         return engines[key]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def family_model(tmp_path_factory):
+    """A tiny Llama-family model of a variant in `tests.families.VARIANTS`, built once per run:
+    `family_model("qwen3")`, `family_model("llama-gqa", sentencepiece=True)`."""
+    from tests.families import build_family_model
+
+    def make(variant: str = "llama-gqa", **options) -> Path:
+        name = "-".join([variant, *(f"{key}={value}" for key, value in sorted(options.items()))])
+        return built_once(tmp_path_factory, name, build_family_model, variant=variant, **options)
 
     return make

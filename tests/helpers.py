@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 from arxiv_tui.cli.main import main
+from arxiv_tui.runtime.model_template import write_template
+from arxiv_tui.runtime.settings import DEFAULT_TEMPLATE
 from arxiv_tui.tui.app import ArxivApp
 from arxiv_tui.tui.config import Config
 
@@ -61,10 +63,13 @@ def build_model(
     n_embd: int = 32,
     with_eos: bool = True,
     n_layer: int = 2,
+    template: str | None = DEFAULT_TEMPLATE,
 ) -> Path:
     """Save an `n_layer`-layer GPT-2 (optionally trained on `corpus` for a few steps) in `directory`.
 
-    Without `with_eos` the tokenizer has no end token, so text only ends at the length limit.
+    Without `with_eos` the tokenizer has no end token, so text only ends at the length limit. The
+    model says it was trained with `template`, as the seed and `finetune`'s models do (None: a
+    base model, which says nothing).
     """
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
@@ -85,6 +90,8 @@ def build_model(
     if train_steps:
         _train(model, tokenizer, corpus, train_steps, block=min(128, n_positions))
     model.save_pretrained(directory)
+    if template is not None:
+        write_template(directory, template)
     return directory
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from arxiv_tui.runtime.detokenize import ByteLevelTable, Detokenizer
+from arxiv_tui.runtime.detokenize import Detokenizer
 from arxiv_tui.runtime.engine import (
     FINISH_CANCELLED,
     FINISH_LENGTH,
@@ -127,10 +127,9 @@ def test_template_is_added_once(tiny_model, engine_factory):
 
 def test_split_characters_never_show_as_replacement(tiny_model, engine_factory):
     engine = engine_factory(tiny_model)
-    table = ByteLevelTable.from_tokenizer(engine.loaded.tokenizer)
     ids = engine.encode(WIDE_CHARS)
     assert len(ids) > len(WIDE_CHARS) // 2  # the wide characters really are split
-    detokenizer = Detokenizer(table)
+    detokenizer = Detokenizer(engine.token_table)
     pieces = [detokenizer.push(i) for i in ids]
     assert all("\ufffd" not in piece for piece in pieces)
     assert "".join(pieces) + detokenizer.flush() == WIDE_CHARS
@@ -140,7 +139,7 @@ def test_streaming_decodes_like_whole_text_decoding(tiny_model, engine_factory):
     """A split character never shows as U+FFFD mid-stream: the deltas of a random model's
     byte soup add up to exactly what decoding all its bytes at once gives."""
     engine = engine_factory(tiny_model)
-    table = ByteLevelTable.from_tokenizer(engine.loaded.tokenizer)
+    table = engine.token_table
     hot = SamplingParams(temperature=1.5, top_k=0, top_p=1.0)
     streamed = ["", "", "", ""]
     run = engine.stream("中", settings(n=4, max_new_tokens=60, sampling=hot))
@@ -148,9 +147,9 @@ def test_streaming_decodes_like_whole_text_decoding(tiny_model, engine_factory):
         for delta in deltas:
             streamed[delta.index] += delta.text
     for alt, text in zip(run.alternatives, streamed, strict=True):
-        raw = b"".join(table.token_bytes[t] for t in alt.tokens)
+        raw = b"".join(table[t] for t in alt.tokens)
         assert text == raw.decode("utf-8", errors="replace")
-        assert any(len(table.token_bytes[t]) and table.token_bytes[t][0] >= 0x80 for t in alt.tokens)
+        assert any(len(table[t]) and table[t][0] >= 0x80 for t in alt.tokens)
 
 
 def test_stop_at_sentence_end(trained_model, engine_factory):

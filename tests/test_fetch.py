@@ -64,12 +64,13 @@ def test_pull_shows_bytes_and_a_stopped_download_resumes(hub, hub_model, user_di
     assert done.returncode == 0, done.stderr
     assert f"downloading {DEFAULT_MODEL}" in done.stderr and "MB" in done.stderr and "/s" in done.stderr
     assert int(hub.ranges[-1].split("=")[1].rstrip("-")) >= had  # it went on from where it stopped
-    snapshot = done.stdout.strip().splitlines()[-1]
+    snapshot, described = done.stdout.strip().splitlines()[-1].split("\t")
+    assert described.startswith("(gpt2, ") and "M parameters, stored in fp32)" in described
     weights = os.path.join(snapshot, "model.safetensors")
     assert Path(weights).read_bytes() == (hub_model / "model.safetensors").read_bytes()
     assert not partial_files(user_dirs)
     listed = subprocess.run([sys.executable, "-m", "arxiv_tui", "models", "list"], capture_output=True, text=True)
-    assert f"{DEFAULT_MODEL}\t(default, from the Hugging Face Hub; 7.7 MB in the cache)" in listed.stdout
+    assert f"{DEFAULT_MODEL}\t(default, from the Hugging Face Hub; 7.7 MB in the cache; gpt2, " in listed.stdout
     before = hub.file_requests
     assert pull().returncode == 0  # all cached: the head is asked for, no file
     assert hub.file_requests == before

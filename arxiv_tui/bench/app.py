@@ -51,7 +51,7 @@ class Headless:
             n=n, max_new_tokens=k, sampling=SamplingParams(temperature=c.temperature, top_p=c.top_p, top_k=c.top_k)
         )
         self._events: queue.Queue = queue.Queue()
-        self._process = EngineClient(directory, precision, c.template, n, self._events.put)
+        self._process = EngineClient(directory, precision, c.template or None, n, self._events.put)
         self._requests = 0
         self._next_event(timeout=300)  # loaded
 

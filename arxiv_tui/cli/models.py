@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from arxiv_tui.cli.options import add_listing_command, category_list, download_progress
+from arxiv_tui.cli.options import add_listing_command, comma_list, download_progress
+from arxiv_tui.runtime.model_info import describe
 from arxiv_tui.runtime.settings import DEFAULT_MODEL
 
 
@@ -42,12 +43,22 @@ def _list(args: argparse.Namespace) -> int:
     from arxiv_tui.runtime.registry import registered_models
 
     cached = cached_models()
-    print(f"{DEFAULT_MODEL}\t(default, from the Hugging Face Hub; {_cache_state(cached.pop(DEFAULT_MODEL, None))})")
+    default = _cache_state(cached.pop(DEFAULT_MODEL, None))
+    print(f"{DEFAULT_MODEL}\t(default, from the Hugging Face Hub; {_with_description(default, DEFAULT_MODEL)})")
     for repo_id, sizes in sorted(cached.items()):
-        print(f"{repo_id}\t(from the Hugging Face Hub; {_cache_state(sizes)})")
+        print(f"{repo_id}\t(from the Hugging Face Hub; {_with_description(_cache_state(sizes), repo_id)})")
     for name, directory in registered_models().items():
-        print(f"{name}\t{directory}")
+        print(f"{name}\t{directory}\t({describe(directory) or 'not readable'})")
     return 0
+
+
+def _with_description(state: str, repo_id: str) -> str:
+    """The cache state, then what the cached snapshot holds (family, parameters, precision)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    config = try_to_load_from_cache(repo_id, "config.json")
+    described = describe(Path(config).parent) if isinstance(config, str) else ""
+    return f"{state}; {described}" if described else state
 
 
 def _cache_state(sizes: tuple[int, int] | None) -> str:
@@ -62,7 +73,8 @@ def _pull(args: argparse.Namespace) -> int:
     from arxiv_tui.runtime.registry import resolve_model
 
     with download_progress() as report:
-        print(resolve_model(args.name, report))
+        directory = resolve_model(args.name, report)
+    print(f"{directory}\t({describe(directory)})")
     return 0
 
 
@@ -85,7 +97,7 @@ def _index(args: argparse.Namespace) -> int:
 
     with download_progress() as report:
         directory = resolve_model(args.name, report)
-        texts = clean_texts(args.data, category_list(args.categories), on_download=report)
+        texts = clean_texts(args.data, comma_list(args.categories), on_download=report)
         beside, in_data_dir = index_directories(args.name, directory)
         in_hf_cache = Path(constants.HF_HUB_CACHE) in directory.resolve().parents
         target = in_data_dir if in_hf_cache or not os.access(directory, os.W_OK) else beside

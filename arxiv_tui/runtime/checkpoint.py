@@ -11,7 +11,6 @@ converted as they arrive, so the fp32 model is never held twice. Precisions:
 
 from __future__ import annotations
 
-import json
 import sys
 import warnings
 from dataclasses import dataclass
@@ -22,8 +21,11 @@ if TYPE_CHECKING:  # torch is imported where it is used: this module is read bef
     import torch
     from torch import nn
 
+from arxiv_tui.runtime.families import DecoderModel, architecture, build
+from arxiv_tui.runtime.model_template import model_template
 from arxiv_tui.runtime.registry import ModelError, check_model_dir
 from arxiv_tui.runtime.settings import PRECISIONS
+from arxiv_tui.runtime.vocabulary import Vocabulary, read_vocabulary
 
 
 def cpu_has_native_bf16() -> bool:
@@ -58,75 +60,6 @@ def compute_dtype(precision: str) -> torch.dtype:
     return torch.bfloat16 if precision == "bf16" else torch.float32
 
 
-_SAFETENSORS_DTYPES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
-_CHUNK_BYTES = 8 << 20  # fp32 bytes converted at a time
-
-
-class Checkpoint:
-    """A checkpoint's tensors by name (without a `transformer.` prefix), read one at a time.
-
-    safetensors files are read with plain file reads in chunks and converted to the target
-    dtype as they arrive: memory-mapping them (safetensors' `safe_open`) makes every fp32 page
-    resident while converting, which alone pushed peak memory from ~600 MB to ~840 MB.
-    """
-
-    def __init__(self, directory: Path) -> None:
-        self._entries: dict[str, tuple[Path, dict[str, Any]]] = {}  # safetensors: name -> (file, header)
-        self._state: dict[str, Any] = {}  # pytorch_model.bin: name -> tensor
-        index = directory / "model.safetensors.index.json"
-        if (directory / "model.safetensors").is_file():
-            self._add_safetensors(directory / "model.safetensors")
-        elif index.is_file():
-            for shard in sorted(set(json.loads(index.read_text())["weight_map"].values())):
-                self._add_safetensors(directory / shard)
-        else:
-            import torch
-
-            state = torch.load(directory / "pytorch_model.bin", map_location="cpu", mmap=True, weights_only=True)
-            self._state = {self._strip(name): tensor for name, tensor in state.items()}
-
-    @staticmethod
-    def _strip(name: str) -> str:
-        return name.removeprefix("transformer.")
-
-    def _add_safetensors(self, path: Path) -> None:
-        with path.open("rb") as f:
-            size = int.from_bytes(f.read(8), "little")
-            header = json.loads(f.read(size))
-        header.pop("__metadata__", None)
-        base = 8 + size
-        for name, info in header.items():
-            if info["dtype"] not in _SAFETENSORS_DTYPES:
-                raise ValueError(f"tensor {name} has unsupported dtype {info['dtype']}")
-            info = dict(info, start=base + info["data_offsets"][0])
-            self._entries[self._strip(name)] = (path, info)
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._entries or name in self._state
-
-    def read(self, name: str, dtype: torch.dtype) -> torch.Tensor:
-        """Tensor `name` in `dtype`; KeyError if the checkpoint lacks it."""
-        import torch
-
-        if name in self._state:
-            tensor: torch.Tensor = self._state[name].to(dtype)
-            return tensor
-        path, info = self._entries[name]
-        source = getattr(torch, _SAFETENSORS_DTYPES[info["dtype"]])
-        out = torch.empty(info["shape"], dtype=dtype)
-        flat = out.view(-1)
-        step = _CHUNK_BYTES // source.itemsize
-        with path.open("rb") as f:
-            f.seek(info["start"])
-            for first in range(0, flat.numel(), step):
-                count = min(step, flat.numel() - first)
-                data = bytearray(f.read(count * source.itemsize))
-                if len(data) != count * source.itemsize:
-                    raise ValueError(f"{path.name} is truncated inside tensor {name}")
-                flat[first : first + count] = torch.frombuffer(data, dtype=source)
-        return out
-
-
 def _quantize_int8(model: nn.Module) -> None:
     """Replace every nn.Linear (blocks and LM head) with a dynamically quantized int8 one."""
     import torch
@@ -141,39 +74,75 @@ def _quantize_int8(model: nn.Module) -> None:
 class LoadedModel:
     """A model ready for the engine: the runtime, its tokenizer and how it was loaded."""
 
-    model: Any  # arxiv_tui.runtime.gpt2.GPT2
+    model: DecoderModel  # an nn.Module of the family's runtime
     tokenizer: Any  # a transformers tokenizer
+    vocabulary: Vocabulary
     directory: Path
     precision: str
     context_length: int
+    family: str
+    parameters: int  # as stored in the checkpoint (a tied head once)
+    template: str  # the one the model was trained with ("" for none)
+
+
+def read_config(directory: Path) -> Any:
+    """`directory`'s transformers config (its family already checked by `check_model_dir`);
+    ModelError if it does not parse or asks for something the runtime lacks."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(directory)
+        architecture(config)
+    except (OSError, ValueError, TypeError, AttributeError, KeyError) as exc:
+        raise ModelError(f"{directory}/config.json is not a usable config: {one_line(exc)}") from None
+    return config
 
 
 def load_model(directory: Path, precision: str = "auto") -> LoadedModel:
     """Load `directory` (already resolved) into the runtime; ModelError if it cannot be used."""
-    from transformers import AutoTokenizer, GPT2Config
+    from torch import nn
+    from transformers import AutoTokenizer
 
-    from arxiv_tui.runtime.gpt2 import GPT2Shape, build_gpt2, pack_linears
+    from arxiv_tui.runtime.packed import pack_linears
+    from arxiv_tui.runtime.weights import Checkpoint
 
     check_model_dir(directory)
     concrete = resolve_precision(precision)
-    try:
-        config = GPT2Config.from_pretrained(directory)
-        shape = GPT2Shape.from_config(config)
-    except (OSError, ValueError, TypeError, AttributeError) as exc:
-        raise ModelError(f"{directory}/config.json is not a usable GPT-2 config: {exc}") from None
+    config = read_config(directory)
+    arch = architecture(config)
     try:
         tokenizer = AutoTokenizer.from_pretrained(directory)
+        vocabulary = read_vocabulary(tokenizer, config.vocab_size, directory)
     except Exception as exc:  # noqa: BLE001 - tokenizers raise many unrelated types for a broken file
-        raise ModelError(f"cannot load the tokenizer in {directory}: {exc}") from None
+        raise ModelError(f"cannot load the tokenizer in {directory}: {one_line(exc)}") from None
     dtype = compute_dtype(concrete)
     try:
-        model = build_gpt2(shape, Checkpoint(directory), dtype)
+        checkpoint = Checkpoint(directory)
+        model = build(config, checkpoint, dtype)
     except KeyError as exc:
-        raise ModelError(f"the weights in {directory} lack {exc.args[0]!r}; is it a GPT-2 checkpoint?") from None
+        raise ModelError(
+            f"the weights in {directory} lack {exc.args[0]!r}; is it a {arch.family} checkpoint?"
+        ) from None
     except Exception as exc:  # noqa: BLE001 - safetensors/torch raise several types for a corrupt file
-        raise ModelError(f"cannot read the weights in {directory}: {exc}") from None
+        raise ModelError(f"cannot read the weights in {directory}: {one_line(exc)}") from None
+    assert isinstance(model, nn.Module)  # every family's runtime is one
     if concrete == "int8":
         _quantize_int8(model)
     else:
-        pack_linears(model)
-    return LoadedModel(model, tokenizer, directory, concrete, shape.n_positions)
+        pack_linears(model, dtype)
+    return LoadedModel(
+        model,
+        tokenizer,
+        vocabulary,
+        directory,
+        concrete,
+        arch.context_length,
+        arch.family,
+        checkpoint.parameter_count(),
+        model_template(directory),
+    )
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (tokenizers and torch put newlines in theirs)."""
+    return " ".join(str(exc).split())

@@ -15,7 +15,7 @@ from arxiv_tui.runtime.prompts import shared_prefix
 
 if TYPE_CHECKING:  # the engine uses the scorer: its types only, for the checker
     from arxiv_tui.runtime.engine import Engine
-    from arxiv_tui.runtime.gpt2 import KVCache
+    from arxiv_tui.runtime.kv_cache import KVCache
 
 Top = tuple[tuple[int, float], ...]  # the likeliest tokens at a position: (id, p)
 
@@ -74,7 +74,7 @@ class Scorer:
         self._memo: _Memo | None = None
 
     def score(self, engine: Engine, text: str) -> DraftScores:
-        ids = engine.encode(engine.template + text)
+        ids = [*engine.vocabulary.start_ids, *engine.encode(engine.template + text)]
         dropped = max(0, len(ids) - engine.context_length)  # a very long draft: its last window
         window = ids[dropped:]
         memo = self._memo if not dropped else None
@@ -88,7 +88,9 @@ class Scorer:
             probs, top = [0.0, *probs], [(), *top]
         self._memo = None if dropped else _Memo(window, probs, top)
         table = engine.token_table
-        skip = len(engine.template.encode("utf-8")) - sum(len(table[t]) for t in ids[:dropped])
+        # What the window's bytes hold before the draft: the template, and the space a
+        # SentencePiece tokenizer puts in front of a text; negative where the window cuts into it.
+        skip = sum(len(table[t]) for t in window) - len(text.encode("utf-8"))
         spans = token_spans([table[t] for t in window], skip, text)
         return DraftScores(text, _merge_partial_characters(spans, probs, top), computed=len(window) - start + 1)
 

@@ -19,15 +19,14 @@ import torch
 
 from arxiv_tui.runtime.checkpoint import LoadedModel, load_model
 from arxiv_tui.runtime.confidence import DraftScores, Scorer
-from arxiv_tui.runtime.detokenize import ByteLevelTable, Detokenizer
+from arxiv_tui.runtime.detokenize import Detokenizer
 from arxiv_tui.runtime.fetch import FetchProgress
-from arxiv_tui.runtime.gpt2 import KVCache
+from arxiv_tui.runtime.kv_cache import KVCache
 from arxiv_tui.runtime.prompts import prompt_ids, shared_prefix
 from arxiv_tui.runtime.registry import resolve_model
 from arxiv_tui.runtime.sampling import make_generators, sample_next
 from arxiv_tui.runtime.sentences import sentence_end
 from arxiv_tui.runtime.settings import (
-    DEFAULT_TEMPLATE,
     FINISH_CANCELLED,
     FINISH_EOS,
     FINISH_LENGTH,
@@ -81,11 +80,11 @@ class Run:
 class Engine:
     """Generates alternatives from a loaded model; one request runs at a time."""
 
-    def __init__(self, loaded: LoadedModel, template: str = DEFAULT_TEMPLATE) -> None:
+    def __init__(self, loaded: LoadedModel, template: str | None = None) -> None:
+        """`template` goes in front of every prompt; None for the one the model was trained with."""
         self.loaded = loaded
-        self.template = template
-        self._table = ByteLevelTable.from_tokenizer(loaded.tokenizer)
-        self._eos = loaded.tokenizer.eos_token_id
+        self.template = loaded.template if template is None else template
+        self.vocabulary = loaded.vocabulary
         self._prompt_cache: _PromptCache | None = None
         self._run_lock = threading.Lock()
         self.last_prefill_tokens = 0  # prompt tokens the last request had to compute
@@ -96,11 +95,11 @@ class Engine:
         cls,
         name: str,
         precision: str = "auto",
-        template: str = DEFAULT_TEMPLATE,
+        template: str | None = None,
         on_progress: Callable[[FetchProgress], None] | None = None,
     ) -> Engine:
         """Resolve a model name (directory, registered model or Hub id; a download reports its
-        bytes to `on_progress`) and load it."""
+        bytes to `on_progress`) and load it; `template` None keeps the model's own."""
         return cls(load_model(resolve_model(name, on_progress), precision), template)
 
     @property
@@ -114,12 +113,15 @@ class Engine:
 
     def prompt_ids(self, text: str, max_new_tokens: int, raw: bool = False) -> list[int]:
         """The prompt's token ids: template + text, cut from the left to leave room to generate."""
-        return prompt_ids(text, self.template, raw, self.context_length - max_new_tokens, self.encode, self._eos)
+        budget = self.context_length - max_new_tokens
+        return prompt_ids(
+            text, self.template, raw, budget, self.encode, self.vocabulary.start_ids, self.vocabulary.first_end
+        )
 
     @property
     def token_table(self) -> Sequence[bytes]:
         """Raw bytes of each token id."""
-        return self._table.token_bytes
+        return self.vocabulary.token_bytes
 
     def score(self, text: str) -> DraftScores:
         """Per-token probabilities of a draft (see `arxiv_tui.runtime.confidence`); waits for a running request."""
@@ -203,7 +205,7 @@ class Engine:
         assert self._prompt_cache is not None  # `_prefill` left it
         cache = self._prompt_cache.cache.expanded(n, len(ids) + settings.max_new_tokens)
         generators = make_generators(settings.seed, n)
-        detokenizers = [Detokenizer(self._table) for _ in range(n)]
+        detokenizers = [Detokenizer(self.vocabulary.token_bytes) for _ in range(n)]
         seen = None
         if settings.sampling.repetition_penalty != 1.0:
             seen = torch.zeros(n, logits.shape[-1], dtype=torch.bool)
@@ -239,7 +241,7 @@ class Engine:
         self, alt: Alternative, token: int, detokenizer: Detokenizer, settings: GenerationSettings
     ) -> Delta | None:
         """Add `token` to `alt`; return what becomes visible (and whether it finished)."""
-        if token == self._eos and not settings.ignore_eos:
+        if token in self.vocabulary.end_ids and not settings.ignore_eos:
             alt.finish_reason = FINISH_EOS
             alt.text += detokenizer.flush()
         else:

@@ -31,7 +31,7 @@ class EngineClient:
         self,
         model: str,
         precision: str,
-        template: str,
+        template: str | None,
         warm_n: int,
         on_event: Callable[[object], object],
         draft: str = "",

@@ -172,9 +172,10 @@ def cached_models() -> dict[str, tuple[int, int]]:
 
 
 class FetchFailed(Exception):
-    """Why a fetch failed, for the caller to phrase: `reason` is "unreadable" (no such repository,
-    or a private or gated one), "offline" (no network and not in the cache), or "broken" (a
-    dropped connection or a full disk: `message` says which and what to do)."""
+    """Why a fetch failed, for the caller to phrase: `reason` is "gated" (a licence to accept,
+    and no token of an account that did), "unreadable" (no such repository, or a private one),
+    "offline" (no network and not in the cache), or "broken" (a dropped connection or a full
+    disk: `message` says which and what to do)."""
 
     def __init__(self, reason: str, message: str = "") -> None:
         super().__init__(message or reason)
@@ -199,7 +200,9 @@ def fetch_repo(
 
     try:
         return _fetch(repo_id, allow_patterns, on_progress, every_s, repo_type)
-    except (RepositoryNotFoundError, GatedRepoError, RevisionNotFoundError):
+    except GatedRepoError:  # a subclass of RepositoryNotFoundError: caught first
+        raise FetchFailed("gated") from None
+    except (RepositoryNotFoundError, RevisionNotFoundError):
         raise FetchFailed("unreadable") from None
     except LocalEntryNotFoundError:
         raise FetchFailed("offline") from None

@@ -12,11 +12,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from arxiv_tui.runtime.kv_cache import KVCache
+from arxiv_tui.runtime.weights import Checkpoint, load_state
 
 _ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
@@ -62,57 +65,6 @@ class GPT2Shape:
     @property
     def head_dim(self) -> int:
         return self.n_embd // self.n_head
-
-
-class KVCache:
-    """Keys and values of every layer, preallocated to `capacity` positions.
-
-    Tensors are [layers, batch, heads, capacity, head_dim]; `length` positions are filled.
-    """
-
-    def __init__(self, shape: GPT2Shape, batch: int, capacity: int, dtype: torch.dtype) -> None:
-        dims = (shape.n_layer, batch, shape.n_head, capacity, shape.head_dim)
-        self.keys = torch.empty(dims, dtype=dtype)
-        self.values = torch.empty(dims, dtype=dtype)
-        self.length = 0
-
-    @property
-    def batch(self) -> int:
-        return self.keys.shape[1]
-
-    @property
-    def capacity(self) -> int:
-        return self.keys.shape[3]
-
-    def _copy(self, batch: int, capacity: int, rows: slice) -> KVCache:
-        """A new cache of `batch` rows and `capacity` positions holding this one's filled part."""
-        out = KVCache.__new__(KVCache)
-        dims = (self.keys.shape[0], batch, self.keys.shape[2], capacity, self.keys.shape[4])
-        out.keys = torch.empty(dims, dtype=self.keys.dtype)
-        out.values = torch.empty(dims, dtype=self.values.dtype)
-        out.keys[:, :, :, : self.length] = self.keys[:, rows, :, : self.length]
-        out.values[:, :, :, : self.length] = self.values[:, rows, :, : self.length]
-        out.length = self.length
-        return out
-
-    def expanded(self, batch: int, capacity: int) -> KVCache:
-        """A new cache of `batch` rows, each a copy of this one-row cache's filled part."""
-        return self._copy(batch, capacity, slice(0, 1))  # one row broadcast to all
-
-    def keep_rows(self, rows: torch.Tensor) -> None:
-        """Drop every batch row not listed in `rows` (finished alternatives stop costing work)."""
-        self.keys = self.keys[:, rows]  # advanced indexing copies into fresh, contiguous storage
-        self.values = self.values[:, rows]
-
-    def truncate(self, length: int) -> None:
-        """Forget every position from `length` on (a prompt that shares only a prefix)."""
-        self.length = min(self.length, length)
-
-    def grown(self, capacity: int) -> KVCache:
-        """This cache with room for `capacity` positions (a copy only when it must grow)."""
-        if capacity <= self.capacity:
-            return self
-        return self._copy(self.batch, capacity, slice(None))
 
 
 class Block(nn.Module):
@@ -170,7 +122,8 @@ class GPT2(nn.Module):
         return self.wte.weight.dtype
 
     def new_cache(self, batch: int, capacity: int) -> KVCache:
-        return KVCache(self.shape, batch, capacity, self.dtype)
+        s = self.shape
+        return KVCache(s.n_layer, s.n_head, s.head_dim, batch, capacity, self.dtype)
 
     def forward(self, ids: torch.Tensor, cache: KVCache, all_positions: bool = False) -> torch.Tensor:
         """Run `ids` [batch, steps] after the cache's filled positions; logits are float32.
@@ -206,14 +159,6 @@ def _hf_key(name: str) -> str:
     return name
 
 
-class Checkpoint(Protocol):
-    """Named tensors of a Hugging Face GPT-2 checkpoint (see `arxiv_tui.runtime.checkpoint.Checkpoint`)."""
-
-    def __contains__(self, name: str) -> bool: ...
-
-    def read(self, name: str, dtype: torch.dtype) -> torch.Tensor: ...
-
-
 def conv1d_weight_as_linear(weight: torch.Tensor) -> torch.Tensor:
     """Hugging Face's Conv1D stores a projection's weight [in, out]; nn.Linear wants [out, in]."""
     return weight.t().contiguous()
@@ -235,57 +180,21 @@ def activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
 def build_gpt2(shape: GPT2Shape, checkpoint: Checkpoint, dtype: torch.dtype) -> GPT2:
     """Build the model in `dtype` from a Hugging Face GPT-2 checkpoint, tensor by tensor.
 
-    Conv1D weights are stored transposed (see `conv1d_weight_as_linear`).
+    Conv1D weights are stored transposed (see `conv1d_weight_as_linear`). KeyError/ValueError
+    name a missing or misshapen tensor.
     """
     with torch.device("meta"):
         model = GPT2(shape)
     separate_head = not shape.tie_word_embeddings and "lm_head.weight" in checkpoint
     state: dict[str, torch.Tensor] = {}
-    for name, _ in model.named_parameters():
+    for name, parameter in model.named_parameters():
         if name == "lm_head.weight" and not separate_head:
             continue
         key = name if name == "lm_head.weight" else _hf_key(name)
-        tensor = checkpoint.read(key, dtype)
-        state[name] = conv1d_weight_as_linear(tensor) if is_conv1d_weight(key) else tensor
-    model.load_state_dict(state, strict=separate_head, assign=True)
-    if not separate_head:
-        model.lm_head.weight = model.wte.weight  # tied, as in the checkpoint: one copy in memory
-    return model.eval().requires_grad_(False)
-
-
-class PackedLinear(nn.Module):
-    """An nn.Linear whose weight is prepacked in oneDNN's blocked layout.
-
-    For the few-row products of decoding this is ~3x faster than `F.linear` on this CPU (bf16:
-    ~90 vs ~30 GB/s of weights read), with the same results; it is what torch's own inductor
-    uses for frozen CPU linears.
-    """
-
-    def __init__(self, linear: nn.Linear, rows_hint: int) -> None:
-        super().__init__()
-        self.out_features = linear.out_features
-        packed = torch.ops.mkldnn._reorder_linear_weight(linear.weight.detach(), rows_hint)
-        self.register_buffer("packed_weight", packed)
-        self.bias = linear.bias
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rows = x.reshape(-1, x.shape[-1])
-        out: torch.Tensor = torch.ops.mkldnn._linear_pointwise(rows, self.packed_weight, self.bias, "none", [], "")
-        return out.view(*x.shape[:-1], self.out_features)
-
-
-def pack_linears(model: GPT2, rows_hint: int = 4) -> bool:
-    """Swap every nn.Linear for a PackedLinear; False (model unchanged) where oneDNN lacks it."""
-    if not torch.backends.mkldnn.is_available():
-        return False
-    try:
-        probe = nn.Linear(8, 8).to(model.dtype)
-        PackedLinear(probe, rows_hint)(torch.zeros(2, 8, dtype=model.dtype))
-    except (RuntimeError, AttributeError):
-        return False
-    for block in model.blocks:
-        for name in ("c_attn", "attn_proj", "c_fc", "mlp_proj"):
-            setattr(block, name, PackedLinear(getattr(block, name), rows_hint))
-    assert isinstance(model.lm_head, nn.Linear)  # packed once, from the Linear it was built with
-    model.lm_head = PackedLinear(model.lm_head, rows_hint)
-    return True
+        if is_conv1d_weight(key):
+            stored = tuple(reversed(parameter.shape))
+            state[name] = conv1d_weight_as_linear(checkpoint.read_checked(key, stored, dtype))
+        else:
+            state[name] = checkpoint.read_checked(key, tuple(parameter.shape), dtype)
+    load_state(model, state, tie_head_to=None if separate_head else model.wte)
+    return model

@@ -9,7 +9,7 @@ keeps the same window and can reuse its KV cache.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 WINDOW_STEP = 64
 
@@ -24,7 +24,7 @@ def with_template(text: str, template: str, raw: bool) -> str:
 def fit_prompt(ids: list[int], head: list[int], budget: int) -> list[int]:
     """`ids` if within `budget` tokens, else `head` + the latest tokens that fit.
 
-    `head` is the template's own tokens (empty for raw prompts); `ids` starts with them.
+    `head` is the start token and the template's own tokens (empty for raw prompts); `ids` starts with them.
     """
     if len(ids) <= budget:
         return ids
@@ -43,16 +43,20 @@ def prompt_ids(
     raw: bool,
     budget: int,
     encode: Callable[[str], list[int]],
-    fallback_id: int | None,
+    start: Sequence[int] = (),
+    fallback_id: int | None = None,
 ) -> list[int]:
-    """Token ids of the prompt for `text`, at most `budget` long and never empty."""
+    """Token ids of the prompt for `text`, at most `budget` long and never empty.
+
+    `start` (a BOS the tokenizer adds) leads every prompt, and stays when the text is cut.
+    """
     full = with_template(text, template, raw)
-    ids = encode(full)
+    ids = [*start, *encode(full)]
     if not ids:
         if fallback_id is None:
             raise ValueError("the prompt is empty and the tokenizer has no start token")
         return [fallback_id]
-    head = encode(template.rstrip()) if full.startswith(template) and template else []
+    head = [*start, *(encode(template.rstrip()) if full.startswith(template) and template else [])]
     return fit_prompt(ids, head, budget)
 
 

@@ -22,7 +22,7 @@ class Open:
 
     model: str
     precision: str
-    template: str
+    template: str | None  # None: the one the model was trained with
     warm_n: int
     draft: str = ""
     max_new_tokens: int = GENERATION_DEFAULTS.max_new_tokens

@@ -1,4 +1,4 @@
-"""Turn a model name into a directory on disk, and check that it holds a usable GPT-2.
+"""Turn a model name into a directory on disk, and check that it holds a model the runtime runs.
 
 A name is, in order: an existing local directory; a fine-tuned model registered in the data
 directory (`arxiv-tui finetune` registers its output); or a Hugging Face Hub id, fetched with
@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 from arxiv_tui import atomic
 from arxiv_tui.errors import ReportedError
 from arxiv_tui.paths import data_dir
+from arxiv_tui.runtime.families import SUPPORTED_FAMILIES, unsupported
+from arxiv_tui.runtime.model_template import TEMPLATE_FILE
 
 if TYPE_CHECKING:
     from arxiv_tui.runtime.fetch import FetchProgress
@@ -35,6 +37,7 @@ _HUB_FILES = [
     "vocab.json",
     "merges.txt",
     "README.md",
+    TEMPLATE_FILE,
 ]
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 
@@ -87,7 +90,7 @@ def unregister_model(name: str) -> Path:
 
 
 def check_model_dir(directory: Path) -> None:
-    """Raise ModelError unless `directory` holds a GPT-2 config, weights and a tokenizer."""
+    """Raise ModelError unless `directory` holds a config of a supported family, weights and a tokenizer."""
     if not directory.is_dir():
         raise ModelError(f"model directory {directory} does not exist")
     config_file = directory / "config.json"
@@ -97,16 +100,16 @@ def check_model_dir(directory: Path) -> None:
         raise ModelError(f"{directory} is not a model directory: it has no config.json") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ModelError(f"{config_file} is not valid JSON: {exc}") from None
-    if not isinstance(config, dict) or config.get("model_type") != "gpt2":
-        kind = config.get("model_type") if isinstance(config, dict) else None
-        raise ModelError(f"{directory} holds a {kind or 'unknown'} model; arxiv-tui runs GPT-2 models")
+    kind = config.get("model_type") if isinstance(config, dict) else None
+    if kind not in SUPPORTED_FAMILIES:
+        raise ModelError(f"{directory} {unsupported(kind)}")
     if not any((directory / name).is_file() for name in _WEIGHT_FILES):
         raise ModelError(f"{directory} has no weights (model.safetensors or pytorch_model.bin)")
     has_tokenizer = (directory / "tokenizer.json").is_file() or (
         (directory / "vocab.json").is_file() and (directory / "merges.txt").is_file()
     )
     if not has_tokenizer:
-        raise ModelError(f"{directory} has no tokenizer (tokenizer.json or vocab.json + merges.txt)")
+        raise ModelError(f"{directory} has no tokenizer (tokenizer.json, or vocab.json + merges.txt)")
 
 
 def _download(repo_id: str, on_progress: Callable[[FetchProgress], None] | None) -> Path:
@@ -116,6 +119,11 @@ def _download(repo_id: str, on_progress: Callable[[FetchProgress], None] | None)
     try:
         return fetch_repo(repo_id, _HUB_FILES, on_progress)
     except FetchFailed as failed:
+        if failed.reason == "gated":
+            raise ModelError(
+                f"{repo_id} is gated on the Hugging Face Hub: accept its licence on its page, then set "
+                "HF_TOKEN to a token of that account"
+            ) from None
         if failed.reason == "unreadable":
             raise ModelError(
                 f"{repo_id!r} is neither a local directory, a registered model, nor a model on the "

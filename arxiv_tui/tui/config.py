@@ -29,7 +29,7 @@ class Config:
 
     model: str = DEFAULT_MODEL
     precision: str = "auto"
-    template: str = DEFAULT_TEMPLATE
+    template: str = ""  # text put before every prompt; empty: the one the model was trained with
     n: int = GENERATION_DEFAULTS.n
     max_new_tokens: int = GENERATION_DEFAULTS.max_new_tokens
     temperature: float = GENERATION_DEFAULTS.temperature
@@ -96,6 +96,10 @@ def load_config(path: Path | None = None) -> tuple[Config, list[str]]:
             warnings.append(f"{path}: {f.name} should be a {type(default).__name__}; using the default")
             continue
         values[f.name] = value
+    if values.get("template") == DEFAULT_TEMPLATE:
+        # Versions before model families wrote the seed's template into every file, as the
+        # default; it now comes with the model (a Qwen base model was not trained with it).
+        values["template"] = ""
     config = replace(Config(), **values)
     try:
         return config.validated(), warnings

@@ -41,7 +41,7 @@ class EngineLink:
         self._process = EngineClient(
             config.model,
             config.precision,
-            config.template,
+            config.template or None,
             min(config.n, max_alternatives),
             on_event=lambda event: self.on_event(event) if generation == self._generation else None,
             draft=draft,

@@ -195,3 +195,7 @@ def test_history_commands(capsys):
     assert out.startswith("alternative\t")
     code, _, err = run_cli(capsys, "history", "show", "999")
     assert_one_line_error(code, err, 2, "no draft with id 999")
+    floor = report["floor"]  # k steps of reading every weight once, at the rate this machine reads now
+    assert floor["bf16_s"] == pytest.approx(2 * floor["int8_s"]) and floor["read_gb_per_s"] > 0
+    own = floor["bf16_s"] * (2 if report["settings"]["precision"] == "fp32" else 1)
+    assert report["engine_over_floor"] == pytest.approx(report["engine"]["median_s"] / own, rel=0.02, abs=0.005)

@@ -128,7 +128,7 @@ def test_bad_data_is_one_line_and_leaves_nothing(capsys, four_layer_model, tmp_p
         (("--steps", "-5"), "argument --steps: '-5' is not a positive integer"),
         (("--lr", "0"), "argument --lr"),
         (("--warmup-steps", "9"), "--warmup-steps must be between 0 and --steps"),
-        (("--train-last-blocks", "7"), "more than the model's 4 blocks"),
+        (("--train-last-blocks", "7"), "for this model's 4 blocks, not 7"),
         (("--precision", "int8"), "invalid choice"),
     ],
 )

@@ -18,6 +18,7 @@ import torch
 
 from arxiv_tui.runtime.copyguard.index import INDEX_DIR
 from arxiv_tui.runtime.fetch import FetchProgress
+from arxiv_tui.runtime.model_template import write_template
 from arxiv_tui.runtime.settings import GENERATION_DEFAULTS
 
 from .data.prepared import Prepared, PrepareReport, prepare, remembered
@@ -27,7 +28,7 @@ from .training.card import render_card
 from .training.evaluate import EvalResult, evaluate
 from .training.loop import CHECKPOINT_FILE, StepReport, train
 from .training.metrics import Metrics
-from .training.model import RecipeModel, parameter_counts
+from .training.model import RecipeModel, anatomy, lora_record, lora_settings, parameter_counts
 
 TRAINING_STAGE = "training"  # the stage in which Ctrl-C stops after the step, with a checkpoint
 SAMPLE_PROMPTS = ("We propose", "In this paper, we study", "Deep neural networks")
@@ -72,8 +73,8 @@ def choose_dtype(precision: str) -> torch.dtype:
 
 
 def load_base(name: str, on_download: Callable[[FetchProgress], None] | None = None):
-    """(GPT2LMHeadModel in fp32, tokenizer) for a local dir, registered name or Hub id."""
-    from transformers import AutoTokenizer, GPT2LMHeadModel
+    """(causal LM in fp32, tokenizer) for a local dir, registered name or Hub id of a supported family."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     from arxiv_tui.runtime.registry import resolve_model
@@ -81,7 +82,8 @@ def load_base(name: str, on_download: Callable[[FetchProgress], None] | None = N
     hf_logging.disable_progress_bar()  # our own display reports progress
 
     directory = resolve_model(name, on_download)
-    lm = GPT2LMHeadModel.from_pretrained(directory, dtype=torch.float32)
+    # SDPA: the recipe's forward calls blocks without a mask, which SDPA makes causal.
+    lm = AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32, attn_implementation="sdpa")
     tokenizer = AutoTokenizer.from_pretrained(directory)
     if tokenizer.eos_token_id is None:
         raise TrainerError(f"the tokenizer of {name} has no end-of-text token")
@@ -180,7 +182,13 @@ def finetune(
     check_enough(prepared, recipe)
     blocks, held_out = prepared.train, prepared.eval
     try:
-        model = RecipeModel(lm, recipe.train_last_blocks, choose_dtype(precision), recipe.untie_lm_head)
+        model = RecipeModel(
+            lm,
+            recipe.blocks_trained(len(anatomy(lm).blocks)),
+            choose_dtype(precision),
+            recipe.untie_lm_head,
+            lora_settings(recipe, lm),
+        )
     except ValueError as exc:
         raise TrainerError(str(exc)) from None
     partial = partial_path(output)
@@ -228,7 +236,7 @@ def finetune(
         base_perplexity=base.perplexity,
         trainable_params=trainable,
         total_params=total,
-        total_blocks=len(lm.transformer.h),
+        total_blocks=len(model.parts.blocks),
         steps=result.step,
         train_seconds=result.seconds,
         train_tokens_per_s=result.step * recipe.batch_size * recipe.max_length / max(result.seconds, 1e-9),
@@ -239,6 +247,10 @@ def finetune(
         precision="bf16" if model.compute_dtype == torch.bfloat16 else "fp32",
         device=str(lm.device),
         recipe=recipe.to_dict(),
+        method="lora" if recipe.lora_rank else "full",
+        lora=lora_record(model),
+        lm_head=model.head_role(),
+        family=model.parts.family,
         world_size=processes.num_processes,
     )
     if not main:
@@ -246,8 +258,9 @@ def finetune(
         return Outcome(output, metrics, result.step, main=False)
     stage("writing the model")
     samples = sample_continuations(lm, tokenizer, recipe.template, recipe.seed)
-    lm.save_pretrained(partial)
+    model.plain_model().save_pretrained(partial)
     tokenizer.save_pretrained(partial)
+    write_template(partial, recipe.template)  # the app prompts it as it was trained
     _link_or_copy(prepared.directory / INDEX_DIR, partial / INDEX_DIR)  # the copied-text guard's index
     (partial / CHECKPOINT_FILE).unlink(missing_ok=True)
     metrics.seconds = time.perf_counter() - started

@@ -26,8 +26,11 @@ class Recipe:
     warmup_steps: int = 10
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0  # transformers' Trainer default, which the published run used
-    train_last_blocks: int = 2
+    train_last_blocks: int | None = 2  # None: every block (LoRA's default)
     untie_lm_head: bool = False
+    lora_rank: int = 0  # 0: the recipe's full fine-tuning of the top blocks
+    lora_alpha: float | None = None  # None: twice the rank
+    lora_targets: tuple[str, ...] | None = None  # None: every projection of a block
     pack: bool = True
     seed: int = 42
     template: str = DEFAULT_TEMPLATE
@@ -51,8 +54,22 @@ class Recipe:
             raise ValueError(f"--lr must be above 0, not {self.lr}")
         if self.weight_decay < 0:
             raise ValueError(f"--weight-decay must be 0 or more, not {self.weight_decay}")
-        if self.train_last_blocks < 0:
+        if self.train_last_blocks is not None and self.train_last_blocks < 0:
             raise ValueError("--train-last-blocks must be 0 or more")
+        if self.lora_rank < 0:
+            raise ValueError(f"--lora must be a rank of 1 or more, not {self.lora_rank}")
+        if self.lora_rank and self.untie_lm_head:
+            raise ValueError("--untie-lm-head trains the head in full; it does not go with --lora")
+        if self.lora_rank == 0 and (self.lora_alpha is not None or self.lora_targets is not None):
+            raise ValueError("--lora-alpha and --lora-targets need --lora RANK")
+
+    def blocks_trained(self, total: int) -> int:
+        """How many top blocks train (or carry adapters) in a model of `total` blocks."""
+        return total if self.train_last_blocks is None else self.train_last_blocks
+
+    @property
+    def method(self) -> str:
+        return f"LoRA rank {self.lora_rank}" if self.lora_rank else "full fine-tuning of the top blocks"
 
     def to_dict(self) -> dict:
         data = asdict(self)

@@ -9,6 +9,7 @@ engine median.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import resource
 import statistics
@@ -16,7 +17,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from arxiv_tui.runtime.settings import DEFAULT_TEMPLATE, GENERATION_DEFAULTS
+from arxiv_tui.runtime.model_template import model_template
+from arxiv_tui.runtime.settings import GENERATION_DEFAULTS
 
 BENCH_PROMPT = "We propose a novel method for learning graph representations with transformers"
 # ~300 tokens, and the few words then appended to it, for the prefix-reuse figures.
@@ -127,7 +129,7 @@ def baseline_side(directory: str, n: int, k: int, runs: int) -> dict:
     logging.disable_progress_bar()
     tokenizer = AutoTokenizer.from_pretrained(directory)
     model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32).eval()
-    inputs = tokenizer(DEFAULT_TEMPLATE + BENCH_PROMPT, return_tensors="pt")
+    inputs = tokenizer(model_template(Path(directory)) + BENCH_PROMPT, return_tensors="pt")  # the engine's prompt
     eos = tokenizer.eos_token_id
     d = GENERATION_DEFAULTS  # the engine side's sampling too
 
@@ -164,7 +166,7 @@ def fidelity_side(directory: str, precision: str) -> dict:
 
     def log_probs(which: str) -> torch.Tensor:
         loaded = load_model(Path(directory), which)
-        ids = loaded.tokenizer(DEFAULT_TEMPLATE + HELD_OUT, return_tensors="pt")["input_ids"]
+        ids = loaded.tokenizer(loaded.template + HELD_OUT, return_tensors="pt")["input_ids"]
         ids = ids[:, : loaded.context_length]
         with torch.inference_mode():
             cache = loaded.model.new_cache(1, ids.shape[1])
@@ -174,6 +176,44 @@ def fidelity_side(directory: str, precision: str) -> dict:
     kl = (reference.exp() * (reference - tested)).sum(-1)
     agree = (reference.argmax(-1) == tested.argmax(-1)).float()
     return {"kl_mean": float(kl.mean()), "top1_agreement": round(float(agree.mean()), 4), "tokens": len(kl)}
+
+
+def step_parameters(directory: str) -> int:
+    """Numbers one decode step reads: every weight matrix of the blocks and the head. An input
+    embedding (and GPT-2's position table) is only looked up by row, unless it is the tied head."""
+    from arxiv_tui.runtime.weights import Checkpoint
+
+    checkpoint = Checkpoint(Path(directory))
+    untied = "lm_head.weight" in checkpoint
+    lookups = {"wpe.weight", *(("wte.weight", "embed_tokens.weight") if untied else ())}
+    return sum(math.prod(checkpoint.shape(name)) for name in checkpoint.names() if name not in lookups)
+
+
+def floor_side(directory: str, k: int, runs: int) -> dict:
+    """The physical floor of k decode steps: each reads every weight once, at the rate this machine
+    streams memory now (the fastest of an fp32 and a bf16 sum over a buffer of the weights' size).
+    Every row of a batch shares the step's reads, so the floor does not depend on n."""
+    import torch
+
+    parameters = step_parameters(directory)
+    rates = []
+    for dtype in (torch.float32, torch.bfloat16):
+        buffer = torch.ones(parameters * 2 // dtype.itemsize, dtype=dtype)  # the bf16 weights' bytes
+        buffer.sum()
+        times = []
+        for _ in range(max(runs, 5)):
+            started = time.perf_counter()
+            buffer.sum()
+            times.append(time.perf_counter() - started)
+        rates.append(parameters * 2 / statistics.median(times))
+        del buffer
+    rate = max(rates)
+    return {
+        "step_parameters": parameters,
+        "read_gb_per_s": round(rate / 1e9, 2),
+        "bf16_s": k * parameters * 2 / rate,
+        "int8_s": k * parameters / rate,
+    }
 
 
 def in_child(function, *args) -> dict:
@@ -187,6 +227,9 @@ def compare(directory: str, precision: str, n: int, k: int, runs: int) -> dict:
     engine = in_child(engine_side, directory, precision, n, k, runs)
     baseline = in_child(baseline_side, directory, n, k, runs)
     fidelity = in_child(fidelity_side, directory, engine["precision"])
+    floor = in_child(floor_side, directory, k, runs)
+    precision = engine["precision"]
+    own_floor = floor["int8_s"] if precision == "int8" else floor["bf16_s"] * (2 if precision == "fp32" else 1)
     return {
         "settings": {
             "n": n,
@@ -200,5 +243,7 @@ def compare(directory: str, precision: str, n: int, k: int, runs: int) -> dict:
         "engine": engine,
         "baseline": baseline,
         "ratio": round(baseline["median_s"] / engine["median_s"], 2),
+        "floor": floor,
+        "engine_over_floor": round(engine["median_s"] / own_floor, 2),  # of the engine's own precision
         "fidelity_vs_fp32": fidelity,
     }

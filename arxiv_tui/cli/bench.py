@@ -115,6 +115,11 @@ def _print_table(report: dict) -> None:
         f"confidence view over a {e['confidence_tokens']}-token draft: {e['confidence_s'] * 1000:.0f} ms, "
         f"{e['confidence_after_append_s'] * 1000:.0f} ms after appending a few words"
     )
+    floor = report["floor"]
+    console.print(
+        f"floor (every weight read once a step at {floor['read_gb_per_s']:.1f} GB/s): bf16 {floor['bf16_s']:.3f} s, "
+        f"int8 {floor['int8_s']:.3f} s; the engine takes [bold]{report['engine_over_floor']}×[/bold] its own"
+    )
     f = report["fidelity_vs_fp32"]
     console.print(
         f"{s['precision']} against fp32 on {f['tokens']} held-out tokens: mean KL "

@@ -67,8 +67,8 @@ def setting(name: str, kind: type) -> Callable[[str], float]:
     return _number(kind, RANGES[name].holds, f"a number {RANGES[name].words}")
 
 
-def category_list(text: str | None) -> tuple[str, ...] | None:
-    """`--categories cs.AI,cs.LG` as a tuple (None when not given)."""
+def comma_list(text: str | None) -> tuple[str, ...] | None:
+    """A comma-separated option (`--categories cs.AI,cs.LG`) as a tuple (None when not given)."""
     return tuple(part.strip() for part in text.split(",") if part.strip()) if text else None
 
 

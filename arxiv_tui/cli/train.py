@@ -12,7 +12,7 @@ from pathlib import Path
 
 from arxiv_tui.cli.options import (
     add_model_option,
-    category_list,
+    comma_list,
     download_progress,
     non_negative_float,
     non_negative_int,
@@ -57,11 +57,29 @@ def add_command(commands) -> None:
     ft.add_argument(
         "--train-last-blocks",
         type=non_negative_int,
-        default=r.train_last_blocks,
+        default=None,
         metavar="K",
-        help=f"blocks trained, counted from the top (default {r.train_last_blocks})",
+        help=f"blocks trained (or given LoRA adapters), counted from the top (default {r.train_last_blocks}; "
+        "with --lora, every block)",
     )
     ft.add_argument("--untie-lm-head", action="store_true", help="train an LM head of its own (off in the recipe)")
+    ft.add_argument(
+        "--lora",
+        type=positive_int,
+        default=0,
+        metavar="RANK",
+        help="train LoRA adapters of this rank (peft) instead of whole blocks; merged into the saved weights",
+    )
+    ft.add_argument(
+        "--lora-alpha", type=positive_float, default=None, metavar="X", help="LoRA scale (default 2 x RANK)"
+    )
+    ft.add_argument(
+        "--lora-targets",
+        default=None,
+        metavar="LIST",
+        help="projections to adapt, comma-separated (default: every one of a block, e.g. q_proj,k_proj,v_proj,"
+        "o_proj,gate_proj,up_proj,down_proj; c_attn,c_proj,c_fc for GPT-2)",
+    )
     ft.add_argument(
         "--no-pack",
         dest="pack",
@@ -169,7 +187,7 @@ def _finetune(args: argparse.Namespace) -> int:
     recipe = Recipe(
         base=args.base,
         data=args.data,
-        categories=category_list(args.categories),
+        categories=comma_list(args.categories),
         samples=args.samples,
         eval_samples=args.eval_samples,
         max_length=args.max_length,
@@ -178,8 +196,11 @@ def _finetune(args: argparse.Namespace) -> int:
         lr=args.lr,
         weight_decay=args.weight_decay,
         warmup_steps=min(Recipe.warmup_steps, args.steps) if args.warmup_steps is None else args.warmup_steps,
-        train_last_blocks=args.train_last_blocks,
+        train_last_blocks=_blocks_trained(args),
         untie_lm_head=args.untie_lm_head,
+        lora_rank=args.lora,
+        lora_alpha=args.lora_alpha,
+        lora_targets=comma_list(args.lora_targets),
         pack=args.pack,
         seed=args.seed,
     )
@@ -242,7 +263,17 @@ def _print_summary(outcome) -> None:
     console.print(f"saved to {outcome.output}; use it with: arxiv-tui --model {outcome.output.name}")
 
 
+def _blocks_trained(args: argparse.Namespace) -> int | None:
+    """--train-last-blocks as given; else the recipe's 2 blocks, or every block with --lora."""
+    from arxiv_tui.trainer.recipe import Recipe
+
+    if args.train_last_blocks is not None:
+        return int(args.train_last_blocks)
+    return None if args.lora else Recipe.train_last_blocks
+
+
 def _eval(args: argparse.Namespace) -> int:
+    from arxiv_tui.runtime.model_template import model_template
     from arxiv_tui.runtime.settings import DEFAULT_MODEL
     from arxiv_tui.trainer.data.selection import load_corpus
     from arxiv_tui.trainer.finetune import choose_dtype, load_base
@@ -250,7 +281,7 @@ def _eval(args: argparse.Namespace) -> int:
     from arxiv_tui.trainer.training.evaluate import eval_blocks, evaluate
     from arxiv_tui.trainer.training.model import RecipeModel
 
-    recipe = Recipe(data=args.data, categories=category_list(args.categories), seed=args.seed)
+    recipe = Recipe(data=args.data, categories=comma_list(args.categories), seed=args.seed)
     with download_progress() as download:
         corpus = load_corpus(
             recipe.data,
@@ -262,9 +293,8 @@ def _eval(args: argparse.Namespace) -> int:
         )
         lm, tokenizer = load_base(args.model or DEFAULT_MODEL, download)
     model = RecipeModel(lm, 0, choose_dtype(args.precision))
-    result = evaluate(
-        model, eval_blocks(tokenizer, list(corpus.eval), recipe.template, args.max_length), recipe.batch_size
-    )
+    template = model_template(Path(lm.config.name_or_path))  # as the app prompts this model
+    result = evaluate(model, eval_blocks(tokenizer, list(corpus.eval), template, args.max_length), recipe.batch_size)
     if args.json:
         print(json.dumps(result.to_dict()))
     else:

@@ -125,15 +125,19 @@ def rows_in_memory(
 
 
 def encode(tokenizer, texts: list[str], template: str) -> list[list[int]]:
-    """Each text as the app prompts it (`template` in front), ending in EOS so the model learns to stop.
-    A fast tokenizer encodes the batch on all cores, without the offsets transformers asks for."""
+    """Each text as the app prompts it (the tokenizer's BOS, if it adds one, and `template` in front),
+    ending in EOS so the model learns to stop. A fast tokenizer encodes the batch on all cores,
+    without the offsets transformers asks for."""
+    from arxiv_tui.runtime.vocabulary import start_ids
+
+    start = start_ids(tokenizer)
     prompts = [template + text for text in texts]
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:
         encoded = [encoding.ids for encoding in backend.encode_batch_fast(prompts, add_special_tokens=False)]
     else:
         encoded = tokenizer(prompts, add_special_tokens=False, verbose=False)["input_ids"]
-    return [[*ids, tokenizer.eos_token_id] for ids in encoded]
+    return [[*start, *ids, tokenizer.eos_token_id] for ids in encoded]
 
 
 def batches(blocks: Blocks, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

@@ -66,9 +66,12 @@ class Prepared:
 
 def tokenizer_fingerprint(tokenizer) -> str:
     """A hash of everything the tokenizer does (a fast tokenizer serialises all of it)."""
+    from arxiv_tui.runtime.vocabulary import start_ids
+
     backend = getattr(tokenizer, "backend_tokenizer", None)
     described = backend.to_str() if backend is not None else json.dumps(sorted(tokenizer.get_vocab().items()))
-    return hashlib.sha256(f"{described}|{tokenizer.eos_token_id}".encode()).hexdigest()
+    start = start_ids(tokenizer)  # in the hash only where there is one: GPT-2 data prepared before stays valid
+    return hashlib.sha256(f"{described}|{tokenizer.eos_token_id}{f'|{start}' if start else ''}".encode()).hexdigest()
 
 
 def _inputs(recipe: Recipe, identity: dict, tokenizer) -> dict:

@@ -10,16 +10,21 @@ PUBLISHED = {"train_loss": 3.82, "eval_loss": 3.48, "perplexity": 32.59}
 
 
 def _recipe_rows(recipe: Recipe, metrics: Metrics) -> list[str]:
-    trained = (
-        f"blocks {metrics.total_blocks - recipe.train_last_blocks}-{metrics.total_blocks - 1} and the final LayerNorm"
-    )
-    if recipe.train_last_blocks == 0:
-        trained = "the final LayerNorm only"
-    head = "untied and trained" if recipe.untie_lm_head else "tied to the frozen embedding"
+    blocks = recipe.blocks_trained(metrics.total_blocks)
+    first = metrics.total_blocks - blocks
+    span = f"blocks {first}-{metrics.total_blocks - 1}"
+    if metrics.lora:
+        lora = metrics.lora
+        trained = (
+            f"LoRA adapters (rank {lora['rank']}, alpha {lora['alpha']:g}) on {', '.join(lora['targets'])} of "
+            f"{span}, merged into the saved weights"
+        )
+    else:
+        trained = f"{span} and the final norm" if blocks else "the final norm only"
     share = 100 * metrics.trainable_params / metrics.total_params
     return [
-        f"| base model | `{recipe.base}` |",
-        f"| trained | {trained}; LM head {head} |",
+        f"| base model | `{recipe.base}` ({metrics.family}) |",
+        f"| trained | {trained}; LM head {metrics.lm_head} |",
         f"| trainable parameters | {metrics.trainable_params:,} of {metrics.total_params:,} ({share:.1f}%) |",
         f"| optimiser | AdamW, lr {recipe.lr:g}, weight decay {recipe.weight_decay:g} (not on biases/LayerNorms), "
         f"grad clip {recipe.max_grad_norm:g} |",

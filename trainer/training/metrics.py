@@ -28,6 +28,10 @@ class Metrics:
     precision: str
     device: str
     recipe: dict
+    method: str = "full"  # "full" (the top blocks) or "lora" (adapters, merged into the saved weights)
+    lora: dict | None = None  # rank, alpha and targets of the adapters
+    lm_head: str = "tied to the frozen embedding"  # or "untied and trained", "untied and frozen"
+    family: str = "gpt2"
     world_size: int = 1  # processes that trained together (torchrun, accelerate launch)
     seconds: float = 0.0  # the whole run, set once the model is written
 

@@ -73,8 +73,9 @@ class LlamaShape:
 
 
 def rotary_tables(config: Any, positions: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos and sin [positions, head_dim] of the config's rotary embedding, as transformers computes
-    them (its own functions for scaled variants); ValueError for a type that changes with length."""
+    """cos and signed sin [positions, 1, head_dim] of the config's rotary embedding, as transformers
+    computes them (its own functions for scaled variants); ValueError for a type that changes with
+    length. The sin's first half is negated, so rotating is x * cos + roll(x, half) * sin."""
     from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 
     parameters = getattr(config, "rope_parameters", None) or {}
@@ -91,13 +92,14 @@ def rotary_tables(config: Any, positions: int, dtype: torch.dtype) -> tuple[torc
         inv_freq, scaling = ROPE_INIT_FUNCTIONS[rope_type](config, "cpu")
     freqs = torch.arange(positions, dtype=torch.float)[:, None] * inv_freq.float()[None, :]
     angles = torch.cat((freqs, freqs), dim=-1)
-    return (angles.cos() * scaling).to(dtype), (angles.sin() * scaling).to(dtype)
+    signed = torch.cat((-freqs.sin(), freqs.sin()), dim=-1)
+    return (angles.cos() * scaling).to(dtype)[:, None], (signed * scaling).to(dtype)[:, None]
 
 
-def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotary embedding in the half-split layout: x * cos + rotate_half(x) * sin."""
-    first, second = x.chunk(2, dim=-1)
-    return x * cos + torch.cat((-second, first), dim=-1) * sin
+def rotate(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torch.Tensor:
+    """Rotary embedding in Hugging Face's half-split layout, x * cos + rotate_half(x) * sin, in
+    three kernels: rotate_half(x) * sin is the halves swapped (a roll) times the signed sin."""
+    return torch.addcmul(x * cos, x.roll(x.shape[-1] // 2, dims=-1), signed_sin)
 
 
 class Block(nn.Module):
@@ -111,8 +113,9 @@ class Block(nn.Module):
         self.q_width, self.kv_width = s.heads * s.head_dim, s.kv_heads * s.head_dim
         self.input_norm = nn.Parameter(torch.empty(s.hidden))
         self.qkv = nn.Linear(s.hidden, self.q_width + 2 * self.kv_width, bias=s.qkv_bias)
-        self.q_norm = nn.Parameter(torch.empty(s.head_dim)) if s.qk_norm else None
-        self.k_norm = nn.Parameter(torch.empty(s.head_dim)) if s.qk_norm else None
+        # Qwen3's q and k norms as one weight over the query heads then the key heads, so both
+        # are normalised (and then rotated) as one tensor.
+        self.qk_norm = nn.Parameter(torch.empty(s.heads + s.kv_heads, s.head_dim)) if s.qk_norm else None
         self.o_proj = nn.Linear(self.q_width, s.hidden, bias=s.o_bias)
         self.post_norm = nn.Parameter(torch.empty(s.hidden))
         self.gate_up = nn.Linear(s.hidden, 2 * s.intermediate, bias=s.mlp_bias)
@@ -127,14 +130,16 @@ class Block(nn.Module):
         s = self.shape
         batch, steps, _ = x.shape
         start, end = cache.length, cache.length + steps
-        q, k, v = self.qkv(self._norm(x, self.input_norm)).split([self.q_width, self.kv_width, self.kv_width], dim=2)
-        q = q.view(batch, steps, s.heads, s.head_dim)
-        k = k.view(batch, steps, s.kv_heads, s.head_dim)
-        if self.q_norm is not None and self.k_norm is not None:
-            q, k = self._norm(q, self.q_norm), self._norm(k, self.k_norm)
-        q = rotate(q.transpose(1, 2), cos, sin)
+        qkv = self.qkv(self._norm(x, self.input_norm))
+        # Queries and keys are adjacent in the fused output: normalised and rotated together.
+        qk = qkv[..., : self.q_width + self.kv_width].view(batch, steps, s.heads + s.kv_heads, s.head_dim)
+        if self.qk_norm is not None:
+            qk = F.rms_norm(qk, (s.head_dim,), None, s.eps) * self.qk_norm
+        qk = rotate(qk, cos, sin)
+        q = qk[:, :, : s.heads].transpose(1, 2)
         keys, values = cache.keys[self.layer_idx], cache.values[self.layer_idx]
-        keys[:, :, start:end] = rotate(k.transpose(1, 2), cos, sin)
+        keys[:, :, start:end] = qk[:, :, s.heads :].transpose(1, 2)
+        v = qkv[..., self.q_width + self.kv_width :]
         values[:, :, start:end] = v.view(batch, steps, s.kv_heads, s.head_dim).transpose(1, 2)
         # The query heads of one group become rows of one product against their shared keys.
         q = q.reshape(batch, s.kv_heads, s.group * steps, s.head_dim)
@@ -232,8 +237,9 @@ def _block_state(shape: LlamaShape, i: int, checkpoint: Checkpoint, dtype: torch
         state["gate_up.bias"] = _fused(checkpoint, gate_up, [(s.intermediate,)] * 2, dtype)
         state["down.bias"] = checkpoint.read_checked(f"{hf}mlp.down_proj.bias", (s.hidden,), dtype)
     if s.qk_norm:
-        state["q_norm"] = checkpoint.read_checked(f"{hf}self_attn.q_norm.weight", (s.head_dim,), dtype)
-        state["k_norm"] = checkpoint.read_checked(f"{hf}self_attn.k_norm.weight", (s.head_dim,), dtype)
+        q_norm = checkpoint.read_checked(f"{hf}self_attn.q_norm.weight", (s.head_dim,), dtype)
+        k_norm = checkpoint.read_checked(f"{hf}self_attn.k_norm.weight", (s.head_dim,), dtype)
+        state["qk_norm"] = torch.cat([q_norm.expand(s.heads, -1), k_norm.expand(s.kv_heads, -1)])
     return {f"blocks.{i}.{name}": tensor for name, tensor in state.items()}
 
 

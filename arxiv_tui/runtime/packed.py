@@ -16,7 +16,7 @@ class PackedLinear(nn.Module):
 
     def __init__(self, linear: nn.Linear, rows_hint: int) -> None:
         super().__init__()
-        self.out_features = linear.out_features
+        self.in_features, self.out_features = linear.in_features, linear.out_features
         packed = torch.ops.mkldnn._reorder_linear_weight(linear.weight.detach(), rows_hint)
         self.register_buffer("packed_weight", packed)
         self.bias = linear.bias

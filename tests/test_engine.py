@@ -204,3 +204,28 @@ def test_sentence_end_rule(text, expected):
 def test_invalid_settings_are_refused(tiny_model, engine_factory, bad):
     with pytest.raises(ValueError):
         engine_factory(tiny_model).generate("We", settings(**bad))
+
+
+def test_a_stop_string_ends_an_alternative_and_is_never_shown(trained_model, engine_factory):
+    engine = engine_factory(trained_model)
+    free = engine.generate("We propose", settings(n=1, max_new_tokens=40, sampling=GREEDY))[0].text
+    stop = free[10:13]  # three characters the greedy text reaches, likely split over tokens
+    streamed = ""
+    run = engine.stream("We propose", settings(n=1, max_new_tokens=40, sampling=GREEDY, stop=(stop, "never")))
+    for deltas in run:
+        streamed += "".join(delta.text for delta in deltas)
+    alt = run.alternatives[0]
+    assert streamed == alt.text == free[: free.index(stop)]
+    assert alt.finish_reason == FINISH_STOP
+
+
+def test_stop_string_helpers():
+    from arxiv_tui.runtime.stops import stop_at, undecided_tail
+
+    assert stop_at("a\n\nb", ["\n\n"]) == 1
+    assert stop_at("abc. def", ["def", "c."]) == 2
+    assert stop_at("abcabc", ["abc"], since=4) == 3  # only matches ending after what was checked
+    assert stop_at("abc", []) is None
+    assert undecided_tail("text\n", ["\n\n"]) == 1
+    assert undecided_tail("the en", ["end.", "n"]) == 2
+    assert undecided_tail("plain", ["\n\n"]) == 0

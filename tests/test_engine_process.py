@@ -13,13 +13,13 @@ import threading
 import time
 
 from arxiv_tui.runtime import protocol as e
-from arxiv_tui.runtime.engine_child import BATCH_S, Inbox, run_generation
 from arxiv_tui.runtime.engine_client import EngineClient
 from arxiv_tui.runtime.settings import (
     FINISH_CANCELLED,
     FINISH_LENGTH,
     GenerationSettings,
 )
+from arxiv_tui.runtime.streaming import BATCH_S, Inbox, run_generation
 
 
 class Events:

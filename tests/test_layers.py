@@ -18,14 +18,15 @@ ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = {"arxiv_tui": ROOT / "arxiv_tui", "arxiv_tui.trainer": ROOT / "trainer"}
 SHARED = {"arxiv_tui.errors", "arxiv_tui.paths", "arxiv_tui.latex", "arxiv_tui.atomic"}
 RUNTIME, STORE, TUI, CLI = "arxiv_tui.runtime", "arxiv_tui.store", "arxiv_tui.tui", "arxiv_tui.cli"
-TRAINER, BENCH = "arxiv_tui.trainer", "arxiv_tui.bench"
+TRAINER, BENCH, SERVER = "arxiv_tui.trainer", "arxiv_tui.bench", "arxiv_tui.server"
 ALLOWED = {
+    SERVER: {SERVER, RUNTIME} | SHARED,
     RUNTIME: {RUNTIME} | SHARED,
     STORE: {STORE} | SHARED,
     TUI: {TUI, RUNTIME, STORE} | SHARED,
     TRAINER: {TRAINER, RUNTIME, STORE} | SHARED,
-    CLI: {CLI, TUI, RUNTIME, STORE, TRAINER} | SHARED,
-    BENCH: {BENCH, TUI, RUNTIME, STORE, TRAINER} | SHARED,
+    CLI: {CLI, TUI, RUNTIME, STORE, TRAINER, SERVER} | SHARED,
+    BENCH: {BENCH, TUI, RUNTIME, STORE, TRAINER, SERVER} | SHARED,
 }
 BENCH_COMMAND = "arxiv_tui.cli.bench"  # the one product module that may import the benchmarks
 

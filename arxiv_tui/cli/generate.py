@@ -6,15 +6,20 @@ import argparse
 import json
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from arxiv_tui.cli.options import (
     UsageError,
+    add_api_options,
     add_model_option,
     add_precision_option,
     add_sampling_options,
     download_progress,
 )
 from arxiv_tui.runtime.settings import DEFAULT_MODEL
+
+if TYPE_CHECKING:
+    from arxiv_tui.runtime.continuation import StreamingRun
 
 
 def add_command(commands) -> None:
@@ -24,6 +29,7 @@ def add_command(commands) -> None:
         description="Generate N alternative continuations of PROMPT (or of standard input).",
     )
     add_model_option(parser)
+    add_api_options(parser)
     add_sampling_options(parser)
     add_precision_option(parser)
     parser.add_argument("--greedy", action="store_true", help="argmax decoding (as transformers' greedy generate)")
@@ -66,23 +72,45 @@ def settings_from_args(args: argparse.Namespace):
     )
 
 
-def run(args: argparse.Namespace) -> int:
+def _open_run(args: argparse.Namespace, prompt: str, settings) -> tuple[str, dict, StreamingRun]:
+    """(model name, what the JSON says of where it ran, the run) on the local engine or a server."""
+    if args.api_base:
+        import threading
+
+        from arxiv_tui.runtime.prompts import with_template
+        from arxiv_tui.runtime.remote.run import RemoteRun
+        from arxiv_tui.runtime.remote.servers import open_server
+        from arxiv_tui.tui.config import load_config
+
+        config = load_config()[0]
+        server = open_server(args.api_base, args.api_model, config.api_key_env)
+        text = with_template(prompt, config.template, args.raw)
+        return (
+            server.model,
+            {"server": server.name, "template": config.template},
+            RemoteRun(server, text, settings, threading.Event()),
+        )
     from arxiv_tui.runtime.engine import Engine
 
-    prompt = read_prompt(args.prompt)
-    settings = settings_from_args(args)
     model = args.model or DEFAULT_MODEL
-    started = time.perf_counter()
     with download_progress() as report:
         engine = Engine.open(model, args.precision, on_progress=report)
-    load_s = time.perf_counter() - started
     try:
         settings.validate(engine.context_length)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    where = {"precision": engine.loaded.precision, "template": engine.template}
+    return model, where, engine.stream(prompt, settings, raw=args.raw)
+
+
+def run(args: argparse.Namespace) -> int:
+    prompt = read_prompt(args.prompt)
+    settings = settings_from_args(args)
+    started = time.perf_counter()
+    model, where, run = _open_run(args, prompt, settings)
+    load_s = time.perf_counter() - started
     started = time.perf_counter()
     ttft = None
-    run = engine.stream(prompt, settings, raw=args.raw)
     for _ in run:
         ttft = ttft if ttft is not None else time.perf_counter() - started
     alternatives = run.alternatives
@@ -105,8 +133,7 @@ def run(args: argparse.Namespace) -> int:
                         "seed": args.seed,
                         "stop_at_sentence": args.stop_at_sentence,
                         "raw": args.raw,
-                        "precision": engine.loaded.precision,
-                        "template": engine.template,
+                        **where,
                     },
                     "alternatives": [
                         {"text": a.text, "tokens": len(a.tokens), "finish_reason": a.finish_reason}

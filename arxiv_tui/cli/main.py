@@ -12,20 +12,21 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from arxiv_tui.cli.options import PROG, Parser, add_model_option
+from arxiv_tui.cli.options import PROG, Parser, add_api_options, add_model_option
 from arxiv_tui.errors import ReportedError
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, set[str]]:
     """The parser, and the names of its commands."""
-    from arxiv_tui.cli import bench, data, generate, history, models, train
+    from arxiv_tui.cli import bench, data, generate, history, models, serve, train
 
     parser = Parser(
         prog=PROG,
         description="Draft arXiv abstracts with a small local language model.",
-        usage=f"{PROG} [-h] [--model NAME_OR_PATH] [FILE | COMMAND ...]",
+        usage=f"{PROG} [-h] [--model NAME_OR_PATH | --api-base URL [--api-model NAME]] [FILE | COMMAND ...]",
     )
     add_model_option(parser)
+    add_api_options(parser)
     parser.add_argument(
         "--paper",
         type=Path,
@@ -36,7 +37,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, set[str]]:
     )
     parser.set_defaults(run=_run_app)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=Parser, prog=PROG)
-    for module in (generate, bench, models, history, train, data):
+    for module in (generate, bench, models, history, train, data, serve):
         module.add_command(commands)
     return parser, set(commands.choices)
 
@@ -48,7 +49,7 @@ def _run_app(args: argparse.Namespace) -> int:
     os.environ.setdefault("TEXTUAL_FPS", "120")
     from arxiv_tui.tui.app import run_app
 
-    return run_app(args.model, args.paper)
+    return run_app(args.model, args.paper, args.api_base, args.api_model)
 
 
 def _file_as_paper(argv: list[str], commands: set[str]) -> list[str]:
@@ -57,7 +58,7 @@ def _file_as_paper(argv: list[str], commands: set[str]) -> list[str]:
     index = 0
     while index < len(argv):
         word = argv[index]
-        if word == "--model":
+        if word in ("--model", "--api-base", "--api-model"):
             index += 2
         elif word.startswith("-"):
             index += 1

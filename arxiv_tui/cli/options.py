@@ -81,6 +81,21 @@ def add_model_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_api_options(parser: argparse.ArgumentParser) -> None:
+    """--api-base and --api-model: draft against a completion server instead of the local model."""
+    parser.add_argument(
+        "--api-base",
+        default=None,
+        metavar="URL",
+        help="an OpenAI-compatible server's base (http://gpu-box:8000/v1), or ollama:URL for Ollama's own API; "
+        "the key comes from the variable the config's api_key_env names (default ARXIV_TUI_API_KEY, then "
+        "OPENAI_API_KEY)",
+    )
+    parser.add_argument(
+        "--api-model", default=None, metavar="NAME", help="the server's model (default: the first it lists)"
+    )
+
+
 def add_precision_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--precision",

@@ -13,41 +13,28 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 
 import torch
 
 from arxiv_tui.runtime.checkpoint import LoadedModel, load_model
 from arxiv_tui.runtime.confidence import DraftScores, Scorer
+from arxiv_tui.runtime.continuation import Alternative, extend, finish_all
 from arxiv_tui.runtime.detokenize import Detokenizer
 from arxiv_tui.runtime.fetch import FetchProgress
 from arxiv_tui.runtime.kv_cache import KVCache
-from arxiv_tui.runtime.prompts import prompt_ids, shared_prefix
+from arxiv_tui.runtime.prompts import prompt_ids, shared_prefix, with_template
 from arxiv_tui.runtime.registry import resolve_model
 from arxiv_tui.runtime.sampling import make_generators, sample_next
-from arxiv_tui.runtime.sentences import sentence_end
 from arxiv_tui.runtime.settings import (
     FINISH_CANCELLED,
     FINISH_EOS,
     FINISH_LENGTH,
-    FINISH_STOP,
     Delta,
     GenerationSettings,
 )
 
 PREFILL_CHUNK = 256  # prompt tokens per forward pass: bounds attention memory, allows cancelling
 _CACHE_SLACK = 64  # spare positions in the prompt cache, so typing on rarely reallocates it
-
-
-@dataclass
-class Alternative:
-    """One continuation as it grows."""
-
-    index: int
-    tokens: list[int] = field(default_factory=list)
-    text: str = ""
-    emitted: int = 0  # characters of `text` already sent as deltas
-    finish_reason: str | None = None
 
 
 class _PromptCache:
@@ -117,6 +104,10 @@ class Engine:
         return prompt_ids(
             text, self.template, raw, budget, self.encode, self.vocabulary.start_ids, self.vocabulary.first_end
         )
+
+    def prompt_length(self, text: str, raw: bool = False) -> int:
+        """Tokens of the prompt for `text` before any cut (a BOS and the template included)."""
+        return len(self.vocabulary.start_ids) + len(self.encode(with_template(text, self.template, raw)))
 
     @property
     def token_table(self) -> Sequence[bytes]:
@@ -198,7 +189,7 @@ class Engine:
         ids = self.prompt_ids(text, settings.max_new_tokens, raw)
         logits = self._prefill(ids, cancel)
         if logits is None:
-            yield self._finish_all(alternatives, FINISH_CANCELLED)
+            yield finish_all(alternatives, FINISH_CANCELLED)
             return
         n = settings.n
         logits = logits.expand(n, -1)
@@ -225,7 +216,7 @@ class Engine:
             if not still:
                 return
             if cancel.is_set():
-                yield self._finish_all(alternatives, FINISH_CANCELLED)
+                yield finish_all(alternatives, FINISH_CANCELLED)
                 return
             if len(still) < len(rows):  # finished rows leave the batch
                 keep = torch.tensor(still)
@@ -242,35 +233,9 @@ class Engine:
     ) -> Delta | None:
         """Add `token` to `alt`; return what becomes visible (and whether it finished)."""
         if token in self.vocabulary.end_ids and not settings.ignore_eos:
-            alt.finish_reason = FINISH_EOS
-            alt.text += detokenizer.flush()
-        else:
-            alt.tokens.append(token)
-            alt.text += detokenizer.push(token)
-            if len(alt.tokens) >= settings.max_new_tokens:
-                alt.finish_reason = FINISH_LENGTH
-                alt.text += detokenizer.flush()
-        visible = len(alt.text)
-        if settings.stop_at_sentence_end:
-            end = sentence_end(alt.text)
-            if end is not None:
-                alt.text = alt.text[:end]
-                alt.finish_reason = FINISH_STOP
-            if alt.finish_reason is None:  # white space may turn out to follow a sentence end
-                visible = len(alt.text.rstrip())
-            visible = min(visible, len(alt.text))
-        piece = alt.text[alt.emitted : visible]
-        alt.emitted = max(alt.emitted, visible)
-        if piece or alt.finish_reason:
-            return Delta(alt.index, piece, alt.finish_reason)
-        return None
-
-    @staticmethod
-    def _finish_all(alternatives: list[Alternative], reason: str) -> list[Delta]:
-        deltas = []
-        for alt in alternatives:
-            if alt.finish_reason is None:
-                alt.finish_reason = reason
-                alt.text = alt.text[: alt.emitted]  # what the caller saw is what it keeps
-                deltas.append(Delta(alt.index, "", reason))
-        return deltas
+            return extend(alt, detokenizer.flush(), FINISH_EOS, settings)
+        alt.tokens.append(token)
+        text = detokenizer.push(token)
+        if len(alt.tokens) >= settings.max_new_tokens:
+            return extend(alt, text + detokenizer.flush(), FINISH_LENGTH, settings)
+        return extend(alt, text, None, settings)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from arxiv_tui.runtime.confidence import DraftScores
 from arxiv_tui.runtime.copyguard.record import Copy
@@ -54,9 +55,10 @@ class Score:
 
 @dataclass(frozen=True)
 class Loaded:
-    precision: str
+    precision: str  # "remote" for a completion server
     context_length: int
     token_table: list[bytes]  # raw bytes of each token id, to show the model's replacements
+    served: str = ""  # a completion server's model and address ("model @ url"), which history records
 
 
 @dataclass(frozen=True)
@@ -105,3 +107,18 @@ class EngineStopped:
     """The engine's process ended without being asked to (killed, out of memory, crashed)."""
 
     exit_code: int | None
+
+
+class Backend(Protocol):
+    """What the app talks to: the engine's process (`engine_client.EngineClient`) or a completion
+    server (`remote.client.RemoteClient`); both answer with the events above."""
+
+    token_table: list[bytes]
+
+    def generate(self, request_id: int, prompt: str, settings: GenerationSettings) -> None: ...
+
+    def cancel(self) -> None: ...
+
+    def score(self, text: str) -> None: ...
+
+    def close(self, timeout: float = 1.0) -> None: ...

@@ -87,6 +87,7 @@ class GenerationSettings:
     seed: int | None = None
     stop_at_sentence_end: bool = False
     ignore_eos: bool = False  # benchmarks: exactly max_new_tokens for every alternative
+    stop: tuple[str, ...] = ()  # strings that end an alternative (not shown), as OpenAI's `stop`
 
     def validate(self, context_length: int) -> None:
         """ValueError with a user-facing message for settings no request can honour."""

@@ -9,6 +9,7 @@ event loop starts, and written on a thread of its own (`arxiv_tui.store.keeper`)
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from textual import work
@@ -57,11 +58,17 @@ class ArxivApp(App):
         config: Config | None = None,
         history: History | None = None,
         paper: Paper | None = None,
+        api_base: str | None = None,
+        api_model: str | None = None,
     ) -> None:
         super().__init__()
         terminal_keys.install()
         loaded, self._config_warnings = (config, []) if config else load_config()
-        self.config = loaded if model is None else Config(**{**loaded.__dict__, "model": model})
+        self.config = loaded
+        if model is not None:  # a model named on the command line is the local one, not a server
+            self.config = replace(self.config, model=model, api_base="")
+        if api_base is not None:
+            self.config = replace(self.config, api_base=api_base, api_model=api_model or "")
         # Opened here, before the event loop runs: the file, or memory if the file can't be used.
         self.keeper = DraftKeeper(history, on_event=lambda event: self.post_message(HistoryEvent(event)))
         self.history = self.keeper.history
@@ -231,11 +238,7 @@ class ArxivApp(App):
         """Use and persist new settings; reload the model if it changed."""
         if config is None or config == self.config:
             return
-        reload = (config.model, config.precision, config.template) != (
-            self.config.model,
-            self.config.precision,
-            self.config.template,
-        )
+        reload = config.backend_settings() != self.config.backend_settings()
         self.config = config
         self.drafting.use_config(config)
         save_config(config)
@@ -298,12 +301,15 @@ class ArxivApp(App):
             self.exit()
 
 
-def run_app(model: str | None, paper_file: Path | None = None) -> int:
-    """Run the app until the user quits (on the abstract of `paper_file`, if given); say where a
-    draft the history could not take was kept."""
+def run_app(
+    model: str | None, paper_file: Path | None = None, api_base: str | None = None, api_model: str | None = None
+) -> int:
+    """Run the app until the user quits (on the abstract of `paper_file`, if given), on `model` or
+    the server at `api_base` where named; say where a draft the history could not take was kept."""
     from arxiv_tui.store.paper import open_paper
 
-    app = ArxivApp(model=model, paper=open_paper(paper_file) if paper_file else None)
+    paper = open_paper(paper_file) if paper_file else None
+    app = ArxivApp(model=model, paper=paper, api_base=api_base, api_model=api_model)
     app.run()
     if app.rescued_to is not None:
         print(f"arxiv-tui: the history could not take your draft; it is saved in {app.rescued_to}", file=sys.stderr)

@@ -30,6 +30,9 @@ class Config:
     model: str = DEFAULT_MODEL
     precision: str = "auto"
     template: str = ""  # text put before every prompt; empty: the one the model was trained with
+    api_base: str = ""  # a completion server to draft against instead of `model` (see README)
+    api_model: str = ""  # the server's model; empty: the first it lists
+    api_key_env: str = "ARXIV_TUI_API_KEY"  # the variable holding the server's key (never stored here)
     n: int = GENERATION_DEFAULTS.n
     max_new_tokens: int = GENERATION_DEFAULTS.max_new_tokens
     temperature: float = GENERATION_DEFAULTS.temperature
@@ -38,6 +41,15 @@ class Config:
     debounce_s: float = 0.4
     stop_at_sentence: bool = False
     keymap: dict[str, str] = field(default_factory=dict)  # binding id -> keys, e.g. accept = "tab"
+
+    def backend_settings(self) -> tuple[str, ...]:
+        """What a change of which means loading the model (or connecting to the server) again."""
+        return (self.model, self.precision, self.template, self.api_base, self.api_model, self.api_key_env)
+
+    @property
+    def model_name(self) -> str:
+        """The model as the status bar and the history name it before it answers."""
+        return f"{self.api_model or 'server'} @ {self.api_base}" if self.api_base else self.model
 
     def generation_settings(self, max_alternatives: int) -> GenerationSettings:
         """What a request of the app asks the engine for."""

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
-    from arxiv_tui.runtime.engine_client import EngineClient
+    from arxiv_tui.runtime.protocol import Backend
     from arxiv_tui.tui.config import Config
 
 
@@ -25,25 +25,36 @@ class EngineEvent(Message):
 class EngineLink:
     def __init__(self, on_event: Callable[[object], object]) -> None:
         self.on_event = on_event  # called on a reader thread: post it to the UI's queue
-        self.ready: EngineClient | None = None  # the process, once its model has loaded
-        self._process: EngineClient | None = None  # loading, or loaded
+        self.ready: Backend | None = None  # the process (or server), once its model has loaded
+        self._process: Backend | None = None  # loading, or loaded
         self._generation = 0  # which process is current: events of a stopped one are dropped
         self.fetching = False  # the current process is downloading the model (it said so)
 
     def start(self, config: Config, draft: str, max_alternatives: int) -> None:
         """Start the process (~1-8 ms here: the loading happens over there), which prefills the
-        prompt cache with `draft` while it loads."""
-        from arxiv_tui.runtime.engine_client import EngineClient
-
+        prompt cache with `draft` while it loads; or, with `api_base`, connect to that server."""
         self._generation += 1
         self.fetching = False
         generation = self._generation
+
+        def on_event(event: object) -> None:
+            if generation == self._generation:
+                self.on_event(event)
+
+        if config.api_base:
+            from arxiv_tui.runtime.remote.client import RemoteClient
+
+            api_model = config.api_model or None
+            self._process = RemoteClient(config.api_base, api_model, config.api_key_env, config.template, on_event)
+            return
+        from arxiv_tui.runtime.engine_client import EngineClient
+
         self._process = EngineClient(
             config.model,
             config.precision,
             config.template or None,
             min(config.n, max_alternatives),
-            on_event=lambda event: self.on_event(event) if generation == self._generation else None,
+            on_event=on_event,
             draft=draft,
             max_new_tokens=config.max_new_tokens,
         )

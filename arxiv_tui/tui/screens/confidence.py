@@ -18,8 +18,7 @@ from arxiv_tui.tui.widgets.confidence import ConfidenceView
 from arxiv_tui.tui.widgets.keybar import KeyBar
 
 if TYPE_CHECKING:
-    from arxiv_tui.runtime.engine_client import EngineClient
-    from arxiv_tui.runtime.protocol import Scored
+    from arxiv_tui.runtime.protocol import Backend, Scored
 
 
 class Draft(Protocol):
@@ -34,7 +33,7 @@ class Draft(Protocol):
 class ConfidenceScreen(Screen):
     BINDINGS = [Binding("escape,f2", "close", "Edit", id="close_confidence")]
 
-    def __init__(self, engine: EngineClient, draft: Draft) -> None:
+    def __init__(self, engine: Backend, draft: Draft) -> None:
         super().__init__()
         self.engine = engine
         self.draft = draft  # the drafting screen: replacements go there

@@ -27,8 +27,7 @@ from arxiv_tui.tui.widgets.keybar import KeyBar
 from arxiv_tui.tui.widgets.status import StatusBar
 
 if TYPE_CHECKING:
-    from arxiv_tui.runtime.engine_client import EngineClient
-    from arxiv_tui.runtime.protocol import Loaded, Progress
+    from arxiv_tui.runtime.protocol import Backend, Loaded, Progress
     from arxiv_tui.store.keeper import DraftKeeper
     from arxiv_tui.store.records import Draft
     from arxiv_tui.tui.config import Config
@@ -44,6 +43,7 @@ class DraftScreen(Screen):
         self.config = config  # see `use_config`
         self.keeper = keeper
         self.session = DraftSession()
+        self.model_name = config.model_name  # what the history records; a server's, once it answers
         self.link = EngineLink(on_event=lambda event: self.post_message(EngineEvent(event)))
         self._usable_keys: tuple | None = None  # what the footer last showed (see `_refresh_keys`)
         # Kept as attributes, not queried: a timer or an engine event may still arrive while the
@@ -66,18 +66,19 @@ class DraftScreen(Screen):
             yield KeyBar()
 
     def on_mount(self) -> None:
-        self.status.model = self.config.model
+        self.status.model = self.config.model_name
         self.editor.focus()
 
     # The engine's process ---------------------------------------------------------------------
     @property
-    def engine(self) -> EngineClient | None:
+    def engine(self) -> Backend | None:
         """The engine's process, once its model has loaded."""
         return self.link.ready
 
     def load_model(self) -> None:
         """Start the engine's process, which loads the model and says when it is ready."""
-        self.status.model, self.status.precision, self.status.state = self.config.model, "", "loading"
+        self.model_name = self.config.model_name
+        self.status.model, self.status.precision, self.status.state = self.model_name, "", "loading"
         self.link.start(self.config, self.editor.text_before_cursor(), MAX_ALTERNATIVES)
 
     def stop_engine(self, wait_s: float = 1.0) -> None:
@@ -109,6 +110,8 @@ class DraftScreen(Screen):
 
     def _loaded(self, loaded: Loaded) -> None:
         self.link.loaded()
+        if loaded.served:  # a server's model, now known: the history records it with the server
+            self.model_name = self.status.model = loaded.served
         self.status.precision = loaded.precision
         self.status.state = "idle"
         if self.editor.text.strip():
@@ -148,7 +151,7 @@ class DraftScreen(Screen):
         parent = self.session.parent_choice
         self.engine.generate(self.session.sent(), prompt, settings)  # it stops the one running
         self.session.request = self.keeper.add_request(
-            self.config.model,
+            self.model_name,
             prompt,
             self.config.request_record(settings),
             draft_text=self.editor.text,

@@ -1,0 +1,107 @@
+"""The engine's own thread: requests from every client wait in one queue and run in turn.
+
+The engine runs one request at a time (its prompt cache is one prompt's), so requests are served
+first come, first served, each with its N alternatives batched. A bound on the waiting requests
+turns an overload into an answer (503 with Retry-After) instead of a growing wait. A client that
+goes away sets its request's cancel event: the engine stops it at its next step, or skips it if
+it was still waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from arxiv_tui.runtime.settings import Delta, GenerationSettings
+
+if TYPE_CHECKING:
+    from arxiv_tui.runtime.confidence import DraftScores
+    from arxiv_tui.runtime.continuation import Alternative
+    from arxiv_tui.runtime.engine import Engine
+
+
+@dataclass(frozen=True)
+class Finished:
+    alternatives: list[Alternative]
+
+
+@dataclass(frozen=True)
+class Failed:
+    message: str
+
+
+@dataclass
+class Job:
+    """One request: generate N alternatives of `prompt`, or (without settings) score it."""
+
+    prompt: str
+    settings: GenerationSettings | None
+    loop: asyncio.AbstractEventLoop
+    events: asyncio.Queue[list[Delta] | Finished | Failed | DraftScores] = field(default_factory=asyncio.Queue)
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    def post(self, event: list[Delta] | Finished | Failed | DraftScores) -> None:
+        """Hand `event` to the request's handler on the server's event loop."""
+        self.loop.call_soon_threadsafe(self.events.put_nowait, event)
+
+
+class Busy(Exception):
+    """The queue is full: try again shortly."""
+
+
+class EngineWorker:
+    def __init__(
+        self,
+        engine: Engine,
+        max_waiting: int = 16,
+        on_done: Callable[[list[Alternative], float], object] | None = None,
+    ) -> None:
+        """`on_done` hears of each generation that ran: its alternatives and its seconds (the log)."""
+        self.engine = engine
+        self.max_waiting = max_waiting
+        self.on_done = on_done
+        self._jobs: queue.Queue[Job | None] = queue.Queue()
+        self._waiting = 0
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._serve, name="engine", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Job) -> None:
+        """Queue `job`; Busy if `max_waiting` requests wait already."""
+        with self._lock:
+            if self._waiting >= self.max_waiting:
+                raise Busy
+            self._waiting += 1
+        self._jobs.put(job)
+
+    def stop(self) -> None:
+        """End the thread after the request it runs (which stops at its next step if cancelled)."""
+        self._jobs.put(None)
+
+    def _serve(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            with self._lock:
+                self._waiting -= 1
+            if job.cancel.is_set():  # its client left while it waited
+                continue
+            try:
+                self._run(job)
+            except Exception as exc:  # noqa: BLE001 - the client hears of it; the server goes on
+                job.post(Failed(f"{type(exc).__name__}: {exc}"))
+
+    def _run(self, job: Job) -> None:
+        if job.settings is None:
+            job.post(self.engine.score(job.prompt))
+            return
+        started = time.perf_counter()
+        run = self.engine.stream(job.prompt, job.settings, cancel=job.cancel)
+        for deltas in run:
+            job.post(deltas)
+        job.post(Finished(run.alternatives))
+        if self.on_done is not None:
+            self.on_done(run.alternatives, time.perf_counter() - started)

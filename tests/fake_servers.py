@@ -58,6 +58,8 @@ class StandIn:
         await asyncio.sleep(self.hang_s)
         if self.status:
             return _error(self.status)
+        if body.get("echo"):  # as a server without prompt log-probabilities answers
+            return _error(400)
         n = body.get("n", 1) if self.honours_n else 1
         return EventSourceResponse(self._chunks(n, body.get("max_tokens", 16)))
 
@@ -109,9 +111,16 @@ class StandIn:
         return StreamingResponse(lines(), media_type="application/x-ndjson")
 
 
+ERROR_MESSAGES = {
+    400: "echo is not supported",
+    401: "Incorrect API key",
+    403: "not allowed",
+    404: "no such model",
+    429: "slow down",
+}
+
+
 def _error(status: int) -> JSONResponse:
-    message = {401: "Incorrect API key", 403: "not allowed", 404: "no such model", 429: "slow down"}.get(
-        status, "the GPU fell over"
-    )
+    message = ERROR_MESSAGES.get(status, "the GPU fell over")
     body = {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}}
     return JSONResponse(body, status_code=status)

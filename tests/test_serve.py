@@ -216,3 +216,45 @@ def test_serve_answers_and_stops_cleanly_on_ctrl_c(tiny_model):
     assert process.wait(30) == 0
     rest = process.stderr.read()
     assert "Traceback" not in rest and "3 tokens" in rest
+
+
+@pytest.mark.slow
+def test_bench_serve_reports_each_number_of_clients(capsys, tiny_model):
+    code, out, err = run_cli(
+        capsys, "bench", "--serve", "--model", str(tiny_model), "-n", "2", "--max-new-tokens", "4", "--runs", "2",
+        "--clients", "1,3", "--precision", "fp32", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    report = json.loads(out)
+    assert set(report["serve"]) == {"1", "3"} and report["serve"]["3"]["requests"] == 6
+    for figures in [report["engine_alone"], *report["serve"].values()]:
+        assert 0 < figures["first_token"]["p50_ms"] <= figures["request"]["p50_ms"]
+        assert figures["request"]["p50_ms"] <= figures["request"]["p95_ms"]
+    alone, one = report["engine_alone"]["request"]["p50_ms"], report["serve"]["1"]["request"]["p50_ms"]
+    assert report["http_overhead_one_client"] == pytest.approx(one / alone - 1, abs=0.001)
+
+
+def test_bench_serve_with_bad_clients_is_one_line(capsys, tiny_model):
+    code, _, err = run_cli(capsys, "bench", "--serve", "--model", str(tiny_model), "--clients", "1,x")
+    assert_one_line_error(code, err, 2, "--clients must be numbers")
+
+
+def test_the_confidence_view_scores_a_draft_through_the_server(served):
+    import queue
+
+    from arxiv_tui.runtime.protocol import Loaded, Scored
+    from arxiv_tui.runtime.remote.client import RemoteClient
+
+    events: queue.Queue = queue.Queue()
+    client = RemoteClient(served.base, None, None, "", events.put)
+    assert isinstance(events.get(timeout=30), Loaded)
+    draft = "We propose a new method for graphs."
+    client.score(draft)
+    scored = events.get(timeout=30)
+    assert isinstance(scored, Scored) and scored.scores.text == draft
+    local = served.engine.score(draft)  # the same model, scored here
+    assert [(t.start, t.end) for t in scored.scores.tokens] == [(t.start, t.end) for t in local.tokens]
+    assert [t.prob for t in scored.scores.tokens] == pytest.approx([t.prob for t in local.tokens], rel=1e-4)
+    best = scored.scores.tokens[0].top[0]
+    assert client.token_table[best[0]] == served.engine.token_table[local.tokens[0].top[0][0]]
+    client.close()

@@ -8,6 +8,7 @@ import json
 
 from arxiv_tui.cli.options import (
     CommandError,
+    UsageError,
     add_model_option,
     add_precision_option,
     download_progress,
@@ -48,6 +49,18 @@ def add_command(commands) -> None:
         metavar="K",
         help="letters typed while alternatives stream (default 20)",
     )
+    serve = parser.add_argument_group("the server (--serve)")
+    serve.add_argument(
+        "--serve",
+        action="store_true",
+        help="time `arxiv-tui serve` under concurrent streaming clients against the engine alone",
+    )
+    serve.add_argument(
+        "--clients",
+        default="1,4,8",
+        metavar="LIST",
+        help="numbers of concurrent clients (default 1,4,8); each sends --runs requests",
+    )
     parser.set_defaults(run=run)
 
 
@@ -59,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
     n, k, runs = args.n, args.max_new_tokens, args.runs
     if args.app:
         return _run_app_bench(directory, args)
+    if args.serve:
+        return _run_serve_bench(directory, args)
     from arxiv_tui.bench.engine import compare
 
     try:
@@ -70,6 +85,28 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report))
     else:
         _print_table(report)
+    return 0
+
+
+def _run_serve_bench(directory: str, args: argparse.Namespace) -> int:
+    from arxiv_tui.bench.serve import run_serve_bench
+
+    try:
+        clients = [int(part) for part in (args.clients or "").split(",") if part.strip()]
+    except ValueError:
+        raise UsageError(f"--clients must be numbers separated by commas, not {args.clients!r}") from None
+    try:
+        report = run_serve_bench(directory, args.precision, args.n, args.max_new_tokens, args.runs, clients)
+    except Exception as exc:  # noqa: BLE001 - whatever breaks a benchmark is one line, never a traceback
+        raise CommandError(f"serve benchmark failed: {exc}") from None
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    alone = report["engine_alone"]
+    print(f"engine alone: first token {alone['first_token']}, request {alone['request']}")
+    for count, figures in report["serve"].items():
+        print(f"serve, {count} client(s): first token {figures['first_token']}, request {figures['request']}")
+    print(f"HTTP layer at one client: {report['http_overhead_one_client']:+.1%} of the request's p50")
     return 0
 
 

@@ -10,17 +10,19 @@ connections. Events reach `on_event` on that thread, as the engine client's do o
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from arxiv_tui.errors import ReportedError
 from arxiv_tui.runtime.continuation import StreamingRun
 from arxiv_tui.runtime.prompts import with_template
-from arxiv_tui.runtime.protocol import Cancel, Generate, Loaded, LoadFailed, RequestFailed, Score
+from arxiv_tui.runtime.protocol import Cancel, Generate, Loaded, LoadFailed, RequestFailed, Score, Scored
+from arxiv_tui.runtime.remote.errors import RemoteError
 from arxiv_tui.runtime.remote.run import CompletionServer, RemoteRun
 from arxiv_tui.runtime.settings import GenerationSettings
 from arxiv_tui.runtime.streaming import Inbox, run_generation
 
-NO_SCORES = "the confidence view needs a local model (this server does not return the prompt's log-probabilities)"
+NO_SCORES = "the confidence view needs a local model, or a server that returns the prompt's log-probabilities"
 
 
 class _Adapter:
@@ -44,7 +46,8 @@ class RemoteClient:
         template: str,
         on_event: Callable[[object], object],
     ) -> None:
-        self.token_table: list[bytes] = []  # no token ids from a server
+        self.token_table: list[bytes] = []  # the texts of the tokens a server's scores named, by id
+        self._ids: dict[str, int] = {}
         self._on_event = on_event
         self._inbox = Inbox()
         self._thread = threading.Thread(
@@ -68,9 +71,31 @@ class RemoteClient:
                 if isinstance(request, Generate):
                     run_generation(adapter, request, cancel, self._on_event)
                 elif isinstance(request, Score):
-                    self._on_event(RequestFailed(NO_SCORES))
+                    self._score(server, request.text, template)
             except ReportedError as exc:
                 self._on_event(RequestFailed(str(exc)))
+
+    def _score(self, server: CompletionServer, text: str, template: str) -> None:
+        """The confidence view's scores, where the server gives the prompt's log-probabilities."""
+        score = getattr(server, "score", None)  # OpenAI-compatible servers may; Ollama's API does not
+        if score is None:
+            self._on_event(RequestFailed(NO_SCORES))
+            return
+        started = time.perf_counter()
+        try:
+            scores = score(text, template, self._intern)
+        except RemoteError as exc:
+            refused = exc.exit_code == 2  # the server does not do echo with logprobs
+            self._on_event(RequestFailed(NO_SCORES if refused else str(exc)))
+            return
+        self._on_event(Scored(scores, time.perf_counter() - started))
+
+    def _intern(self, token: str) -> int:
+        """An id in `token_table` for a token's text (the confidence view names replacements by id)."""
+        if token not in self._ids:
+            self._ids[token] = len(self.token_table)
+            self.token_table.append(token.encode("utf-8"))
+        return self._ids[token]
 
     def generate(self, request_id: int, prompt: str, settings: GenerationSettings) -> None:
         self._inbox.put(Generate(request_id, prompt, settings))

@@ -6,10 +6,12 @@ Text completions (`/v1/completions`), not chat: the writer's draft is continued 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
+from arxiv_tui.runtime.confidence import TOP_K, DraftScores, TokenScore
 from arxiv_tui.runtime.remote.errors import RemoteError, describe
 from arxiv_tui.runtime.remote.run import Piece, Request
 from arxiv_tui.runtime.settings import GenerationSettings
@@ -65,6 +67,32 @@ class OpenAIServer:
         if len(indexes) > 1 and self._honours_n:
             return [Request(indexes, partial(self._open, prompt, settings, len(indexes), indexes[0]))]
         return [Request([i], partial(self._open, prompt, settings, 1, i)) for i in indexes]
+
+    def score(self, draft: str, template: str, intern: Callable[[str], int]) -> DraftScores:
+        """The confidence view's scores of `draft` from the server's log-probabilities of the prompt
+        (`echo` with `logprobs`, as vLLM and `arxiv-tui serve` give them); `intern` turns each
+        likely token's text into an id of the client's token table. RemoteError if refused."""
+        try:
+            out = self.client.completions.create(
+                model=self.model, prompt=template + draft, max_tokens=0, echo=True, logprobs=TOP_K
+            )
+            logprobs = out.choices[0].logprobs
+        except Exception as exc:  # noqa: BLE001 - every failure becomes one line
+            raise describe(exc, self.name, self.model) from None
+        if logprobs is None or not logprobs.tokens or logprobs.text_offset is None:
+            raise RemoteError(f"{self.name} gave no log-probabilities for the prompt", 2)
+        skip = len(template)
+        ends = [*logprobs.text_offset[1:], len(template + draft)]
+        scored = []
+        for start, end, logprob, top in zip(
+            logprobs.text_offset, ends, logprobs.token_logprobs or [], logprobs.top_logprobs or [], strict=False
+        ):
+            if logprob is None or end <= skip:
+                continue  # the opening token, or the template's
+            likely = sorted((top or {}).items(), key=lambda item: -item[1])
+            best = tuple((intern(text), math.exp(value)) for text, value in likely)
+            scored.append(TokenScore(max(start - skip, 0), end - skip, math.exp(logprob), best))
+        return DraftScores(draft, scored, computed=len(logprobs.tokens))
 
     def _open(self, prompt: str, settings: GenerationSettings, n: int, offset: int) -> _Pieces:
         s = settings.sampling

@@ -186,3 +186,11 @@ def test_generate_against_a_failing_server_is_one_line(capsys, stand_in, user_di
     stand_in.status = 401
     code, _, err = run_cli(capsys, "generate", "--api-base", stand_in.base, "We")
     assert_one_line_error(code, err, 2, "refused the API key")
+
+
+def test_bench_against_a_server(capsys, stand_in, user_dirs):
+    code, out, err = run_cli(capsys, "bench", "--api-base", stand_in.base, "-n", "2", "--runs", "2", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["model"] == MODEL and report["median_s"] > 0 and 0 < report["ttft_s"] <= report["median_s"]
+    assert [r["n"] for r in stand_in.requests] == [2, 2, 2]  # a warm-up, then the timed runs

@@ -9,6 +9,7 @@ import json
 from arxiv_tui.cli.options import (
     CommandError,
     UsageError,
+    add_api_options,
     add_model_option,
     add_precision_option,
     download_progress,
@@ -24,6 +25,7 @@ def add_command(commands) -> None:
         description="Time the engine against stock transformers generate (fp32) in the same run.",
     )
     add_model_option(parser)
+    add_api_options(parser)
     parser.add_argument("-n", type=positive_int, default=3, help="alternatives (default 3)")
     parser.add_argument("--max-new-tokens", type=positive_int, default=100, metavar="K")
     parser.add_argument("--runs", type=positive_int, default=5, metavar="R")
@@ -67,6 +69,8 @@ def add_command(commands) -> None:
 def run(args: argparse.Namespace) -> int:
     from arxiv_tui.runtime.registry import resolve_model
 
+    if args.api_base:
+        return _run_remote_bench(args)
     with download_progress() as show_download:
         directory = str(resolve_model(args.model or DEFAULT_MODEL, show_download))
     n, k, runs = args.n, args.max_new_tokens, args.runs
@@ -85,6 +89,21 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report))
     else:
         _print_table(report)
+    return 0
+
+
+def _run_remote_bench(args: argparse.Namespace) -> int:
+    from arxiv_tui.bench.remote import remote_side
+
+    report = remote_side(args.api_base, args.api_model, args.n, args.max_new_tokens, args.runs)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(
+            f"{report['model']} at {report['server']}: {args.n} x {args.max_new_tokens} tokens in "
+            f"{report['median_s']:.3f} s, first text after {report['ttft_s'] * 1000:.0f} ms "
+            f"(median of {args.runs}; {report['pieces_per_s']:.0f} pieces/s)"
+        )
     return 0
 
 

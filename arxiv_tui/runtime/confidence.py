@@ -20,7 +20,8 @@ if TYPE_CHECKING:  # the engine uses the scorer: its types only, for the checker
 Top = tuple[tuple[int, float], ...]  # the likeliest tokens at a position: (id, p)
 
 TOP_K = 8  # replacements offered for a token
-CHUNK = 256  # positions per forward pass: bounds the logits held at once (256 x 50257 floats)
+# Logits held at once: 256 positions of GPT-2's 50,257 (51 MB); a 152k vocabulary gets 84 positions.
+LOGITS_PER_PASS = 256 * 50257
 
 
 @dataclass(frozen=True)
@@ -102,8 +103,9 @@ class Scorer:
         model = engine.loaded.model
         probs: list[float] = []
         top: list[Top] = []
-        for chunk_start in range(start - 1, len(window), CHUNK):
-            chunk = window[chunk_start : chunk_start + CHUNK]
+        positions = max(16, LOGITS_PER_PASS // len(engine.token_table))
+        for chunk_start in range(start - 1, len(window), positions):
+            chunk = window[chunk_start : chunk_start + positions]
             logits = model(torch.tensor([chunk]), cache, all_positions=True)[0]
             targets = window[chunk_start + 1 : chunk_start + 1 + len(chunk)]
             log_probs = torch.log_softmax(logits[: len(targets)], dim=-1)

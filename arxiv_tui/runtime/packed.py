@@ -44,8 +44,10 @@ def pack_linears(model: nn.Module, dtype: torch.dtype, rows_hint: int = 4) -> bo
     still looked up by id, the head reads all of them per step in the blocked layout."""
     if not can_pack(dtype, rows_hint):
         return False
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, nn.Linear):
-                setattr(parent, name, PackedLinear(child, rows_hint))
+    # By name, one at a time: each original is freed as its packed copy takes its place (holding
+    # every module while packing kept both copies of every weight: 4.4 GB peak for TinyLlama's 2.2).
+    for path in [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]:
+        parent_path, _, attribute = path.rpartition(".")
+        parent = model.get_submodule(parent_path)
+        setattr(parent, attribute, PackedLinear(getattr(parent, attribute), rows_hint))
     return True

@@ -258,3 +258,19 @@ def test_the_confidence_view_scores_a_draft_through_the_server(served):
     best = scored.scores.tokens[0].top[0]
     assert client.token_table[best[0]] == served.engine.token_table[local.tokens[0].top[0][0]]
     client.close()
+
+
+@pytest.mark.slow
+def test_bench_app_against_serve(capsys, trained_model):
+    state = Served(trained_model)
+    with serving(state.api.app()) as base:
+        code, out, err = run_cli(
+            capsys, "bench", "--app", "--api-base", base, "--model", str(trained_model), "-n", "2",
+            "--max-new-tokens", "6", "--runs", "1", "--keys", "2", "--json",
+        )  # fmt: skip
+    state.worker.stop()
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["app"]["median_s"] > 0 and report["headless"]["median_s"] > 0
+    assert report["app"]["key_ms_streaming"]["count"] == 2
+    assert len(state.done) >= 3  # the headless and the app's requests all reached the server

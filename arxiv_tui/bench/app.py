@@ -19,6 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from unittest.mock import patch
 
@@ -41,8 +42,10 @@ def bench_draft(tokens: int, tokenizer) -> str:
 class Headless:
     """The engine alone in its own process (the same child the app uses), driven directly."""
 
-    def __init__(self, directory: str, precision: str, n: int, k: int) -> None:
+    def __init__(self, directory: str, precision: str, n: int, k: int, api_base: str = "") -> None:
+        """The engine's process on `directory`; with `api_base`, the server the app would use."""
         from arxiv_tui.runtime.engine_client import EngineClient
+        from arxiv_tui.runtime.remote.client import RemoteClient
         from arxiv_tui.runtime.settings import GenerationSettings, SamplingParams
         from arxiv_tui.tui.config import Config
 
@@ -51,7 +54,11 @@ class Headless:
             n=n, max_new_tokens=k, sampling=SamplingParams(temperature=c.temperature, top_p=c.top_p, top_k=c.top_k)
         )
         self._events: queue.Queue = queue.Queue()
-        self._process = EngineClient(directory, precision, c.template or None, n, self._events.put)
+        self._process: EngineClient | RemoteClient = (
+            RemoteClient(api_base, None, c.api_key_env, c.template, self._events.put)
+            if api_base
+            else EngineClient(directory, precision, c.template or None, n, self._events.put)
+        )
         self._requests = 0
         self._next_event(timeout=300)  # loaded
 
@@ -79,13 +86,16 @@ class Headless:
 class AppSession:
     """The app on a pty, driven by key bytes; figures read off its status bar."""
 
-    def __init__(self, directory: str, precision: str, n: int, k: int, draft: str, home: Path) -> None:
+    def __init__(
+        self, directory: str, precision: str, n: int, k: int, draft: str, home: Path, api_base: str = ""
+    ) -> None:
         from arxiv_tui.store.history import History
         from arxiv_tui.tui.config import Config, save_config
 
         env = {"XDG_DATA_HOME": str(home / "data"), "XDG_CONFIG_HOME": str(home / "config")}
         with patch.dict(os.environ, env):  # the config and draft go where the app will look; ours stays
-            save_config(Config(model=directory, precision=precision, n=n, max_new_tokens=k, debounce_s=DEBOUNCE_S))
+            config = Config(model=directory, precision=precision, n=n, max_new_tokens=k, debounce_s=DEBOUNCE_S)
+            save_config(replace(config, api_base=api_base))
             history = History()
             history.new_draft(draft)
             history.close()
@@ -164,14 +174,16 @@ class AppSession:
         return latency
 
 
-def interleaved(directory: str, precision: str, n: int, k: int, draft: str, runs: int, keys: int) -> dict:
+def interleaved(
+    directory: str, precision: str, n: int, k: int, draft: str, runs: int, keys: int, api_base: str = ""
+) -> dict:
     """Headless and app requests taken in turns, so a machine whose speed drifts (shared, noisy)
     weighs on both alike; then keys typed while streaming and at rest; see the module's docstring."""
-    headless = Headless(directory, precision, n, k)
+    headless = Headless(directory, precision, n, k, api_base)
     try:
         headless.request(draft)  # fills the prompt cache, as the app's first request does
         with tempfile.TemporaryDirectory() as home:
-            session = AppSession(directory, precision, n, k, draft, Path(home))
+            session = AppSession(directory, precision, n, k, draft, Path(home), api_base)
             with session.terminal as terminal:
                 terminal.wait_until(lambda t: t.find_row(MARKER) is not None, 60)
                 # The draft is not empty: the first request starts as soon as the model is ready.
@@ -218,12 +230,15 @@ def _latencies(seconds: list[float]) -> dict:
     return {"median": round(statistics.median(ms), 1), "worst": round(ms[-1], 1), "count": len(ms)}
 
 
-def run_app_bench(directory: str, precision: str, n: int, k: int, draft_tokens: int, runs: int, keys: int) -> dict:
-    """The app against the engine alone, in the same run; see the module's docstring."""
+def run_app_bench(
+    directory: str, precision: str, n: int, k: int, draft_tokens: int, runs: int, keys: int, api_base: str = ""
+) -> dict:
+    """The app against the engine alone (or against the server at `api_base`, both drafting with
+    it), in the same run; see the module's docstring. `directory`'s tokenizer sizes the draft."""
     from transformers import AutoTokenizer
 
     draft = bench_draft(draft_tokens, AutoTokenizer.from_pretrained(directory))
-    measured = interleaved(directory, precision, n, k, draft, runs, keys)
+    measured = interleaved(directory, precision, n, k, draft, runs, keys, api_base)
     headless, app = measured["headless"], measured["app"]
     return {
         "settings": {

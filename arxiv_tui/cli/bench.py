@@ -69,7 +69,7 @@ def add_command(commands) -> None:
 def run(args: argparse.Namespace) -> int:
     from arxiv_tui.runtime.registry import resolve_model
 
-    if args.api_base:
+    if args.api_base and not args.app:
         return _run_remote_bench(args)
     with download_progress() as show_download:
         directory = str(resolve_model(args.model or DEFAULT_MODEL, show_download))
@@ -134,7 +134,14 @@ def _run_app_bench(directory: str, args: argparse.Namespace) -> int:
 
     try:
         report = bench_app.run_app_bench(
-            directory, args.precision, args.n, args.max_new_tokens, args.draft_tokens, args.runs, args.keys
+            directory,
+            args.precision,
+            args.n,
+            args.max_new_tokens,
+            args.draft_tokens,
+            args.runs,
+            args.keys,
+            args.api_base or "",
         )
     except (TimeoutError, OSError) as exc:
         raise CommandError(f"app benchmark failed: {exc}") from None

@@ -31,6 +31,7 @@ class Served:
         self.done: list[list] = []
         self.finished = threading.Condition()
         self.worker = EngineWorker(self.engine, max_waiting, on_done=self._done)
+        threading.Thread(target=self.worker.run, daemon=True).start()
         self.api = CompletionsApi(self.worker, "tiny", api_key)
 
     def _done(self, alternatives, seconds) -> None:

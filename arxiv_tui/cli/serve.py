@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
+import threading
 
 from arxiv_tui.cli.options import CommandError, add_model_option, add_precision_option, download_progress, positive_int
 from arxiv_tui.runtime.settings import DEFAULT_MODEL
@@ -66,15 +67,19 @@ def run(args: argparse.Namespace) -> int:
         engine = Engine.open(model, args.precision, on_progress=report)
     worker = EngineWorker(engine, args.max_waiting, on_done=_log)
     api = CompletionsApi(worker, model, args.api_key)
+    server = uvicorn.Server(uvicorn.Config(api.app(), log_level="warning", timeout_graceful_shutdown=2))
+    # The engine keeps the main thread (see `arxiv_tui.server.worker`); HTTP runs beside it.
+    http = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="http", daemon=True)
+    http.start()
     host, port = sock.getsockname()[:2]
     print(f"serving {model} ({engine.loaded.precision}) at http://{host}:{port}/v1 (Ctrl+C stops)", file=sys.stderr)
-    server = uvicorn.Server(uvicorn.Config(api.app(), log_level="warning", timeout_graceful_shutdown=2))
     try:
-        server.run(sockets=[sock])  # Ctrl+C: uvicorn stops taking requests and ends the open ones...
-    except KeyboardInterrupt:  # ...then raises the signal again: here that is the normal way out
-        pass
-    finally:
+        worker.run()
+    except KeyboardInterrupt:  # Ctrl+C is the way out: stop taking requests, end the open ones
         worker.stop()
+    finally:
+        server.should_exit = True
+        http.join(5)
         sock.close()
     print("stopped", file=sys.stderr)
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -24,12 +25,13 @@ from arxiv_tui.runtime.settings import Delta
 from arxiv_tui.server.errors import ApiError
 from arxiv_tui.server.responses import Completion, choice, finish_reason, prompt_logprobs, usage
 from arxiv_tui.server.schema import CompletionRequest, parse_request
-from arxiv_tui.server.worker import Busy, Failed, Finished, Job
+from arxiv_tui.server.worker import Busy, Failed, Finished, Job, JobEvent
 
 if TYPE_CHECKING:
     from arxiv_tui.server.worker import EngineWorker
 
 RETRY_AFTER_S = 1
+COALESCE_S = 0.025  # the most often an alternative's text goes to a streaming client
 
 
 class CompletionsApi:
@@ -95,8 +97,10 @@ class CompletionsApi:
             if body.echo:
                 for index in range(body.n):
                     yield json.dumps(completion.body([choice(index, body.text, None)]))
+            next_send = 0.0  # when the next chunk may go: the first goes at once
             while True:
-                event = await job.events.get()
+                event = await _merged(job, next_send)
+                next_send = time.monotonic() + COALESCE_S
                 if isinstance(event, Failed):
                     yield json.dumps({"error": {"message": event.message, "type": "server_error"}})
                     break
@@ -151,6 +155,35 @@ class CompletionsApi:
             logprobs = prompt_logprobs(scores, self.token_text, body.logprobs)  # type: ignore[arg-type]
         choices = [choice(i, body.text, "length", logprobs) for i in range(body.n)]
         return JSONResponse(completion.body(choices, usage(prompt_tokens, 0)))
+
+
+async def _merged(job: Job, not_before: float) -> JobEvent:
+    """The next event, not before `not_before` (monotonic seconds): the steps' deltas that queue up
+    until then come as one, merged by alternative.
+
+    One chunk per token and alternative (180 for 3 x 60 tokens) cost the server's and the
+    client's Python 18% of a request's time on two cores; a chunk at most every COALESCE_S per
+    alternative, -7% to +14% in three runs (`bench --serve`), and 25 ms is below what a reader of
+    streaming text can tell.
+    """
+    event = await job.events.get()
+    if not isinstance(event, list):
+        return event
+    wait = not_before - time.monotonic()
+    if wait > 0:
+        await asyncio.sleep(wait)
+    merged: dict[int, Delta] = {}
+    while True:
+        for delta in event:
+            before = merged.get(delta.index)
+            merged[delta.index] = Delta(delta.index, (before.text if before else "") + delta.text, delta.finish_reason)
+        if job.events.empty():
+            return list(merged.values())
+        peeked = job.events.get_nowait()
+        if not isinstance(peeked, list):  # the end: hand back what is merged, and the end after it
+            job.events.put_nowait(peeked)  # the queue is this handler's alone: the order holds
+            return list(merged.values())
+        event = peeked
 
 
 def _choice_of(delta: Delta) -> dict[str, Any]:

@@ -9,13 +9,13 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from arxiv_tui.runtime.detokenize import Detokenizer
-from arxiv_tui.runtime.engine import (
+from arxiv_tui.runtime.settings import (
     FINISH_CANCELLED,
     FINISH_LENGTH,
     FINISH_STOP,
     GenerationSettings,
+    SamplingParams,
 )
-from arxiv_tui.runtime.sampling import SamplingParams
 from tests.helpers import WIDE_CHARS
 
 GREEDY = SamplingParams(greedy=True)

@@ -54,3 +54,10 @@ async def test_an_unreachable_server_is_a_notice_and_the_draft_stays(tiny_model,
         await wait_for(pilot, lambda: "cannot reach" in notices(app))
         assert app.drafting.editor.text == "We keep this"
         assert app.drafting.status.state == "no model"
+
+
+def test_the_status_bar_names_a_servers_model_by_its_own_name():
+    from arxiv_tui.tui.widgets.status import model_label
+
+    assert model_label("/srv/models/my-model @ http://gpu:8000/v1") == "my-model @ http://gpu:8000/v1"
+    assert model_label("Qwen/Qwen2.5-7B @ http://gpu:8000/v1") == "Qwen/Qwen2.5-7B @ http://gpu:8000/v1"

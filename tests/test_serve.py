@@ -196,7 +196,8 @@ def test_serve_on_a_taken_port_is_one_line(capsys, tiny_model):
 
 
 @pytest.mark.slow
-def test_serve_answers_and_stops_cleanly_on_ctrl_c(tiny_model):
+@pytest.mark.parametrize("stop", ["ctrl+c", "sigterm"])
+def test_serve_answers_and_stops_cleanly_on_ctrl_c(tiny_model, stop):
     import socket
 
     probe = socket.socket()
@@ -213,7 +214,7 @@ def test_serve_answers_and_stops_cleanly_on_ctrl_c(tiny_model):
     assert f"at http://127.0.0.1:{port}/v1" in line, line
     client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0)
     assert client.completions.create(model=str(tiny_model), prompt="We", max_tokens=3).choices
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signal.SIGINT if stop == "ctrl+c" else signal.SIGTERM)
     assert process.wait(30) == 0
     rest = process.stderr.read()
     assert "Traceback" not in rest and "3 tokens" in rest

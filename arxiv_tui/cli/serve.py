@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import socket
 import sys
 import threading
@@ -45,6 +46,10 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _log(alternatives: list, seconds: float) -> None:
     """One line a request on standard error: what it generated, how it ended, how long it took."""
     reasons = sorted({alt.finish_reason or "?" for alt in alternatives})
@@ -73,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     http.start()
     host, port = sock.getsockname()[:2]
     print(f"serving {model} ({engine.loaded.precision}) at http://{host}:{port}/v1 (Ctrl+C stops)", file=sys.stderr)
+    signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop: the same clean way out
     try:
         worker.run()
     except KeyboardInterrupt:  # Ctrl+C is the way out: stop taking requests, end the open ones

@@ -15,6 +15,9 @@ from arxiv_tui.latex import Count, count, latex_problems
 def model_label(model: str) -> str:
     """A model as the status bar names it: a local directory by its own name (a long path would
     push the state and speed off a narrow terminal), a Hub id or registered name as it is."""
+    if " @ " in model:  # a server's model and its address
+        name, server = model.split(" @ ", 1)
+        return f"{model_label(name)} @ {server}"
     path = Path(model)
     return path.name if path.is_absolute() or model.startswith((".", "~")) else model
 

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
-from arxiv_tui.runtime.remote.errors import RemoteError, describe
+from arxiv_tui.runtime.remote.errors import RemoteError
 from arxiv_tui.runtime.remote.openai_server import CONNECT_S, READ_S
-from arxiv_tui.runtime.remote.run import Piece, Request
+from arxiv_tui.runtime.remote.run import Piece, Request, resolve_model
 from arxiv_tui.runtime.settings import GenerationSettings
 
 PREFIX = "ollama:"
@@ -51,16 +51,13 @@ class OllamaServer:
 
     def connect(self) -> None:
         """Check Ollama answers, and take the first model it has pulled when none was named."""
-        try:
-            response = self.http.get("/api/tags")
-            response.raise_for_status()
-            listed = [m["name"] for m in response.json().get("models", [])]
-        except Exception as exc:  # noqa: BLE001 - every failure becomes one line
-            raise describe(exc, self.name, self.model or "any model") from None
-        if not self.model:
-            if not listed:
-                raise RemoteError(f"Ollama at {self.name} has no models; `ollama pull` one", 2)
-            self.model = listed[0]
+        hint = f"Ollama at {self.name} has no models; `ollama pull` one"
+        self.model = resolve_model(self.name, self.model, self._pulled, hint)
+
+    def _pulled(self) -> list[str]:
+        response = self.http.get("/api/tags")
+        response.raise_for_status()
+        return [m["name"] for m in response.json().get("models", [])]
 
     def ignores_n(self) -> None:
         """Every request carries one alternative already."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from arxiv_tui.runtime.confidence import TOP_K, DraftScores, TokenScore
 from arxiv_tui.runtime.remote.errors import RemoteError, describe
-from arxiv_tui.runtime.remote.run import Piece, Request
+from arxiv_tui.runtime.remote.run import Piece, Request, resolve_model
 from arxiv_tui.runtime.settings import GenerationSettings
 
 CONNECT_S, READ_S = 5.0, 60.0  # a host that never answers fails in seconds; a slow token, in a minute
@@ -51,14 +51,8 @@ class OpenAIServer:
 
     def connect(self) -> None:
         """Check the server answers, and take the first model it lists when none was named."""
-        try:
-            listed = [m.id for m in self.client.models.list().data]
-        except Exception as exc:  # noqa: BLE001 - every failure becomes one line
-            raise describe(exc, self.name, self.model or "any model") from None
-        if not self.model:
-            if not listed:
-                raise RemoteError(f"{self.name} lists no models; name one with --api-model", 2)
-            self.model = listed[0]
+        hint = f"{self.name} lists no models; name one with --api-model"
+        self.model = resolve_model(self.name, self.model, lambda: [m.id for m in self.client.models.list().data], hint)
 
     def ignores_n(self) -> None:
         self._honours_n = False

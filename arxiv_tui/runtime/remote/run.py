@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from arxiv_tui.runtime.continuation import Alternative, extend, finish_all
-from arxiv_tui.runtime.remote.errors import describe
+from arxiv_tui.runtime.remote.errors import RemoteError, describe
 from arxiv_tui.runtime.settings import FINISH_CANCELLED, FINISH_EOS, FINISH_LENGTH, Delta, GenerationSettings
 
 Piece = tuple[int, str, str | None]  # (alternative, new text, the server's finish_reason or None)
@@ -52,6 +52,20 @@ class CompletionServer(Protocol):
     def ignores_n(self) -> None:
         """The server answered an `n` request with one choice: ask for one alternative per request from now on."""
         ...
+
+
+def resolve_model(server: str, requested: str, list_models: Callable[[], list[str]], none_listed: str) -> str:
+    """`requested`, or else the first model the server lists (asked either way: it checks that the
+    server answers); RemoteError in one line, `none_listed` if it lists none."""
+    try:
+        listed = list_models()
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one line
+        raise describe(exc, server, requested or "any model") from None
+    if requested:
+        return requested
+    if not listed:
+        raise RemoteError(none_listed, 2)
+    return listed[0]
 
 
 def server_reason(reason: str | None) -> str | None:

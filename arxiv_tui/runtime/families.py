@@ -40,7 +40,6 @@ class Architecture:
 
     family: str
     context_length: int  # positions the runtime uses: the model's, capped (see CONTEXT_CAP)
-    window: int | None  # a sliding attention window, where the config has one
 
 
 def unsupported(model_type: object) -> str:
@@ -59,7 +58,7 @@ def architecture(config: Any) -> Architecture:
     # no longer than it makes full attention exact, so the runtime needs no windowed kernel.
     window = getattr(config, "sliding_window", None) if family != "gpt2" else None
     limit = min(positions, window) if window else positions
-    return Architecture(family, min(limit, CONTEXT_CAP), window)
+    return Architecture(family, min(limit, CONTEXT_CAP))
 
 
 def build(config: Any, checkpoint: Checkpoint, dtype: torch.dtype) -> DecoderModel:

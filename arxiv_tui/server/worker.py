@@ -116,6 +116,6 @@ class EngineWorker:
         run = self.engine.stream(job.prompt, job.settings, cancel=job.cancel)
         for deltas in run:
             job.post(deltas)
-        job.post(Finished(run.alternatives))
-        if self.on_done is not None:
+        if self.on_done is not None:  # before the client hears the end: the log never lags behind it
             self.on_done(run.alternatives, time.perf_counter() - started)
+        job.post(Finished(run.alternatives))

@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # torch is imported where it is used: this module is read bef
     import torch
     from torch import nn
 
-from arxiv_tui.runtime.families import DecoderModel, architecture, build
+from arxiv_tui.runtime.families import Architecture, DecoderModel, architecture, build
 from arxiv_tui.runtime.model_template import model_template
 from arxiv_tui.runtime.registry import ModelError, check_model_dir
 from arxiv_tui.runtime.settings import PRECISIONS
@@ -85,17 +85,17 @@ class LoadedModel:
     template: str  # the one the model was trained with ("" for none)
 
 
-def read_config(directory: Path) -> Any:
-    """`directory`'s transformers config (its family already checked by `check_model_dir`);
-    ModelError if it does not parse or asks for something the runtime lacks."""
+def read_config(directory: Path) -> tuple[Any, Architecture]:
+    """`directory`'s transformers config (its family already checked by `check_model_dir`) and
+    what it says about running it here; ModelError if it does not parse or asks for something
+    the runtime lacks."""
     from transformers import AutoConfig
 
     try:
         config = AutoConfig.from_pretrained(directory)
-        architecture(config)
+        return config, architecture(config)
     except (OSError, ValueError, TypeError, AttributeError, KeyError) as exc:
         raise ModelError(f"{directory}/config.json is not a usable config: {one_line(exc)}") from None
-    return config
 
 
 def load_model(directory: Path, precision: str = "auto") -> LoadedModel:
@@ -108,8 +108,7 @@ def load_model(directory: Path, precision: str = "auto") -> LoadedModel:
 
     check_model_dir(directory)
     concrete = resolve_precision(precision)
-    config = read_config(directory)
-    arch = architecture(config)
+    config, arch = read_config(directory)
     try:
         tokenizer = AutoTokenizer.from_pretrained(directory)
         vocabulary = read_vocabulary(tokenizer, config.vocab_size, directory)

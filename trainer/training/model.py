@@ -89,7 +89,7 @@ def freeze_for_recipe(
             f"--train-last-blocks must be {low}..{len(blocks)} for this model's {len(blocks)} blocks, "
             f"not {train_last_blocks}"
         )
-    tied = lm.config.tie_word_embeddings if hasattr(lm.config, "tie_word_embeddings") else True
+    tied = lm.lm_head.weight is parts.embedding.weight  # what the model does, whatever its config says
     if untie_lm_head and tied:
         lm.config.tie_word_embeddings = False
         lm.lm_head.weight = nn.Parameter(parts.embedding.weight.detach().clone())

@@ -194,3 +194,19 @@ def test_bench_against_a_server(capsys, stand_in, user_dirs):
     report = json.loads(out)
     assert report["model"] == MODEL and report["median_s"] > 0 and 0 < report["ttft_s"] <= report["median_s"]
     assert [r["n"] for r in stand_in.requests] == [2, 2, 2]  # a warm-up, then the timed runs
+
+
+def test_the_confidence_view_against_ollama_says_it_needs_a_local_model():
+    import queue
+
+    from arxiv_tui.runtime.protocol import Loaded, RequestFailed
+    from arxiv_tui.runtime.remote.client import NO_SCORES, RemoteClient
+
+    ollama = StandIn(ollama=True)
+    with serving(ollama.app()) as base:
+        events: queue.Queue = queue.Queue()
+        client = RemoteClient(f"ollama:{base.removesuffix('/v1')}", None, None, "", events.put)
+        assert isinstance(events.get(timeout=30), Loaded)
+        client.score("We propose a method.")
+        assert events.get(timeout=30) == RequestFailed(NO_SCORES)
+        client.close()

@@ -77,13 +77,9 @@ class RemoteClient:
 
     def _score(self, server: CompletionServer, text: str, template: str) -> None:
         """The confidence view's scores, where the server gives the prompt's log-probabilities."""
-        score = getattr(server, "score", None)  # OpenAI-compatible servers may; Ollama's API does not
-        if score is None:
-            self._on_event(RequestFailed(NO_SCORES))
-            return
         started = time.perf_counter()
         try:
-            scores = score(text, template, self._intern)
+            scores = server.score(text, template, self._intern)
         except RemoteError as exc:
             refused = exc.exit_code == 2  # the server does not do echo with logprobs
             self._on_event(RequestFailed(NO_SCORES if refused else str(exc)))

@@ -9,14 +9,17 @@ its native endpoint continues the text as it is. One request per alternative, in
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arxiv_tui.runtime.remote.errors import RemoteError
 from arxiv_tui.runtime.remote.openai_server import CONNECT_S, READ_S
 from arxiv_tui.runtime.remote.run import Piece, Request, resolve_model
 from arxiv_tui.runtime.settings import GenerationSettings
+
+if TYPE_CHECKING:
+    from arxiv_tui.runtime.confidence import DraftScores
 
 PREFIX = "ollama:"
 
@@ -61,6 +64,10 @@ class OllamaServer:
 
     def ignores_n(self) -> None:
         """Every request carries one alternative already."""
+
+    def score(self, draft: str, template: str, intern: Callable[[str], int]) -> DraftScores:
+        """Ollama's API gives no log-probabilities of a prompt: refused, as a server refuses it."""
+        raise RemoteError(f"Ollama at {self.name} gives no log-probabilities of a prompt", 2)
 
     def plan(self, prompt: str, settings: GenerationSettings, indexes: list[int]) -> list[Request]:
         return [Request([i], partial(self._open, prompt, settings, i)) for i in indexes]

@@ -13,11 +13,14 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from arxiv_tui.runtime.continuation import Alternative, extend, finish_all
 from arxiv_tui.runtime.remote.errors import RemoteError, describe
 from arxiv_tui.runtime.settings import FINISH_CANCELLED, FINISH_EOS, FINISH_LENGTH, Delta, GenerationSettings
+
+if TYPE_CHECKING:
+    from arxiv_tui.runtime.confidence import DraftScores
 
 Piece = tuple[int, str, str | None]  # (alternative, new text, the server's finish_reason or None)
 POLL_S = 0.05  # how soon a cancel is noticed while no piece arrives
@@ -51,6 +54,11 @@ class CompletionServer(Protocol):
 
     def ignores_n(self) -> None:
         """The server answered an `n` request with one choice: ask for one alternative per request from now on."""
+        ...
+
+    def score(self, draft: str, template: str, intern: Callable[[str], int]) -> DraftScores:
+        """The confidence view's scores of `draft` (`intern` names each likely token by an id);
+        RemoteError, exit status 2, where the server does not give them."""
         ...
 
 

@@ -7,8 +7,11 @@ import io
 import sys
 from pathlib import Path
 
+import pytest
+
 from arxiv_tui.cli.main import main
 from arxiv_tui.runtime.model_template import write_template
+from arxiv_tui.runtime.packed import can_pack_half
 from arxiv_tui.runtime.settings import DEFAULT_TEMPLATE
 from arxiv_tui.tui.app import ArxivApp
 from arxiv_tui.tui.config import Config
@@ -24,6 +27,9 @@ SENTENCES = [
 # Characters that byte-level BPE splits over several tokens when the vocabulary is small.
 WIDE_CHARS = "中文 é ≤ ∑ 😀 naïve café ≥ 數據"
 CORPUS = " ".join(SENTENCES) + " " + WIDE_CHARS
+
+
+needs_fp16 = pytest.mark.skipif(not can_pack_half(), reason="fbgemm's fp16 linears run on x86 CPUs only")
 
 
 def build_tokenizer(directory: Path, corpus: str, vocab_size: int = 300, with_eos: bool = True):

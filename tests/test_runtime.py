@@ -7,6 +7,10 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from arxiv_tui.runtime.checkpoint import load_model
+from arxiv_tui.runtime.packed import HalfLinear
+from arxiv_tui.runtime.registry import ModelError
+from arxiv_tui.runtime.weights import Checkpoint
+from tests.helpers import needs_fp16
 
 TEXT = "We propose a new method for graph learning. The results show"
 
@@ -18,7 +22,9 @@ def _reference(directory):
         return ids, model(ids).logits[0]
 
 
-@pytest.mark.parametrize("precision, tolerance", [("fp32", 1e-3), ("bf16", 0.15)])
+@pytest.mark.parametrize(
+    "precision, tolerance", [("fp32", 1e-3), pytest.param("fp16", 0.02, marks=needs_fp16), ("bf16", 0.15)]
+)
 def test_logits_match_transformers(trained_model, precision, tolerance):
     ids, reference = _reference(trained_model)
     loaded = load_model(trained_model, precision)
@@ -26,6 +32,30 @@ def test_logits_match_transformers(trained_model, precision, tolerance):
         ours = loaded.model(ids, loaded.model.new_cache(1, ids.shape[1]), all_positions=True)[0]
     assert (ours - reference).abs().max() < tolerance
     assert (ours.argmax(-1) == reference.argmax(-1)).float().mean() > 0.9
+
+
+@needs_fp16
+def test_auto_runs_fp16_weights_with_fp32_activations_where_fbgemm_runs(trained_model):
+    loaded = load_model(trained_model, "auto")
+    assert loaded.precision == "fp16" and loaded.model.dtype == torch.float32
+    assert isinstance(loaded.model.lm_head, HalfLinear)
+    assert loaded.model.wte.weight.dtype == torch.float16  # looked up, then widened
+    assert loaded.model.blocks[0].ln_1.weight.dtype == torch.float32
+
+
+def test_fp16_where_fbgemm_lacks_it_is_one_line(trained_model, monkeypatch):
+    monkeypatch.setattr("arxiv_tui.runtime.packed.can_pack_half", lambda: False)
+    with pytest.raises(ModelError, match="fp16 needs fbgemm's fp16 kernels, which this CPU lacks; use bf16 or fp32"):
+        load_model(trained_model, "fp16")
+    assert load_model(trained_model, "auto").precision in ("bf16", "fp32")
+
+
+def test_a_checkpoint_reads_matrices_in_their_own_dtype(trained_model):
+    checkpoint = Checkpoint(trained_model, matrices=torch.float16)
+    assert checkpoint.read("wte.weight", torch.float32).dtype == torch.float16
+    assert checkpoint.read("ln_f.weight", torch.float32).dtype == torch.float32
+    exact = Checkpoint(trained_model).read("wte.weight", torch.float32)
+    assert torch.equal(checkpoint.read("wte.weight", torch.float32), exact.half())
 
 
 def test_incremental_decoding_matches_one_pass(trained_model):

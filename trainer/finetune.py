@@ -67,9 +67,9 @@ def check_output(output: Path, resume: bool) -> None:
 
 def choose_dtype(precision: str) -> torch.dtype:
     """The dtype training computes in: the runtime's choice for the device it runs on."""
-    from arxiv_tui.runtime.checkpoint import compute_dtype, resolve_precision
+    from arxiv_tui.runtime.checkpoint import compute_dtype, native_precision
 
-    return compute_dtype(resolve_precision(precision, cuda=torch.cuda.is_available()))
+    return compute_dtype(native_precision(cuda=torch.cuda.is_available()) if precision == "auto" else precision)
 
 
 def load_base(name: str, on_download: Callable[[FetchProgress], None] | None = None):

@@ -45,6 +45,7 @@ def _summary(times: list[float], ttfts: list[float], tokens: int) -> dict:
     median = statistics.median(times)
     return {
         "median_s": round(median, 4),
+        "best_s": round(min(times), 4),
         "ttft_s": round(statistics.median(ttfts), 4),
         "tokens_per_s": round(tokens / median, 1),
         "peak_rss_mb": round(_peak_rss_mb(), 1),
@@ -190,9 +191,10 @@ def step_parameters(directory: str) -> int:
 
 
 def floor_side(directory: str, k: int, runs: int) -> dict:
-    """The physical floor of k decode steps: each reads every weight once, at the rate this machine
-    streams memory now (the fastest of an fp32 and a bf16 sum over a buffer of the weights' size).
-    Every row of a batch shares the step's reads, so the floor does not depend on n."""
+    """The physical floor of k decode steps: each reads every weight once, at the fastest rate
+    this machine streams memory now (the fastest of several fp32 and bf16 sums over a buffer of
+    the weights' size). Every row of a batch shares the step's reads, so the floor does not
+    depend on n."""
     import torch
 
     parameters = step_parameters(directory)
@@ -205,7 +207,7 @@ def floor_side(directory: str, k: int, runs: int) -> dict:
             started = time.perf_counter()
             buffer.sum()
             times.append(time.perf_counter() - started)
-        rates.append(parameters * 2 / statistics.median(times))
+        rates.append(parameters * 2 / min(times))
         del buffer
     rate = max(rates)
     return {
@@ -224,10 +226,14 @@ def in_child(function, *args) -> dict:
 
 def compare(directory: str, precision: str, n: int, k: int, runs: int) -> dict:
     """The whole report: each side in its own fresh process, and the ratio."""
+    # This shared machine's read rate moves by up to 2x within minutes: the floor is read before
+    # and after the engine, and the faster one is kept, against the engine's best run.
+    floor_before = in_child(floor_side, directory, k, runs)
     engine = in_child(engine_side, directory, precision, n, k, runs)
+    floor_after = in_child(floor_side, directory, k, runs)
+    floor = max(floor_before, floor_after, key=lambda f: f["read_gb_per_s"])
     baseline = in_child(baseline_side, directory, n, k, runs)
     fidelity = in_child(fidelity_side, directory, engine["precision"])
-    floor = in_child(floor_side, directory, k, runs)
     precision = engine["precision"]
     own_floor = floor["int8_s"] if precision == "int8" else floor["bf16_s"] * (2 if precision == "fp32" else 1)
     return {
@@ -244,6 +250,6 @@ def compare(directory: str, precision: str, n: int, k: int, runs: int) -> dict:
         "baseline": baseline,
         "ratio": round(baseline["median_s"] / engine["median_s"], 2),
         "floor": floor,
-        "engine_over_floor": round(engine["median_s"] / own_floor, 2),  # of the engine's own precision
+        "engine_over_floor": round(engine["best_s"] / own_floor, 2),  # of the engine's own precision
         "fidelity_vs_fp32": fidelity,
     }

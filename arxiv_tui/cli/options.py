@@ -101,7 +101,8 @@ def add_precision_option(parser: argparse.ArgumentParser) -> None:
         "--precision",
         default="auto",
         choices=PRECISIONS,
-        help="weights and compute: auto (bf16 where the CPU has it, else fp32), or int8 (fastest)",
+        help="weights and compute: auto (fp16 weights computing in fp32 on x86, else bf16 where the CPU has it, "
+        "else fp32), or int8 (fewest bytes)",
     )
 
 

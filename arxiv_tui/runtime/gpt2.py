@@ -118,8 +118,8 @@ class GPT2(nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
-        """The dtype of activations and of the cache."""
-        return self.wte.weight.dtype
+        """The dtype of activations and of the cache (the embeddings may be stored narrower)."""
+        return self.ln_f.weight.dtype
 
     def new_cache(self, batch: int, capacity: int) -> KVCache:
         s = self.shape
@@ -136,7 +136,7 @@ class GPT2(nn.Module):
         if start + steps > cache.capacity:
             raise ValueError(f"cache holds {cache.capacity} positions, asked for {start + steps}")
         positions = torch.arange(start, start + steps)
-        x = self.wte(ids) + self.wpe(positions)
+        x = self.wte(ids).to(self.dtype) + self.wpe(positions).to(self.dtype)
         mask = None
         if steps > 1:  # queries see every cached key and the new keys up to their own position
             key_pos = torch.arange(start + steps)

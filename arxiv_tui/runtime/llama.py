@@ -169,8 +169,8 @@ class Llama(nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
-        """The dtype of activations and of the cache."""
-        return self.embed.weight.dtype
+        """The dtype of activations and of the cache (the embedding may be stored narrower)."""
+        return self.norm.dtype
 
     @property
     def positions(self) -> int:
@@ -194,7 +194,7 @@ class Llama(nn.Module):
         mask = None
         if steps > 1:  # queries see every cached key and the new keys up to their own position
             mask = torch.arange(start + steps)[None, :] <= torch.arange(start, start + steps)[:, None]
-        x = self.embed(ids)
+        x = self.embed(ids).to(self.dtype)
         for block in self.blocks:
             x = block(x, cache, mask, cos, sin)
         cache.length = start + steps

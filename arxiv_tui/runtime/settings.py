@@ -46,7 +46,7 @@ RANGES = {
     "top_k": Range(lambda v: v >= 0, "0 (off) or more"),
     "repetition_penalty": Range(lambda v: v > 0, "above 0"),
 }
-PRECISIONS = ("auto", "bf16", "fp32", "int8")  # int8: inference only
+PRECISIONS = ("auto", "fp16", "bf16", "fp32", "int8")  # fp16 and int8: inference only
 TRAINING_PRECISIONS = ("auto", "bf16", "fp32")
 
 

@@ -28,7 +28,10 @@ class Checkpoint:
     resident while converting, which alone pushed peak memory from ~600 MB to ~840 MB.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, matrices: torch.dtype | None = None) -> None:
+        """`matrices`: a dtype that 2-D tensors (linear weights, embeddings) are read in whatever
+        dtype is asked for, where a precision keeps its matrices apart from its activations."""
+        self._matrices = matrices
         self._entries: dict[str, tuple[Path, dict[str, Any]]] = {}  # safetensors: name -> (file, header)
         self._state: dict[str, Any] = {}  # pytorch_model.bin: name -> tensor
         files = weight_files(directory)
@@ -71,7 +74,9 @@ class Checkpoint:
         return sum(math.prod(self.shape(name)) for name in self.names())
 
     def read(self, name: str, dtype: torch.dtype) -> torch.Tensor:
-        """Tensor `name` in `dtype`; KeyError if the checkpoint lacks it."""
+        """Tensor `name` in `dtype` (or in the matrices' dtype); KeyError if the checkpoint lacks it."""
+        if self._matrices is not None and len(self.shape(name)) == 2:
+            dtype = self._matrices
         if name in self._state:
             tensor: torch.Tensor = self._state[name].to(dtype)
             return tensor

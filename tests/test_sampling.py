@@ -8,6 +8,7 @@ from transformers.generation.logits_process import TopKLogitsWarper, TopPLogitsW
 
 from arxiv_tui.runtime.sampling import (
     SamplingParams,
+    candidates,
     make_generators,
     nucleus,
     sample_next,
@@ -38,6 +39,17 @@ def test_kept_set_equals_transformers(top_k, top_p, spread):
         zip(torch.sort(logits, descending=True).indices.tolist(), (probs.cumsum(-1) - probs).tolist(), strict=False)
     )
     assert all(abs(mass_before[t] - top_p) < 1e-4 for t in differ), differ
+
+
+@pytest.mark.parametrize("top_k, top_p", [(50, 0.9), (0, 0.9), (2000, 0.99), (50, 1.0)])
+def test_every_rows_best_taken_at_once_keep_each_rows_own_set(top_k, top_p):
+    # A flat row (its nucleus reaches past the narrowed candidates) beside a peaked one.
+    logits = torch.stack([torch.randn(5000) * 0.5, torch.randn(5000) * 12.0])
+    values, indices = torch.topk(logits, candidates(logits, top_k, top_p))
+    for row in range(2):
+        alone = nucleus(logits[row], top_k, top_p)
+        together = nucleus(logits[row], top_k, top_p, (values[row], indices[row]))
+        assert all(torch.equal(a, b) for a, b in zip(alone, together, strict=True))
 
 
 def test_samples_follow_the_nucleus_distribution():

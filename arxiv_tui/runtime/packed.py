@@ -41,8 +41,8 @@ class HalfLinear(nn.Module):
     def __init__(self, linear: nn.Linear) -> None:
         super().__init__()
         self.in_features, self.out_features = linear.in_features, linear.out_features
-        bias = None if linear.bias is None else linear.bias.detach().float()
-        self.packed = torch.ops.quantized.linear_prepack_fp16(linear.weight.detach().float(), bias)
+        bias = None if linear.bias is None else linear.bias.detach().float()  # fbgemm adds it in fp32
+        self.packed = torch.ops.quantized.linear_prepack_fp16(linear.weight.detach(), bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = torch.ops.quantized.linear_dynamic_fp16(x, self.packed)

@@ -97,3 +97,22 @@ def test_untied_lm_head_is_used(tmp_path):
         loaded = load_model(directory, "fp32")
         ours = loaded.model(ids, loaded.model.new_cache(1, 3))[0]
     assert torch.allclose(ours, reference, atol=1e-3)
+
+
+@needs_fp16
+def test_weights_beyond_fp16s_range_are_refused_in_fp16_and_auto_takes_the_next_best(tmp_path):
+    from tests.helpers import build_model
+
+    directory = build_model(tmp_path / "m")
+    model = AutoModelForCausalLM.from_pretrained(directory)
+    with torch.no_grad():
+        model.transformer.h[0].mlp.c_fc.weight[0, 0] = 70000.0  # fp16 tops out at 65,504
+    model.save_pretrained(directory)
+    with pytest.raises(ModelError, match=r"cannot run in fp16: tensor h.0.mlp.c_fc.weight holds values beyond"):
+        load_model(directory, "fp16")
+    loaded = load_model(directory, "auto")
+    assert loaded.precision in ("bf16", "fp32")
+    ids = torch.tensor([[1, 2, 3]])
+    with torch.inference_mode():
+        logits = loaded.model(ids, loaded.model.new_cache(1, 3))
+    assert torch.isfinite(logits).all()

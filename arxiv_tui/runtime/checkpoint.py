@@ -110,12 +110,10 @@ def read_config(directory: Path) -> tuple[Any, Architecture]:
 
 def load_model(directory: Path, precision: str = "auto") -> LoadedModel:
     """Load `directory` (already resolved) into the runtime; ModelError if it cannot be used."""
-    import torch
-    from torch import nn
     from transformers import AutoTokenizer
 
-    from arxiv_tui.runtime.packed import can_pack_half, pack_half_linears, pack_linears
-    from arxiv_tui.runtime.weights import Checkpoint
+    from arxiv_tui.runtime.packed import can_pack_half
+    from arxiv_tui.runtime.weights import BeyondHalfRange, Checkpoint
 
     check_model_dir(directory)
     concrete = resolve_precision(precision)
@@ -127,23 +125,13 @@ def load_model(directory: Path, precision: str = "auto") -> LoadedModel:
         vocabulary = read_vocabulary(tokenizer, config.vocab_size, directory)
     except Exception as exc:  # noqa: BLE001 - tokenizers raise many unrelated types for a broken file
         raise ModelError(f"cannot load the tokenizer in {directory}: {one_line(exc)}") from None
-    dtype = compute_dtype(concrete)
     try:
-        checkpoint = Checkpoint(directory, matrices=torch.float16 if concrete == "fp16" else None)
-        model = build(config, checkpoint, dtype)
-    except KeyError as exc:
-        raise ModelError(
-            f"the weights in {directory} lack {exc.args[0]!r}; is it a {arch.family} checkpoint?"
-        ) from None
-    except Exception as exc:  # noqa: BLE001 - safetensors/torch raise several types for a corrupt file
-        raise ModelError(f"cannot read the weights in {directory}: {one_line(exc)}") from None
-    assert isinstance(model, nn.Module)  # every family's runtime is one
-    if concrete == "int8":
-        _quantize_int8(model)
-    elif concrete == "fp16":
-        pack_half_linears(model)
-    else:
-        pack_linears(model, dtype)
+        model = _runtime_model(directory, config, arch, concrete)
+    except BeyondHalfRange as exc:
+        if precision != "auto":
+            raise ModelError(f"{directory} cannot run in fp16: {exc}; use bf16 or fp32") from None
+        concrete = native_precision()  # `auto` picks the next best for this checkpoint
+        model = _runtime_model(directory, config, arch, concrete)
     return LoadedModel(
         model,
         tokenizer,
@@ -152,9 +140,40 @@ def load_model(directory: Path, precision: str = "auto") -> LoadedModel:
         concrete,
         arch.context_length,
         arch.family,
-        checkpoint.parameter_count(),
+        Checkpoint(directory).parameter_count(),  # from the headers
         model_template(directory),
     )
+
+
+def _runtime_model(directory: Path, config: Any, arch: Architecture, precision: str) -> DecoderModel:
+    """The family's runtime model of `directory` in concrete `precision`, its linears packed;
+    ModelError for weights that are missing or unreadable, BeyondHalfRange for fp16 ones."""
+    import torch
+    from torch import nn
+
+    from arxiv_tui.runtime.packed import pack_half_linears, pack_linears
+    from arxiv_tui.runtime.weights import BeyondHalfRange, Checkpoint
+
+    dtype = compute_dtype(precision)
+    try:
+        checkpoint = Checkpoint(directory, matrices=torch.float16 if precision == "fp16" else None)
+        model = build(config, checkpoint, dtype)
+    except KeyError as exc:
+        raise ModelError(
+            f"the weights in {directory} lack {exc.args[0]!r}; is it a {arch.family} checkpoint?"
+        ) from None
+    except BeyondHalfRange:
+        raise
+    except Exception as exc:  # noqa: BLE001 - safetensors/torch raise several types for a corrupt file
+        raise ModelError(f"cannot read the weights in {directory}: {one_line(exc)}") from None
+    assert isinstance(model, nn.Module)  # every family's runtime is one
+    if precision == "int8":
+        _quantize_int8(model)
+    elif precision == "fp16":
+        pack_half_linears(model)
+    else:
+        pack_linears(model, dtype)
+    return model
 
 
 def one_line(exc: BaseException) -> str:

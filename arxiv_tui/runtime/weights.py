@@ -20,6 +20,10 @@ _CHUNK_BYTES = 8 << 20  # fp32 bytes converted at a time
 _PREFIXES = ("transformer.", "model.")  # GPT-2's and the Llama family's trunk
 
 
+class BeyondHalfRange(ValueError):
+    """A checkpoint tensor holds values that fp16 cannot."""
+
+
 class Checkpoint:
     """A checkpoint's tensors by name (without the trunk's `transformer.`/`model.` prefix).
 
@@ -74,12 +78,17 @@ class Checkpoint:
         return sum(math.prod(self.shape(name)) for name in self.names())
 
     def read(self, name: str, dtype: torch.dtype) -> torch.Tensor:
-        """Tensor `name` in `dtype` (or in the matrices' dtype); KeyError if the checkpoint lacks it."""
+        """Tensor `name` in `dtype` (or in the matrices' dtype); KeyError if the checkpoint lacks
+        it, BeyondHalfRange if fp16 cannot hold it."""
         if self._matrices is not None and len(self.shape(name)) == 2:
             dtype = self._matrices
-        if name in self._state:
-            tensor: torch.Tensor = self._state[name].to(dtype)
-            return tensor
+        out = self._state[name].to(dtype) if name in self._state else self._read_file(name, dtype)
+        # A value past fp16's ±65,504 becomes inf: refuse it rather than run a changed model.
+        if out.dtype == torch.float16 and out.numel() and not all(map(math.isfinite, map(float, out.aminmax()))):
+            raise BeyondHalfRange(f"tensor {name} holds values beyond fp16's range (±65,504)")
+        return out
+
+    def _read_file(self, name: str, dtype: torch.dtype) -> torch.Tensor:
         path, info = self._entries[name]
         source = getattr(torch, _SAFETENSORS_DTYPES[info["dtype"]])
         out = torch.empty(info["shape"], dtype=dtype)

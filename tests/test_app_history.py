@@ -129,8 +129,11 @@ async def test_a_draft_changed_behind_the_apps_back_keeps_both_texts(tmp_path):
         assert "changed in another window" in notices(app)
         history = saved_history(app)
         assert history.draft(draft).text == "their newer text"
-        assert [r.text for r in history.revisions(draft) if r.recovered] == ["my text"]
-        assert history.draft(app.keeper.draft_id).text == "my text"
+        # The save that met the other writer's text kept what was typed by then (on a loaded
+        # machine the half-second autosave can come mid-word); the new draft holds all of it.
+        recovered = [r.text for r in history.revisions(draft) if r.recovered]
+        assert len(recovered) == 1 and recovered[0] and "my text".startswith(recovered[0])
+        await wait_for(pilot, lambda: saved_history(app).draft(app.keeper.draft_id).text == "my text", timeout=5)
         await pilot.press(*" goes on")
     assert History().draft(app.keeper.draft_id).text == "my text goes on"
 

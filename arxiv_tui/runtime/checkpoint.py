@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # torch is imported where it is used: this module is read bef
     import torch
     from torch import nn
 
+    from arxiv_tui.runtime.weights import Checkpoint
+
 from arxiv_tui.runtime.families import Architecture, DecoderModel, architecture, build
 from arxiv_tui.runtime.model_template import model_template
 from arxiv_tui.runtime.registry import ModelError, check_model_dir
@@ -113,7 +115,7 @@ def load_model(directory: Path, precision: str = "auto") -> LoadedModel:
     from transformers import AutoTokenizer
 
     from arxiv_tui.runtime.packed import can_pack_half
-    from arxiv_tui.runtime.weights import BeyondHalfRange, Checkpoint
+    from arxiv_tui.runtime.weights import BeyondHalfRange
 
     check_model_dir(directory)
     concrete = resolve_precision(precision)
@@ -126,12 +128,12 @@ def load_model(directory: Path, precision: str = "auto") -> LoadedModel:
     except Exception as exc:  # noqa: BLE001 - tokenizers raise many unrelated types for a broken file
         raise ModelError(f"cannot load the tokenizer in {directory}: {one_line(exc)}") from None
     try:
-        model = _runtime_model(directory, config, arch, concrete)
+        model, checkpoint = _runtime_model(directory, config, arch, concrete)
     except BeyondHalfRange as exc:
         if precision != "auto":
             raise ModelError(f"{directory} cannot run in fp16: {exc}; use bf16 or fp32") from None
         concrete = native_precision()  # `auto` picks the next best for this checkpoint
-        model = _runtime_model(directory, config, arch, concrete)
+        model, checkpoint = _runtime_model(directory, config, arch, concrete)
     return LoadedModel(
         model,
         tokenizer,
@@ -140,14 +142,15 @@ def load_model(directory: Path, precision: str = "auto") -> LoadedModel:
         concrete,
         arch.context_length,
         arch.family,
-        Checkpoint(directory).parameter_count(),  # from the headers
+        checkpoint.parameter_count(),
         model_template(directory),
     )
 
 
-def _runtime_model(directory: Path, config: Any, arch: Architecture, precision: str) -> DecoderModel:
-    """The family's runtime model of `directory` in concrete `precision`, its linears packed;
-    ModelError for weights that are missing or unreadable, BeyondHalfRange for fp16 ones."""
+def _runtime_model(directory: Path, config: Any, arch: Architecture, precision: str) -> tuple[DecoderModel, Checkpoint]:
+    """The family's runtime model of `directory` in concrete `precision`, its linears packed, and
+    the checkpoint it was read from; ModelError for weights that are missing or unreadable,
+    BeyondHalfRange for weights fp16 cannot hold."""
     import torch
     from torch import nn
 
@@ -173,7 +176,7 @@ def _runtime_model(directory: Path, config: Any, arch: Architecture, precision: 
         pack_half_linears(model)
     else:
         pack_linears(model, dtype)
-    return model
+    return model, checkpoint
 
 
 def one_line(exc: BaseException) -> str:

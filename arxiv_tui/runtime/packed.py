@@ -3,6 +3,7 @@ precision's weights fastest on this CPU."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -17,7 +18,7 @@ class PackedLinear(nn.Module):
     uses for frozen CPU linears.
     """
 
-    def __init__(self, linear: nn.Linear, rows_hint: int = 4) -> None:
+    def __init__(self, linear: nn.Linear, rows_hint: int) -> None:
         super().__init__()
         self.in_features, self.out_features = linear.in_features, linear.out_features
         packed = torch.ops.mkldnn._reorder_linear_weight(linear.weight.detach(), rows_hint)
@@ -63,8 +64,10 @@ def can_pack(dtype: torch.dtype, rows_hint: int = 4) -> bool:
     return torch.backends.mkldnn.is_available() and _runs(lambda linear: PackedLinear(linear, rows_hint), dtype, dtype)
 
 
+@functools.cache
 def can_pack_half() -> bool:
-    """Whether fbgemm's fp16 linears run here (x86 CPUs)."""
+    """Whether fbgemm's fp16 linears run here (x86 CPUs); probed once, as `auto` and the load
+    both ask."""
     return _runs(HalfLinear, torch.float16, torch.float32)
 
 

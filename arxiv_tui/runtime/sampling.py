@@ -27,10 +27,14 @@ def apply_repetition_penalty(logits: torch.Tensor, seen: torch.Tensor, penalty: 
     return torch.where(seen, penalised, logits)
 
 
+def _kept_by_top_k(vocab: int, top_k: int) -> int:
+    """How many tokens top-k keeps of a vocabulary (all of them when it is off)."""
+    return vocab if top_k <= 0 else min(top_k, vocab)
+
+
 def candidates(logits: torch.Tensor, top_k: int, top_p: float) -> int:
     """How many of a row's best tokens `nucleus` starts from: top-k's k, narrowed for top-p."""
-    vocab = logits.shape[-1]
-    k = vocab if top_k <= 0 else min(top_k, vocab)
+    k = _kept_by_top_k(logits.shape[-1], top_k)
     return k if top_p >= 1.0 else min(k, _NARROW)
 
 
@@ -45,7 +49,7 @@ def nucleus(
     float logits, vanishingly rare).
     """
     vocab = logits.shape[-1]
-    k = vocab if top_k <= 0 else min(top_k, vocab)
+    k = _kept_by_top_k(vocab, top_k)
     values, indices = best if best is not None else torch.topk(logits, candidates(logits, top_k, top_p))
     if top_p >= 1.0:
         return indices, values

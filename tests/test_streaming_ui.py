@@ -134,3 +134,23 @@ async def test_cards_keep_the_height_the_last_few_finished_requests_needed():
         for _ in range(RECENT_REQUESTS - 1):
             assert await request("A short sentence.") == [4, 4]  # the tall one is among the last five
         assert await request("A short sentence.") == [1, 1]  # and now it is not
+
+
+async def test_text_longer_than_expected_lays_the_cards_out_a_few_times_not_once_a_row():
+    from arxiv_tui.runtime.settings import Delta
+
+    app = PanelApp()
+    async with app.run_test(size=(60, 60)) as pilot:
+        panel = app.query_one(AlternativesPanel)
+        panel.reset(3, 10)  # 10 tokens of English are expected to take 45 characters: one row
+        await pilot.pause()
+        assert [card.size.height for card in panel.cards] == [1, 1, 1]
+        grown = panel.cards[0]
+        layouts_before = grown.repaints
+        for _ in range(60):  # but one card's text runs to 300 characters, one word at a time
+            panel.stream([Delta(0, " word")], {})
+            await pilot.pause()
+        assert grown.rows == 6  # 300 characters at 56 a row, wrapped between words
+        # Each time it outgrew the rows kept, every card kept half as many again: 1 -> 3 -> 6.
+        assert grown.repaints - layouts_before == 2
+        assert [card.size.height for card in panel.cards] == [6, 6, 6]

@@ -5,8 +5,9 @@ the last row or two change as a token arrives), so a batch of tokens repaints a 
 card, not the whole card. A layout (which re-arranges and redraws the whole screen) is needed
 only when a card's height changes, so the cards keep one height from request to request: for
 the first request of a length, what its tokens are expected to take (max new tokens × the
-characters per token seen so far); after that, what the tallest card of the last few requests
-of that length took, set when a request ends (when the engine is idle, not while it streams).
+characters per token seen so far, and half as much again each time a card outgrows it); after
+that, what the tallest card of the last few requests of that length took, set when a request
+ends (when the engine is idle, not while it streams).
 Regenerating moves nothing on screen, and once the height has settled a request needs no
 layout at all. The UI's work and the bytes sent to the terminal per batch stay small however
 long the alternatives get.
@@ -64,6 +65,11 @@ class AlternativeCard(Widget):
     def rows(self) -> int:
         """The rows its text takes."""
         return len(self._rows)
+
+    @property
+    def reserved(self) -> int:
+        """The rows it keeps however short its text (0: it fits its text)."""
+        return self._reserved
 
     def watch_text(self) -> None:
         width = self.content_size.width
@@ -185,6 +191,18 @@ class AlternativesPanel(VerticalScroll, can_focus=False):
         for index, cost in costs.items():
             if (card := self.card(index)) is not None:
                 card.cost = cost
+        self._make_room()
+
+    def _make_room(self) -> None:
+        """A card whose text outgrew the rows kept for it: every card keeps half as many rows
+        again from now on, so text that runs longer than expected lays the cards out a few times
+        in a request, not once a row (the end of the request fits them to what they took)."""
+        if self._shape is None or not self._cards:
+            return
+        tallest = max(card.rows for card in self._cards)
+        if tallest > self._cards[0].reserved:
+            for card in self._cards:
+                card.reserve(tallest + (tallest + 1) // 2)
 
     def card(self, index: int) -> AlternativeCard | None:
         cards = self.cards

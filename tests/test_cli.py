@@ -163,6 +163,9 @@ def test_bench_json(capsys, tiny_model):
     own = floor["bf16_s"] * (2 if report["settings"]["precision"] == "fp32" else 1)
     assert report["engine_over_floor"] == pytest.approx(report["engine"]["best_s"] / own, rel=0.02, abs=0.005)
     assert report["engine"]["best_s"] <= report["engine"]["median_s"]
+    # The linears alone are part of every step, so they take less than the whole request.
+    assert 0 < report["engine"]["linears_s"] < report["engine"]["best_s"]
+    assert report["linears_over_floor"] == pytest.approx(report["engine"]["linears_s"] / own, rel=0.02, abs=0.005)
     assert report["settings"]["n"] == 2 and report["settings"]["max_new_tokens"] == 6
     assert report["engine"]["tokens_per_s"] == pytest.approx(12 / report["engine"]["median_s"], rel=0.02)
     assert 0 <= report["fidelity_vs_fp32"]["kl_mean"] < 0.05

@@ -81,8 +81,28 @@ def engine_side(directory: str, precision: str, n: int, k: int, runs: int) -> di
     summary["ttft_after_append_s"] = round(statistics.median(long_reuse), 4)
     summary["long_prompt_tokens"] = len(engine.prompt_ids(LONG_PROMPT, k))
     summary.update(_confidence_figures(engine, runs))
+    summary["linears_s"] = round(linears_time(engine.loaded.model, n, k, runs), 4)
     summary["precision"] = engine.loaded.precision
     return summary
+
+
+def linears_time(model, rows: int, steps: int, runs: int) -> float:
+    """Seconds that `steps` decode steps of `rows` rows spend in the model's linear layers alone:
+    each one, in the model's order, as packed for its precision, back to back with nothing between
+    (the best of `runs` passes). It is the kernels' own bound, which no fusion of the attention,
+    norms and sampling around them can go below."""
+    import torch
+
+    linears = [module for module in model.modules() if hasattr(module, "in_features")]
+    inputs = {width: torch.randn(rows, width, dtype=model.dtype) for width in {m.in_features for m in linears}}
+    times = []
+    with torch.inference_mode():
+        for _ in range(max(runs, 3) + 1):  # the first pass warms up
+            started = time.perf_counter()
+            for linear in linears:
+                linear(inputs[linear.in_features])
+            times.append(time.perf_counter() - started)
+    return steps * min(times[1:])
 
 
 def _confidence_figures(engine, runs: int) -> dict:
@@ -251,5 +271,6 @@ def compare(directory: str, precision: str, n: int, k: int, runs: int) -> dict:
         "ratio": round(baseline["median_s"] / engine["median_s"], 2),
         "floor": floor,
         "engine_over_floor": round(engine["best_s"] / own_floor, 2),  # of the engine's own precision
+        "linears_over_floor": round(engine["linears_s"] / own_floor, 2),
         "fidelity_vs_fp32": fidelity,
     }

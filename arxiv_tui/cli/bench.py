@@ -184,6 +184,10 @@ def _print_table(report: dict) -> None:
         f"before and after the engine): 16-bit {floor['bf16_s']:.3f} s, int8 {floor['int8_s']:.3f} s; the engine's "
         f"best run ({e['best_s']:.3f} s) takes [bold]{report['engine_over_floor']}×[/bold] its own"
     )
+    console.print(
+        f"the model's linear layers alone, back to back with nothing between: {e['linears_s']:.3f} s, "
+        f"{report['linears_over_floor']}× the floor (the kernels' own bound)"
+    )
     f = report["fidelity_vs_fp32"]
     console.print(
         f"{s['precision']} against fp32 on {f['tokens']} held-out tokens: mean KL "

@@ -186,7 +186,7 @@ def _print_table(report: dict) -> None:
     )
     console.print(
         f"the model's linear layers alone, back to back with nothing between: {e['linears_s']:.3f} s, "
-        f"{report['linears_over_floor']}× the floor (the kernels' own bound)"
+        f"{report['linears_over_floor']}× its own floor (the kernels' own bound)"
     )
     f = report["fidelity_vs_fp32"]
     console.print(

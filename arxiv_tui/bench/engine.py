@@ -238,9 +238,14 @@ def floor_side(directory: str, k: int, runs: int) -> dict:
     }
 
 
+def _fresh_process() -> ProcessPoolExecutor:
+    """One spawned process (nothing of this one's memory or threads carried over)."""
+    return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+
+
 def in_child(function, *args) -> dict:
     """Run `function(*args)` in a fresh process and return its result."""
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with _fresh_process() as pool:
         return pool.submit(function, *args).result()
 
 
@@ -249,7 +254,7 @@ def compare(directory: str, precision: str, n: int, k: int, runs: int) -> dict:
     # This shared machine's read rate moves by up to 2x within minutes: the floor is read before
     # and after the engine, and the faster one is kept, against the engine's best run. Both reads
     # come from one process (idle, its buffer freed, while the engine runs): one start less.
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as floors:
+    with _fresh_process() as floors:
         floor_before = floors.submit(floor_side, directory, k, runs).result()
         engine = in_child(engine_side, directory, precision, n, k, runs)
         floor_after = floors.submit(floor_side, directory, k, runs).result()

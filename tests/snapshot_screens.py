@@ -37,9 +37,13 @@ def _app() -> RecordingApp:
 async def _settle(pilot) -> None:
     app = pilot.app
     # The load fails in the engine's process, however long a loaded machine takes to start it: wait
-    # for its notice, then clear it (a notice still to come would show in the picture).
+    # for its notice, then clear it (a notice still to come would show in the picture). `notify`
+    # only posts the notice: wait for its toast on the screen, or a busy machine clears the
+    # notices before this one has joined them and it shows up after all.
     await wait_for(pilot, lambda: "could not be loaded" in notices(app), timeout=120)
+    await wait_for(pilot, lambda: bool(app.screen.query("Toast")))
     app.clear_notifications()
+    await wait_for(pilot, lambda: not app.screen.query("Toast"))
     app.drafting.editor.cursor_blink = False  # else the cursor's blink phase decides the picture
     await pilot.pause(0.1)
     # With blink off, TextArea's line cache key ignores whether the cursor is drawn, so a line

@@ -85,6 +85,7 @@ def test_history_screen(snap_compare):
             lambda: (
                 pilot.app.screen.query("#history-list")
                 and pilot.app.screen.query_one("#history-list").option_count == 2
+                and str(pilot.app.screen.query_one("#history-preview").content)
             ),
         )
         await pilot.pause(0.2)

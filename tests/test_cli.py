@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from arxiv_tui.runtime.checkpoint import resolve_precision
 from tests.helpers import assert_one_line_error, run_cli
 
 
@@ -148,9 +149,22 @@ def test_models_registry(capsys, tiny_model):
 
 
 @pytest.mark.slow
-def test_bench_json(capsys, tiny_model):
+@pytest.mark.parametrize("runtime", ["auto", "torch"])
+def test_bench_json(capsys, tiny_model, runtime):
     code, out, err = run_cli(
-        capsys, "bench", "--model", str(tiny_model), "-n", "2", "--max-new-tokens", "6", "--runs", "1", "--json"
+        capsys,
+        "bench",
+        "--model",
+        str(tiny_model),
+        "-n",
+        "2",
+        "--max-new-tokens",
+        "6",
+        "--runs",
+        "1",
+        "--json",
+        "--runtime",
+        runtime,
     )
     assert code == 0, err
     report = json.loads(out)
@@ -160,12 +174,19 @@ def test_bench_json(capsys, tiny_model):
     assert report["ratio"] == pytest.approx(ratio, rel=0.02, abs=0.005)  # reported to 2 decimals
     floor = report["floor"]  # k steps of reading every weight once, at the rate this machine reads now
     assert floor["bf16_s"] == pytest.approx(2 * floor["int8_s"]) and floor["read_gb_per_s"] > 0
-    own = floor["bf16_s"] * (2 if report["settings"]["precision"] == "fp32" else 1)
+    precision = report["settings"]["precision"]
+    assert (report["settings"]["runtime"], precision) == (
+        ("openvino", "int8") if runtime == "auto" else ("torch", resolve_precision("auto"))
+    )
+    own = {"int8": floor["int8_s"], "fp32": 2 * floor["bf16_s"]}.get(precision, floor["bf16_s"])
     assert report["engine_over_floor"] == pytest.approx(report["engine"]["best_s"] / own, rel=0.02, abs=0.005)
     assert report["engine"]["best_s"] <= report["engine"]["median_s"]
-    # The linears alone are part of every step, so they take less than the whole request.
-    assert 0 < report["engine"]["linears_s"] < report["engine"]["best_s"]
-    assert report["linears_over_floor"] == pytest.approx(report["engine"]["linears_s"] / own, rel=0.02, abs=0.005)
+    if runtime == "torch":  # the linears alone are part of every step: less than the whole request
+        assert 0 < report["engine"]["linears_s"] < report["engine"]["best_s"]
+        linears = report["engine"]["linears_s"] / own
+        assert report["linears_over_floor"] == pytest.approx(linears, rel=0.02, abs=0.005)
+    else:  # OpenVINO's graph has no linear layer to call alone
+        assert "linears_s" not in report["engine"] and report["linears_over_floor"] is None
     assert report["settings"]["n"] == 2 and report["settings"]["max_new_tokens"] == 6
     assert report["engine"]["tokens_per_s"] == pytest.approx(12 / report["engine"]["median_s"], rel=0.02)
     assert 0 <= report["fidelity_vs_fp32"]["kl_mean"] < 0.05

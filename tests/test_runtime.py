@@ -1,4 +1,5 @@
-"""The fast GPT-2 runtime and loader against transformers' own GPT-2."""
+"""The PyTorch runtime (the reference, and the fallback where OpenVINO is missing) and its loader
+against transformers' own GPT-2."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def _reference(directory):
 )
 def test_logits_match_transformers(trained_model, precision, tolerance):
     ids, reference = _reference(trained_model)
-    loaded = load_model(trained_model, precision)
+    loaded = load_model(trained_model, precision, "torch")
     with torch.inference_mode():
         ours = loaded.model(ids, loaded.model.new_cache(1, ids.shape[1]), all_positions=True)[0]
     assert (ours - reference).abs().max() < tolerance
@@ -36,7 +37,7 @@ def test_logits_match_transformers(trained_model, precision, tolerance):
 
 @needs_fp16
 def test_auto_runs_fp16_weights_with_fp32_activations_where_fbgemm_runs(trained_model):
-    loaded = load_model(trained_model, "auto")
+    loaded = load_model(trained_model, "auto", "torch")
     assert loaded.precision == "fp16" and loaded.model.dtype == torch.float32
     assert isinstance(loaded.model.lm_head, HalfLinear)
     assert loaded.model.wte.weight.dtype == torch.float16  # looked up, then widened
@@ -46,8 +47,8 @@ def test_auto_runs_fp16_weights_with_fp32_activations_where_fbgemm_runs(trained_
 def test_fp16_where_fbgemm_lacks_it_is_one_line(trained_model, monkeypatch):
     monkeypatch.setattr("arxiv_tui.runtime.packed.can_pack_half", lambda: False)
     with pytest.raises(ModelError, match="fp16 needs fbgemm's fp16 kernels, which this CPU lacks; use bf16 or fp32"):
-        load_model(trained_model, "fp16")
-    assert load_model(trained_model, "auto").precision in ("bf16", "fp32")
+        load_model(trained_model, "fp16", "torch")
+    assert load_model(trained_model, "auto", "torch").precision in ("bf16", "fp32")
 
 
 def test_a_checkpoint_reads_matrices_in_their_own_dtype(trained_model):
@@ -60,7 +61,7 @@ def test_a_checkpoint_reads_matrices_in_their_own_dtype(trained_model):
 
 def test_incremental_decoding_matches_one_pass(trained_model):
     ids, reference = _reference(trained_model)
-    loaded = load_model(trained_model, "fp32")
+    loaded = load_model(trained_model, "fp32", "torch")
     cache = loaded.model.new_cache(1, ids.shape[1])
     with torch.inference_mode():
         rows = [loaded.model(ids[:, :5], cache)]
@@ -71,7 +72,7 @@ def test_incremental_decoding_matches_one_pass(trained_model):
 
 def test_int8_stays_close_to_fp32(trained_model):
     ids, reference = _reference(trained_model)
-    loaded = load_model(trained_model, "int8")
+    loaded = load_model(trained_model, "int8", "torch")
     with torch.inference_mode():
         ours = loaded.model(ids, loaded.model.new_cache(1, ids.shape[1]), all_positions=True)[0]
     ref_lp, our_lp = reference.log_softmax(-1), ours.log_softmax(-1)
@@ -94,7 +95,7 @@ def test_untied_lm_head_is_used(tmp_path):
     ids = torch.tensor([[1, 2, 3]])
     with torch.inference_mode():
         reference = untied.eval()(ids).logits[0, -1]
-        loaded = load_model(directory, "fp32")
+        loaded = load_model(directory, "fp32", "torch")
         ours = loaded.model(ids, loaded.model.new_cache(1, 3))[0]
     assert torch.allclose(ours, reference, atol=1e-3)
 
@@ -109,8 +110,8 @@ def test_weights_beyond_fp16s_range_are_refused_in_fp16_and_auto_takes_the_next_
         model.transformer.h[0].mlp.c_fc.weight[0, 0] = 70000.0  # fp16 tops out at 65,504
     model.save_pretrained(directory)
     with pytest.raises(ModelError, match=r"cannot run in fp16: tensor h.0.mlp.c_fc.weight holds values beyond"):
-        load_model(directory, "fp16")
-    loaded = load_model(directory, "auto")
+        load_model(directory, "fp16", "torch")
+    loaded = load_model(directory, "auto", "torch")
     assert loaded.precision in ("bf16", "fp32")
     ids = torch.tensor([[1, 2, 3]])
     with torch.inference_mode():

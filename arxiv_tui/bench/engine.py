@@ -52,12 +52,12 @@ def _summary(times: list[float], ttfts: list[float], tokens: int) -> dict:
     }
 
 
-def engine_side(directory: str, precision: str, n: int, k: int, runs: int) -> dict:
+def engine_side(directory: str, precision: str, n: int, k: int, runs: int, runtime: str = "auto") -> dict:
     """Time the engine; run in a child process."""
     from arxiv_tui.runtime.engine import Engine
     from arxiv_tui.runtime.settings import GenerationSettings, SamplingParams
 
-    engine = Engine.open(directory, precision)
+    engine = Engine.open(directory, precision, runtime=runtime)
     settings = GenerationSettings(n=n, max_new_tokens=k, sampling=SamplingParams(), ignore_eos=True)
 
     def timed(prompt: str, cold: bool) -> tuple[float, float]:
@@ -81,8 +81,10 @@ def engine_side(directory: str, precision: str, n: int, k: int, runs: int) -> di
     summary["ttft_after_append_s"] = round(statistics.median(long_reuse), 4)
     summary["long_prompt_tokens"] = len(engine.prompt_ids(LONG_PROMPT, k))
     summary.update(_confidence_figures(engine, runs))
-    summary["linears_s"] = round(linears_time(engine.loaded.model, n, k, runs), 4)
+    if engine.loaded.runtime == "torch":  # OpenVINO's graph has no linear to call alone
+        summary["linears_s"] = round(linears_time(engine.loaded.model, n, k, runs), 4)
     summary["precision"] = engine.loaded.precision
+    summary["runtime"] = engine.loaded.runtime
     return summary
 
 
@@ -179,21 +181,22 @@ def baseline_side(directory: str, n: int, k: int, runs: int) -> dict:
     return _summary([r[0] for r in results], [r[1] for r in results], n * k)
 
 
-def fidelity_side(directory: str, precision: str) -> dict:
-    """How close `precision`'s next-token distributions are to fp32's on held-out text."""
+def fidelity_side(directory: str, precision: str, runtime: str = "torch") -> dict:
+    """How close `precision`'s next-token distributions (on `runtime`) are to the PyTorch
+    runtime's fp32 on held-out text."""
     import torch
 
     from arxiv_tui.runtime.checkpoint import load_model
 
-    def log_probs(which: str) -> torch.Tensor:
-        loaded = load_model(Path(directory), which)
+    def log_probs(which: str, on: str = "torch") -> torch.Tensor:
+        loaded = load_model(Path(directory), which, on)
         ids = loaded.tokenizer(loaded.template + HELD_OUT, return_tensors="pt")["input_ids"]
         ids = ids[:, : loaded.context_length]
         with torch.inference_mode():
             cache = loaded.model.new_cache(1, ids.shape[1])
             return loaded.model(ids, cache, all_positions=True)[0].log_softmax(-1)
 
-    reference, tested = log_probs("fp32"), log_probs(precision)
+    reference, tested = log_probs("fp32"), log_probs(precision, runtime)
     kl = (reference.exp() * (reference - tested)).sum(-1)
     agree = (reference.argmax(-1) == tested.argmax(-1)).float()
     return {"kl_mean": float(kl.mean()), "top1_agreement": round(float(agree.mean()), 4), "tokens": len(kl)}
@@ -249,20 +252,23 @@ def in_child(function, *args) -> dict:
         return pool.submit(function, *args).result()
 
 
-def compare(directory: str, precision: str, n: int, k: int, runs: int) -> dict:
+def compare(directory: str, precision: str, n: int, k: int, runs: int, runtime: str = "auto") -> dict:
     """The whole report: each side in its own fresh process, and the ratio."""
     # This shared machine's read rate moves by up to 2x within minutes: the floor is read before
     # and after the engine, and the faster one is kept, against the engine's best run. Both reads
     # come from one process (idle, its buffer freed, while the engine runs): one start less.
     with _fresh_process() as floors:
         floor_before = floors.submit(floor_side, directory, k, runs).result()
-        engine = in_child(engine_side, directory, precision, n, k, runs)
+        engine = in_child(engine_side, directory, precision, n, k, runs, runtime)
         floor_after = floors.submit(floor_side, directory, k, runs).result()
     floor = max(floor_before, floor_after, key=lambda f: f["read_gb_per_s"])
     baseline = in_child(baseline_side, directory, n, k, runs)
-    fidelity = in_child(fidelity_side, directory, engine["precision"])
+    fidelity = in_child(fidelity_side, directory, engine["precision"], engine["runtime"])
     precision = engine["precision"]
-    own_floor = floor["int8_s"] if precision == "int8" else floor["bf16_s"] * (2 if precision == "fp32" else 1)
+    own_floor = {"int8": floor["int8_s"], "int4": floor["int8_s"] / 2, "fp32": floor["bf16_s"] * 2}.get(
+        precision, floor["bf16_s"]
+    )
+    linears = engine.get("linears_s")
     return {
         "settings": {
             "n": n,
@@ -271,6 +277,7 @@ def compare(directory: str, precision: str, n: int, k: int, runs: int) -> dict:
             **{name: getattr(GENERATION_DEFAULTS, name) for name in ("temperature", "top_k", "top_p")},
             "prompt": BENCH_PROMPT,
             "precision": engine.pop("precision"),
+            "runtime": engine.pop("runtime"),
             "long_prompt_tokens": engine.pop("long_prompt_tokens"),
         },
         "engine": engine,
@@ -278,6 +285,6 @@ def compare(directory: str, precision: str, n: int, k: int, runs: int) -> dict:
         "ratio": round(baseline["median_s"] / engine["median_s"], 2),
         "floor": floor,
         "engine_over_floor": round(engine["best_s"] / own_floor, 2),  # of the engine's own precision
-        "linears_over_floor": round(engine["linears_s"] / own_floor, 2),
+        "linears_over_floor": round(linears / own_floor, 2) if linears is not None else None,
         "fidelity_vs_fp32": fidelity,
     }

@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from arxiv_tui.bench.engine import compare
 
     try:
-        report = compare(directory, args.precision, n, k, runs)
+        report = compare(directory, args.precision, n, k, runs, args.runtime)
     except Exception as exc:  # noqa: BLE001 - whatever breaks a benchmark is one line, never a traceback
         raise CommandError(f"benchmark failed: {exc}") from None
     report["settings"] = {"model": args.model or DEFAULT_MODEL, **report["settings"]}
@@ -159,7 +159,7 @@ def _print_table(report: dict) -> None:
     s = report["settings"]
     table = Table(title=f"{s['n']} alternatives × {s['max_new_tokens']} new tokens, median of {s['runs']} runs")
     table.add_column("")
-    table.add_column(f"engine ({s['precision']})", justify="right")
+    table.add_column(f"engine ({s['runtime']}, {s['precision']})", justify="right")
     table.add_column("transformers generate (fp32)", justify="right")
     e, b = report["engine"], report["baseline"]
     table.add_row("total", f"{e['median_s']:.3f} s", f"{b['median_s']:.3f} s")
@@ -181,13 +181,15 @@ def _print_table(report: dict) -> None:
     floor = report["floor"]
     console.print(
         f"floor (every weight read once a step at {floor['read_gb_per_s']:.1f} GB/s, the faster of a read "
-        f"before and after the engine): 16-bit {floor['bf16_s']:.3f} s, int8 {floor['int8_s']:.3f} s; the engine's "
+        f"before and after the engine): 16-bit {floor['bf16_s']:.3f} s, int8 {floor['int8_s']:.3f} s, int4 "
+        f"{floor['int8_s'] / 2:.3f} s; the engine's "
         f"best run ({e['best_s']:.3f} s) takes [bold]{report['engine_over_floor']}×[/bold] its own"
     )
-    console.print(
-        f"the model's linear layers alone, back to back with nothing between: {e['linears_s']:.3f} s, "
-        f"{report['linears_over_floor']}× its own floor (the kernels' own bound)"
-    )
+    if "linears_s" in e:
+        console.print(
+            f"the model's linear layers alone, back to back with nothing between: {e['linears_s']:.3f} s, "
+            f"{report['linears_over_floor']}× its own floor (the kernels' own bound)"
+        )
     f = report["fidelity_vs_fp32"]
     console.print(
         f"{s['precision']} against fp32 on {f['tokens']} held-out tokens: mean KL "

@@ -94,12 +94,14 @@ def _open_run(args: argparse.Namespace, prompt: str, settings) -> tuple[str, dic
 
     model = args.model or DEFAULT_MODEL
     with download_progress() as report:
-        engine = Engine.open(model, args.precision, on_progress=report)
+        engine = Engine.open(model, args.precision, on_progress=report, runtime=args.runtime)
     try:
         settings.validate(engine.context_length)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    where = {"precision": engine.loaded.precision, "template": engine.template}
+    if engine.loaded.notice:
+        print(f"arxiv-tui: {engine.loaded.notice}", file=sys.stderr)
+    where = {"precision": engine.loaded.precision, "runtime": engine.loaded.runtime, "template": engine.template}
     return model, where, engine.stream(prompt, settings, raw=args.raw)
 
 

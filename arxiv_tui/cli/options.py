@@ -9,11 +9,13 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, NoReturn
 
 from arxiv_tui.errors import ReportedError
+from arxiv_tui.runtime.native.convert import ConversionProgress
 from arxiv_tui.runtime.settings import (
     DEFAULT_MODEL,
     GENERATION_DEFAULTS,
     PRECISIONS,
     RANGES,
+    RUNTIMES,
 )
 
 if TYPE_CHECKING:
@@ -101,8 +103,15 @@ def add_precision_option(parser: argparse.ArgumentParser) -> None:
         "--precision",
         default="auto",
         choices=PRECISIONS,
-        help="weights and compute: auto (fp16 weights computing in fp32 on x86, else bf16 where the CPU has it, "
-        "else fp32), or int8 (fewest bytes)",
+        help="weights: auto (int8 on OpenVINO; on PyTorch fp16 on x86, else bf16 where the CPU has it, else "
+        "fp32), int8 (a quarter of fp32's bytes) or int4 (an eighth; OpenVINO only)",
+    )
+    parser.add_argument(
+        "--runtime",
+        default="auto",
+        choices=RUNTIMES,
+        help="auto: OpenVINO where it is installed and the model converts (once, cached beside the model), "
+        "else PyTorch; or either one only",
     )
 
 
@@ -143,13 +152,15 @@ def add_listing_command(
 
 
 @contextmanager
-def download_progress() -> Iterator[Callable[[FetchProgress], None]]:
-    """A reporter for `resolve_model`: once a download starts, a bar of bytes on stderr with the
-    rate and the time left (rich), not huggingface_hub's count of files."""
+def download_progress() -> Iterator[Callable[[FetchProgress | ConversionProgress], None]]:
+    """A reporter for `resolve_model` and a first conversion for OpenVINO: once a download
+    starts, a bar of bytes on stderr with the rate and the time left (rich), not
+    huggingface_hub's count of files; a conversion's bar counts its blocks."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
         DownloadColumn,
+        MofNCompleteColumn,
         Progress,
         TaskID,
         TextColumn,
@@ -160,7 +171,10 @@ def download_progress() -> Iterator[Callable[[FetchProgress], None]]:
     console = Console(stderr=True)
     live: dict[str, tuple[Progress, TaskID]] = {}  # the download under way (finetune fetches two)
 
-    def report(progress: FetchProgress) -> None:
+    def report(progress: FetchProgress | ConversionProgress) -> None:
+        if isinstance(progress, ConversionProgress):
+            converting(progress)
+            return
         if progress.repo_id not in live:  # resumed bytes are there from the start: no part of the rate
             bar = Progress(
                 TextColumn("{task.description}"),
@@ -180,6 +194,19 @@ def download_progress() -> Iterator[Callable[[FetchProgress], None]]:
         if progress.total and progress.done >= progress.total:  # done: what is printed next goes below it
             bar.stop()
             del live[progress.repo_id]
+
+    def converting(progress: ConversionProgress) -> None:
+        key = f"convert {progress.precision}"
+        if key not in live:
+            bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console)
+            bar.start()
+            description = f"converting for OpenVINO ({progress.precision}, once), blocks"
+            live[key] = (bar, bar.add_task(description, total=progress.total, completed=progress.done))
+        bar, task = live[key]
+        bar.update(task, completed=progress.done)
+        if progress.done >= progress.total:
+            bar.stop()
+            del live[key]
 
     try:
         yield report

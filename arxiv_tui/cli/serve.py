@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     sock = _bind(args.host, args.port)
     model = args.model or DEFAULT_MODEL
     with download_progress() as report:
-        engine = Engine.open(model, args.precision, on_progress=report)
+        engine = Engine.open(model, args.precision, on_progress=report, runtime=args.runtime)
     worker = EngineWorker(engine, args.max_waiting, on_done=_log)
     api = CompletionsApi(worker, model, args.api_key)
     server = uvicorn.Server(uvicorn.Config(api.app(), log_level="warning", timeout_graceful_shutdown=2))
@@ -77,7 +77,10 @@ def run(args: argparse.Namespace) -> int:
     http = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="http", daemon=True)
     http.start()
     host, port = sock.getsockname()[:2]
-    print(f"serving {model} ({engine.loaded.precision}) at http://{host}:{port}/v1 (Ctrl+C stops)", file=sys.stderr)
+    if engine.loaded.notice:
+        print(f"arxiv-tui: {engine.loaded.notice}", file=sys.stderr)
+    how = f"{engine.loaded.runtime} {engine.loaded.precision}"
+    print(f"serving {model} ({how}) at http://{host}:{port}/v1 (Ctrl+C stops)", file=sys.stderr)
     signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop: the same clean way out
     try:
         worker.run()

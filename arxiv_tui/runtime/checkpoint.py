@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,12 +24,13 @@ if TYPE_CHECKING:  # torch is imported where it is used: this module is read bef
     import torch
     from torch import nn
 
+    from arxiv_tui.runtime.native.convert import ConversionProgress
     from arxiv_tui.runtime.weights import Checkpoint
 
 from arxiv_tui.runtime.families import Architecture, DecoderModel, architecture, build
 from arxiv_tui.runtime.model_template import model_template
 from arxiv_tui.runtime.registry import ModelError, check_model_dir
-from arxiv_tui.runtime.settings import PRECISIONS
+from arxiv_tui.runtime.settings import PRECISIONS, RUNTIMES
 from arxiv_tui.runtime.vocabulary import Vocabulary, read_vocabulary
 
 
@@ -86,7 +88,7 @@ def _quantize_int8(model: nn.Module) -> None:
 class LoadedModel:
     """A model ready for the engine: the runtime, its tokenizer and how it was loaded."""
 
-    model: DecoderModel  # an nn.Module of the family's runtime
+    model: DecoderModel  # the family's PyTorch module, or the OpenVINO graph
     tokenizer: Any  # a transformers tokenizer
     vocabulary: Vocabulary
     directory: Path
@@ -95,6 +97,8 @@ class LoadedModel:
     family: str
     parameters: int  # as stored in the checkpoint (a tied head once)
     template: str  # the one the model was trained with ("" for none)
+    runtime: str = "torch"  # "openvino" or "torch"
+    notice: str = ""  # why `auto` fell back to the PyTorch runtime, for the user to read
 
 
 def read_config(directory: Path) -> tuple[Any, Architecture]:
@@ -110,30 +114,59 @@ def read_config(directory: Path) -> tuple[Any, Architecture]:
         raise ModelError(f"{directory}/config.json is not a usable config: {one_line(exc)}") from None
 
 
-def load_model(directory: Path, precision: str = "auto") -> LoadedModel:
-    """Load `directory` (already resolved) into the runtime; ModelError if it cannot be used."""
+def load_model(
+    directory: Path,
+    precision: str = "auto",
+    runtime: str = "auto",
+    on_progress: Callable[[ConversionProgress], None] | None = None,
+) -> LoadedModel:
+    """Load `directory` (already resolved) into a runtime; ModelError if it cannot be used.
+
+    `runtime` "auto" runs OpenVINO where it is installed and the model converts (the conversion
+    reports to `on_progress` the first time), and otherwise the PyTorch runtime, saying why in
+    `notice`; "openvino" or "torch" runs that one or fails.
+    """
     from transformers import AutoTokenizer
 
-    from arxiv_tui.runtime.packed import can_pack_half
-    from arxiv_tui.runtime.weights import BeyondHalfRange
-
     check_model_dir(directory)
-    concrete = resolve_precision(precision)
-    if concrete == "fp16" and not can_pack_half():
-        raise ModelError("fp16 needs fbgemm's fp16 kernels, which this CPU lacks; use bf16 or fp32")
+    if runtime not in RUNTIMES:
+        raise ModelError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
     config, arch = read_config(directory)
     try:
         tokenizer = AutoTokenizer.from_pretrained(directory)
         vocabulary = read_vocabulary(tokenizer, config.vocab_size, directory)
     except Exception as exc:  # noqa: BLE001 - tokenizers raise many unrelated types for a broken file
         raise ModelError(f"cannot load the tokenizer in {directory}: {one_line(exc)}") from None
-    try:
-        model, checkpoint = _runtime_model(directory, config, arch, concrete)
-    except BeyondHalfRange as exc:
-        if precision != "auto":
-            raise ModelError(f"{directory} cannot run in fp16: {exc}; use bf16 or fp32") from None
-        concrete = native_precision()  # `auto` picks the next best for this checkpoint
-        model, checkpoint = _runtime_model(directory, config, arch, concrete)
+    notice = ""
+    if runtime != "torch":
+        missing = native_runtime_missing()
+        if missing and runtime == "openvino":
+            raise ModelError(missing)
+        if not missing:
+            try:
+                concrete = resolve_native_precision(precision)
+                model: DecoderModel = _native_model(directory, config, arch, concrete, on_progress)
+                return LoadedModel(
+                    model,
+                    tokenizer,
+                    vocabulary,
+                    directory,
+                    concrete,
+                    arch.context_length,
+                    arch.family,
+                    _parameter_count(directory),
+                    model_template(directory),
+                    "openvino",
+                )
+            except ModelError as exc:
+                if runtime == "openvino":
+                    raise
+                notice = f"{exc}; using the PyTorch runtime"
+        else:
+            notice = f"{missing}; using the PyTorch runtime"
+    if precision == "int4":
+        raise ModelError(notice.removesuffix("; using the PyTorch runtime") or "int4 needs the OpenVINO runtime")
+    model, concrete, parameters = _torch_model(directory, config, arch, precision)
     return LoadedModel(
         model,
         tokenizer,
@@ -142,9 +175,89 @@ def load_model(directory: Path, precision: str = "auto") -> LoadedModel:
         concrete,
         arch.context_length,
         arch.family,
-        checkpoint.parameter_count(),
+        parameters,
         model_template(directory),
+        "torch",
+        notice,
     )
+
+
+# The oldest OpenVINO whose CPU plugin fuses the stateful cache into its attention kernel and
+# reads int4 weights in groups, as the graph here is built for.
+MIN_OPENVINO = (2025, 1)
+
+
+def native_runtime_missing() -> str:
+    """Why the OpenVINO runtime cannot run here, in one line; "" if it can."""
+    try:
+        import openvino
+    except ImportError:
+        return "OpenVINO is not installed (pip install openvino)"
+    try:
+        version = tuple(int(part) for part in openvino.__version__.split(".")[:2])
+    except ValueError:
+        return ""  # a development build: let it try
+    if version < MIN_OPENVINO:
+        need = ".".join(map(str, MIN_OPENVINO))
+        return f"OpenVINO {openvino.__version__} is too old (arxiv-tui needs {need} or newer)"
+    return ""
+
+
+def resolve_native_precision(precision: str) -> str:
+    """`auto` on OpenVINO: int8, a quarter of fp32's bytes and within half a percent of its
+    loss (docs/performance.md); int4 is asked for by name."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    return "int8" if precision == "auto" else precision
+
+
+def _parameter_count(directory: Path) -> int:
+    from arxiv_tui.runtime.weights import Checkpoint
+
+    return Checkpoint(directory).parameter_count()
+
+
+def _native_model(
+    directory: Path,
+    config: Any,
+    arch: Architecture,
+    precision: str,
+    on_progress: Callable[[ConversionProgress], None] | None,
+) -> DecoderModel:
+    """`directory`'s model on OpenVINO; ModelError (one line) if it cannot be converted or run."""
+    from arxiv_tui.runtime.native.convert import ConversionError
+    from arxiv_tui.runtime.native.model import open_native
+
+    try:
+        return open_native(
+            directory, config, arch.family, arch.context_length, precision, cpu_has_native_bf16(), on_progress
+        )
+    except KeyError as exc:
+        raise ModelError(
+            f"the weights in {directory} lack {exc.args[0]!r}; is it a {arch.family} checkpoint?"
+        ) from None
+    except ConversionError as exc:
+        raise ModelError(str(exc)) from None
+    except (ValueError, RuntimeError) as exc:
+        raise ModelError(f"OpenVINO cannot run {directory}: {one_line(exc)[:300]}") from None
+
+
+def _torch_model(directory: Path, config: Any, arch: Architecture, precision: str) -> tuple[DecoderModel, str, int]:
+    """The PyTorch runtime's model, the concrete precision it runs in and its parameter count."""
+    from arxiv_tui.runtime.packed import can_pack_half
+    from arxiv_tui.runtime.weights import BeyondHalfRange
+
+    concrete = resolve_precision(precision)
+    if concrete == "fp16" and not can_pack_half():
+        raise ModelError("fp16 needs fbgemm's fp16 kernels, which this CPU lacks; use bf16 or fp32")
+    try:
+        model, checkpoint = _runtime_model(directory, config, arch, concrete)
+    except BeyondHalfRange as exc:
+        if precision != "auto":
+            raise ModelError(f"{directory} cannot run in fp16: {exc}; use bf16 or fp32") from None
+        concrete = native_precision()  # `auto` picks the next best for this checkpoint
+        model, checkpoint = _runtime_model(directory, config, arch, concrete)
+    return model, concrete, checkpoint.parameter_count()
 
 
 def _runtime_model(directory: Path, config: Any, arch: Architecture, precision: str) -> tuple[DecoderModel, Checkpoint]:

@@ -15,7 +15,7 @@ from arxiv_tui.runtime.prompts import shared_prefix
 
 if TYPE_CHECKING:  # the engine uses the scorer: its types only, for the checker
     from arxiv_tui.runtime.engine import Engine
-    from arxiv_tui.runtime.kv_cache import KVCache
+    from arxiv_tui.runtime.kv_cache import Cache
 
 Top = tuple[tuple[int, float], ...]  # the likeliest tokens at a position: (id, p)
 
@@ -96,7 +96,7 @@ class Scorer:
         return DraftScores(text, _merge_partial_characters(spans, probs, top), computed=len(window) - start + 1)
 
     @staticmethod
-    def _run(engine: Engine, window: list[int], start: int, cache: KVCache) -> tuple[list[float], list[Top]]:
+    def _run(engine: Engine, window: list[int], start: int, cache: Cache) -> tuple[list[float], list[Top]]:
         """Scores of tokens start.. of `window`, running positions start-1.. on `cache`."""
         import torch  # here, not at the top: the app imports this module's dataclasses at start-up
 

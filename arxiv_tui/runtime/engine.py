@@ -21,7 +21,8 @@ from arxiv_tui.runtime.confidence import DraftScores, Scorer
 from arxiv_tui.runtime.continuation import Alternative, extend, finish_all
 from arxiv_tui.runtime.detokenize import Detokenizer
 from arxiv_tui.runtime.fetch import FetchProgress
-from arxiv_tui.runtime.kv_cache import KVCache
+from arxiv_tui.runtime.kv_cache import Cache
+from arxiv_tui.runtime.native.convert import ConversionProgress
 from arxiv_tui.runtime.prompts import prompt_ids, shared_prefix, with_template
 from arxiv_tui.runtime.registry import resolve_model
 from arxiv_tui.runtime.sampling import make_generators, sample_next
@@ -40,7 +41,7 @@ _CACHE_SLACK = 64  # spare positions in the prompt cache, so typing on rarely re
 class _PromptCache:
     """The last prompt's token ids and its one-row KV cache."""
 
-    def __init__(self, ids: list[int], cache: KVCache) -> None:
+    def __init__(self, ids: list[int], cache: Cache) -> None:
         self.ids = ids
         self.cache = cache
 
@@ -83,11 +84,13 @@ class Engine:
         name: str,
         precision: str = "auto",
         template: str | None = None,
-        on_progress: Callable[[FetchProgress], None] | None = None,
+        on_progress: Callable[[FetchProgress | ConversionProgress], None] | None = None,
+        runtime: str = "auto",
     ) -> Engine:
         """Resolve a model name (directory, registered model or Hub id; a download reports its
-        bytes to `on_progress`) and load it; `template` None keeps the model's own."""
-        return cls(load_model(resolve_model(name, on_progress), precision), template)
+        bytes to `on_progress`, and so does a first conversion for OpenVINO its blocks) and load
+        it; `template` None keeps the model's own."""
+        return cls(load_model(resolve_model(name, on_progress), precision, runtime, on_progress), template)
 
     @property
     def context_length(self) -> int:
@@ -124,7 +127,7 @@ class Engine:
         with self._run_lock:
             self._scorer = Scorer()
 
-    def cache_for(self, ids: list[int], wanted: int) -> tuple[KVCache, int]:
+    def cache_for(self, ids: list[int], wanted: int) -> tuple[Cache, int]:
         """A one-row cache holding up to `wanted` leading tokens of `ids`, reused from the
         prompt cache where it shares them; returns (cache, tokens it holds)."""
         cached = self._prompt_cache
@@ -135,7 +138,7 @@ class Engine:
             return cached.cache.grown(len(ids) + _CACHE_SLACK), reuse
         return self.loaded.model.new_cache(1, len(ids) + _CACHE_SLACK), 0
 
-    def keep_cache(self, ids: list[int], cache: KVCache) -> None:
+    def keep_cache(self, ids: list[int], cache: Cache) -> None:
         """Make `cache` (holding `ids`) the prompt cache the next request starts from."""
         self._prompt_cache = _PromptCache(ids, cache)
 

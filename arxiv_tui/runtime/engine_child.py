@@ -102,6 +102,7 @@ def serve(requests: Connection, events: Connection) -> None:
             opening.precision,
             opening.template,
             on_progress=lambda progress: events.send(Fetching(progress)),
+            runtime=opening.runtime,
         )
         warm_up(engine, opening.warm_n)
         if opening.draft:
@@ -111,7 +112,9 @@ def serve(requests: Connection, events: Connection) -> None:
         return
     guard = CopyIndex.find(*index_directories(opening.model, engine.loaded.directory))
     find_copies = functools.partial(check_continuations, guard) if guard else None
-    events.send(Loaded(engine.loaded.precision, engine.context_length, list(engine.token_table)))
+    loaded = engine.loaded
+    table = list(engine.token_table)
+    events.send(Loaded(loaded.precision, engine.context_length, table, runtime=loaded.runtime, notice=loaded.notice))
     inbox = Inbox()
     threading.Thread(target=receive, args=(requests, inbox), name="requests", daemon=True).start()
     while (work := inbox.take()) is not None:

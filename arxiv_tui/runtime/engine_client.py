@@ -36,6 +36,7 @@ class EngineClient:
         on_event: Callable[[object], object],
         draft: str = "",
         max_new_tokens: int = GENERATION_DEFAULTS.max_new_tokens,
+        runtime: str = "auto",
     ) -> None:
         # A plain child process speaking pickled messages over its stdin and stdout: its stderr
         # goes nowhere, since the app's terminal is the app's alone.
@@ -53,7 +54,7 @@ class EngineClient:
         self._on_event = on_event
         self._closing = False
         self.token_table: list[bytes] = []  # from Loaded: the confidence view names replacements with it
-        self._send(Open(model, precision, template, warm_n, draft, max_new_tokens))
+        self._send(Open(model, precision, template, warm_n, draft, max_new_tokens, runtime))
         self._reader = threading.Thread(target=self._receive, name="engine-events", daemon=True)
         self._reader.start()
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:  # torch is imported where a model is built: the registry reads this module too
     import torch
 
-    from arxiv_tui.runtime.kv_cache import KVCache
+    from arxiv_tui.runtime.kv_cache import Cache
     from arxiv_tui.runtime.weights import Checkpoint
 
 SUPPORTED_FAMILIES = ("gpt2", "llama", "mistral", "qwen2", "qwen3")
@@ -29,9 +29,9 @@ class DecoderModel(Protocol):
     @property
     def dtype(self) -> torch.dtype: ...
 
-    def new_cache(self, batch: int, capacity: int) -> KVCache: ...
+    def new_cache(self, batch: int, capacity: int) -> Cache: ...
 
-    def __call__(self, ids: torch.Tensor, cache: KVCache, all_positions: bool = False) -> torch.Tensor: ...
+    def __call__(self, ids: torch.Tensor, cache: Cache, all_positions: bool = False) -> torch.Tensor: ...
 
 
 @dataclass(frozen=True)

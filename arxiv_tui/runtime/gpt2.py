@@ -67,6 +67,12 @@ class GPT2Shape:
         return self.n_embd // self.n_head
 
 
+def attention_scale(shape: GPT2Shape, layer_idx: int) -> float:
+    """What block `layer_idx` scales its attention scores by (the config's two switches)."""
+    scale = 1.0 / math.sqrt(shape.head_dim) if shape.scale_attn_weights else 1.0
+    return scale / (layer_idx + 1) if shape.scale_attn_by_inverse_layer_idx else scale
+
+
 class Block(nn.Module):
     """One pre-LayerNorm transformer block writing its keys and values into the cache."""
 
@@ -82,10 +88,7 @@ class Block(nn.Module):
         self.c_fc = nn.Linear(c, 4 * c)
         self.mlp_proj = nn.Linear(4 * c, c)
         self.act = activation(shape.activation)
-        scale = 1.0 / math.sqrt(shape.head_dim) if shape.scale_attn_weights else 1.0
-        if shape.scale_attn_by_inverse_layer_idx:
-            scale /= layer_idx + 1
-        self.scale = scale
+        self.scale = attention_scale(shape, layer_idx)
 
     def forward(self, x: torch.Tensor, cache: KVCache, mask: torch.Tensor | None) -> torch.Tensor:
         batch, steps, width = x.shape

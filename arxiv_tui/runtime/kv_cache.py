@@ -6,7 +6,29 @@ Qwen2.5-0.5B row holds 2 heads per layer where its queries have 14.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
+
+
+class Cache(Protocol):
+    """What the engine and the scorer do with a model's cache, whichever runtime keeps it."""
+
+    length: int  # positions filled
+
+    @property
+    def batch(self) -> int: ...
+
+    @property
+    def capacity(self) -> int: ...
+
+    def expanded(self, batch: int, capacity: int) -> Cache: ...
+
+    def keep_rows(self, rows: torch.Tensor) -> None: ...
+
+    def truncate(self, length: int) -> None: ...
+
+    def grown(self, capacity: int) -> Cache: ...
 
 
 class KVCache:

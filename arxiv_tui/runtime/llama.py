@@ -208,7 +208,7 @@ def _fused(checkpoint: Checkpoint, keys: list[str], shapes: list[tuple[int, ...]
     return torch.cat([checkpoint.read_checked(key, shape, dtype) for key, shape in zip(keys, shapes, strict=True)])
 
 
-def _block_state(shape: LlamaShape, i: int, checkpoint: Checkpoint, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+def block_state(shape: LlamaShape, i: int, checkpoint: Checkpoint, dtype: torch.dtype) -> dict[str, torch.Tensor]:
     """Block `i`'s tensors under our names, q/k/v and gate/up fused."""
     s, hf = shape, f"layers.{i}."
     q, kv = s.heads * s.head_dim, s.kv_heads * s.head_dim
@@ -255,7 +255,7 @@ def build_llama(config: Any, positions: int, checkpoint: Checkpoint, dtype: torc
     embed = checkpoint.read_checked("embed_tokens.weight", (shape.vocab_size, shape.hidden), dtype)
     state = {"embed.weight": embed, "norm": checkpoint.read_checked("norm.weight", (shape.hidden,), dtype)}
     for i in range(shape.layers):
-        state.update(_block_state(shape, i, checkpoint, dtype))
+        state.update(block_state(shape, i, checkpoint, dtype))
     # An untied head is in the checkpoint; a tied one is the embedding (one copy in memory).
     separate_head = not shape.tie_word_embeddings and "lm_head.weight" in checkpoint
     if separate_head:

@@ -11,6 +11,7 @@ from typing import Protocol
 from arxiv_tui.runtime.confidence import DraftScores
 from arxiv_tui.runtime.copyguard.record import Copy
 from arxiv_tui.runtime.fetch import FetchProgress
+from arxiv_tui.runtime.native.convert import ConversionProgress
 from arxiv_tui.runtime.settings import GENERATION_DEFAULTS, Delta, GenerationSettings
 
 # Requests, app -> engine ---------------------------------------------------------------------
@@ -27,6 +28,7 @@ class Open:
     warm_n: int
     draft: str = ""
     max_new_tokens: int = GENERATION_DEFAULTS.max_new_tokens
+    runtime: str = "auto"  # see RUNTIMES
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class Loaded:
     context_length: int
     token_table: list[bytes]  # raw bytes of each token id, to show the model's replacements
     served: str = ""  # a completion server's model and address ("model @ url"), which history records
+    runtime: str = ""  # "openvino" or "torch" for a local model
+    notice: str = ""  # why the local model runs on PyTorch where OpenVINO was wanted
 
 
 @dataclass(frozen=True)
@@ -68,9 +72,10 @@ class LoadFailed:
 
 @dataclass(frozen=True)
 class Fetching:
-    """The model is being downloaded: where it stands (sent a few times a second)."""
+    """The model is being downloaded, or converted for OpenVINO the first time: where it stands
+    (sent a few times a second)."""
 
-    progress: FetchProgress
+    progress: FetchProgress | ConversionProgress
 
 
 @dataclass(frozen=True)

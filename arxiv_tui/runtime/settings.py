@@ -46,7 +46,10 @@ RANGES = {
     "top_k": Range(lambda v: v >= 0, "0 (off) or more"),
     "repetition_penalty": Range(lambda v: v > 0, "above 0"),
 }
-PRECISIONS = ("auto", "fp16", "bf16", "fp32", "int8")  # fp16 and int8: inference only
+PRECISIONS = ("auto", "fp16", "bf16", "fp32", "int8", "int4")  # fp16, int8 and int4: inference only
+# Which runtime runs a local model: OpenVINO where it is installed and the model converts, else
+# PyTorch ("auto"); or one of them only.
+RUNTIMES = ("auto", "openvino", "torch")
 TRAINING_PRECISIONS = ("auto", "bf16", "fp32")
 
 

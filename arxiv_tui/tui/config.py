@@ -17,6 +17,7 @@ from arxiv_tui.runtime.settings import (
     DEFAULT_TEMPLATE,
     GENERATION_DEFAULTS,
     PRECISIONS,
+    RUNTIMES,
     GenerationSettings,
     SamplingParams,
     check,
@@ -29,6 +30,7 @@ class Config:
 
     model: str = DEFAULT_MODEL
     precision: str = "auto"
+    runtime: str = "auto"  # see RUNTIMES: OpenVINO where it runs, else PyTorch
     template: str = ""  # text put before every prompt; empty: the one the model was trained with
     api_base: str = ""  # a completion server to draft against instead of `model` (see README)
     api_model: str = ""  # the server's model; empty: the first it lists
@@ -44,7 +46,15 @@ class Config:
 
     def backend_settings(self) -> tuple[str, ...]:
         """What a change of which means loading the model (or connecting to the server) again."""
-        return (self.model, self.precision, self.template, self.api_base, self.api_model, self.api_key_env)
+        return (
+            self.model,
+            self.precision,
+            self.runtime,
+            self.template,
+            self.api_base,
+            self.api_model,
+            self.api_key_env,
+        )
 
     @property
     def model_name(self) -> str:
@@ -79,6 +89,8 @@ class Config:
             raise ValueError(f"debounce_s must be 0..10 seconds, not {self.debounce_s}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {self.runtime!r}")
         return self
 
 

@@ -57,6 +57,7 @@ class EngineLink:
             on_event=on_event,
             draft=draft,
             max_new_tokens=config.max_new_tokens,
+            runtime=config.runtime,
         )
 
     @property

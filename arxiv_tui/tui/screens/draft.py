@@ -112,7 +112,9 @@ class DraftScreen(Screen):
         self.link.loaded()
         if loaded.served:  # a server's model, now known: the history records it with the server
             self.model_name = self.status.model = loaded.served
-        self.status.precision = loaded.precision
+        self.status.precision = f"{loaded.runtime} {loaded.precision}" if loaded.runtime else loaded.precision
+        if loaded.notice:
+            self.notify(loaded.notice, severity="warning", timeout=15, markup=False)
         self.status.state = "idle"
         if self.editor.text.strip():
             self.schedule_generation()

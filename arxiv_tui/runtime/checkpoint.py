@@ -13,6 +13,7 @@ converted as they arrive, so the fp32 model is never held twice. Precisions:
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from collections.abc import Callable
@@ -248,6 +249,13 @@ def _torch_model(directory: Path, config: Any, arch: Architecture, precision: st
     from arxiv_tui.runtime.weights import BeyondHalfRange
 
     concrete = resolve_precision(precision)
+    if "OMP_NUM_THREADS" not in os.environ:
+        # One thread: with two, each of a step's hundreds of small operations waits for the thread
+        # whose core another program took, and a busy core made a request 19x slower; one thread
+        # holds its speed (docs/performance.md has both).
+        import torch
+
+        torch.set_num_threads(1)
     if concrete == "fp16" and not can_pack_half():
         raise ModelError("fp16 needs fbgemm's fp16 kernels, which this CPU lacks; use bf16 or fp32")
     try:

@@ -31,6 +31,14 @@ def add_command(commands) -> None:
         metavar="N",
         help="requests that may wait for the engine; more get 503 with Retry-After (default 16)",
     )
+    parser.add_argument(
+        "--max-batch",
+        type=positive_int,
+        default=16,
+        metavar="ROWS",
+        help="alternatives of all requests that share a decode step, on OpenVINO (default 16); a request "
+        "with more runs alone",
+    )
     parser.set_defaults(run=run)
 
 
@@ -64,13 +72,13 @@ def run(args: argparse.Namespace) -> int:
 
     from arxiv_tui.runtime.engine import Engine
     from arxiv_tui.server.app import CompletionsApi
-    from arxiv_tui.server.worker import EngineWorker
+    from arxiv_tui.server.worker import engine_worker
 
     sock = _bind(args.host, args.port)
     model = args.model or DEFAULT_MODEL
     with download_progress() as report:
         engine = Engine.open(model, args.precision, on_progress=report, runtime=args.runtime)
-    worker = EngineWorker(engine, args.max_waiting, on_done=_log)
+    worker = engine_worker(engine, args.max_waiting, on_done=_log, max_rows=args.max_batch)
     api = CompletionsApi(worker, model, args.api_key)
     server = uvicorn.Server(uvicorn.Config(api.app(), log_level="warning", timeout_graceful_shutdown=2))
     # The engine keeps the main thread (see `arxiv_tui.server.worker`); HTTP runs beside it.

@@ -18,18 +18,15 @@ import torch
 
 from arxiv_tui.runtime.checkpoint import LoadedModel, load_model
 from arxiv_tui.runtime.confidence import DraftScores, Scorer
-from arxiv_tui.runtime.continuation import Alternative, extend, finish_all
-from arxiv_tui.runtime.detokenize import Detokenizer
+from arxiv_tui.runtime.continuation import Alternative, finish_all
 from arxiv_tui.runtime.fetch import FetchProgress
 from arxiv_tui.runtime.kv_cache import Cache
 from arxiv_tui.runtime.native.convert import ConversionProgress
 from arxiv_tui.runtime.prompts import prompt_ids, shared_prefix, with_template
 from arxiv_tui.runtime.registry import resolve_model
-from arxiv_tui.runtime.sampling import make_generators, sample_next
+from arxiv_tui.runtime.rows import SampledRows
 from arxiv_tui.runtime.settings import (
     FINISH_CANCELLED,
-    FINISH_EOS,
-    FINISH_LENGTH,
     Delta,
     GenerationSettings,
 )
@@ -168,6 +165,18 @@ class Engine:
         with self._run_lock, torch.inference_mode():
             self._prefill(self.prompt_ids(text, max_new_tokens), threading.Event())
 
+    def prefilled(
+        self, text: str, max_new_tokens: int, cancel: threading.Event
+    ) -> tuple[list[int], torch.Tensor, Cache] | None:
+        """Prefill the prompt for `text` (reusing the cached prefix): its ids, the logits after it
+        [1, vocab] and its one-row cache, which stays the prompt cache; None if cancelled."""
+        with self._run_lock, torch.inference_mode():
+            ids = self.prompt_ids(text, max_new_tokens)
+            logits = self._prefill(ids, cancel)
+            if logits is None or self._prompt_cache is None:
+                return None
+            return ids, logits, self._prompt_cache.cache
+
     def _prefill(self, ids: list[int], cancel: threading.Event) -> torch.Tensor | None:
         """Logits after the prompt [1, vocab], reusing the cached prefix; None if cancelled."""
         model = self.loaded.model
@@ -198,47 +207,17 @@ class Engine:
         logits = logits.expand(n, -1)
         assert self._prompt_cache is not None  # `_prefill` left it
         cache = self._prompt_cache.cache.expanded(n, len(ids) + settings.max_new_tokens)
-        generators = make_generators(settings.seed, n)
-        detokenizers = [Detokenizer(self.vocabulary.token_bytes) for _ in range(n)]
-        seen = None
-        if settings.sampling.repetition_penalty != 1.0:
-            seen = torch.zeros(n, logits.shape[-1], dtype=torch.bool)
-            seen[:, ids] = True
-        active = list(range(n))  # alternative index of each batch row
+        rows = SampledRows(self.vocabulary, settings, ids, alternatives)
         while True:
-            rows = [alternatives[i] for i in active]
-            tokens = sample_next(logits, settings.sampling, [generators[i] for i in active], seen)
-            deltas = []
-            for alt, token in zip(rows, tokens.tolist(), strict=True):
-                delta = self._advance(alt, token, detokenizers[alt.index], settings)
-                if delta is not None:
-                    deltas.append(delta)
+            deltas = rows.sample(logits)
             if deltas:
                 yield deltas
-            still = [row for row, alt in enumerate(rows) if alt.finish_reason is None]
-            if not still:
+            if rows.done:
                 return
             if cancel.is_set():
                 yield finish_all(alternatives, FINISH_CANCELLED)
                 return
-            if len(still) < len(rows):  # finished rows leave the batch
-                keep = torch.tensor(still)
+            keep = rows.leave_finished()
+            if keep is not None:  # finished rows leave the batch
                 cache.keep_rows(keep)
-                tokens = tokens[keep]
-                seen = seen[keep] if seen is not None else None
-                active = [active[row] for row in still]
-            if seen is not None:
-                seen[torch.arange(len(active)), tokens] = True
-            logits = self.loaded.model(tokens[:, None], cache)
-
-    def _advance(
-        self, alt: Alternative, token: int, detokenizer: Detokenizer, settings: GenerationSettings
-    ) -> Delta | None:
-        """Add `token` to `alt`; return what becomes visible (and whether it finished)."""
-        if token in self.vocabulary.end_ids and not settings.ignore_eos:
-            return extend(alt, detokenizer.flush(), FINISH_EOS, settings)
-        alt.tokens.append(token)
-        text = detokenizer.push(token)
-        if len(alt.tokens) >= settings.max_new_tokens:
-            return extend(alt, text + detokenizer.flush(), FINISH_LENGTH, settings)
-        return extend(alt, text, None, settings)
+            logits = self.loaded.model(rows.tokens[:, None], cache)

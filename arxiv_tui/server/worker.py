@@ -15,6 +15,8 @@ it was still waiting.
 from __future__ import annotations
 
 import asyncio
+import collections
+import functools
 import queue
 import threading
 import time
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING, TypeAlias
 from arxiv_tui.runtime.settings import Delta, GenerationSettings
 
 if TYPE_CHECKING:
+    from arxiv_tui.runtime.batching import BatchedRequest
     from arxiv_tui.runtime.confidence import DraftScores
     from arxiv_tui.runtime.continuation import Alternative
     from arxiv_tui.runtime.engine import Engine
@@ -119,3 +122,126 @@ class EngineWorker:
         if self.on_done is not None:  # before the client hears the end: the log never lags behind it
             self.on_done(run.alternatives, time.perf_counter() - started)
         job.post(Finished(run.alternatives))
+
+
+class BatchWorker(EngineWorker):
+    """The engine's thread when its runtime batches (OpenVINO): the rows of up to `max_rows`
+    alternatives of several requests share each decode step. Requests join in the order they
+    came, each as soon as its rows fit; a client that leaves frees its rows at the next step."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        max_waiting: int = 16,
+        on_done: Callable[[list[Alternative], float], object] | None = None,
+        max_rows: int = 16,
+    ) -> None:
+        from arxiv_tui.runtime.batching import Batch
+
+        super().__init__(engine, max_waiting, on_done)
+        self.batch = Batch(engine, max_rows)
+        self._queued: collections.deque[Job] = collections.deque()  # taken from the queue, not yet joined
+        self._joined: dict[BatchedRequest, tuple[Job, float]] = {}  # each request's job and start
+        self._stopping = False
+
+    def stop(self) -> None:
+        """End `run`: the requests in the batch stop at its next step."""
+        self._jobs.put(None)
+
+    def run(self) -> None:
+        while not self._stopping or self._joined:
+            self._take(block=not self._joined and not self._queued)
+            self._admit()
+            if self._joined:
+                self._step()
+
+    def _take(self, block: bool) -> None:
+        """Move what waits in the queue to `_queued` (waiting for one item if `block`)."""
+        while True:
+            try:
+                job = self._jobs.get(block=block and not self._stopping)
+            except queue.Empty:
+                return
+            block = False
+            if job is None:
+                self._stopping = True
+                for waiting, _ in self._joined.values():
+                    waiting.cancel.set()
+                return
+            self._queued.append(job)  # still waiting (and counted) until it joins
+
+    def _admit(self) -> None:
+        """Let queued requests join in order while their rows fit; score drafts on the way."""
+        from arxiv_tui.runtime.batching import BatchedRequest
+
+        while self._queued and not self._stopping:
+            job = self._queued[0]
+            request = BatchedRequest(job.prompt, job.settings, job.cancel) if job.settings else None
+            if request is not None and not job.cancel.is_set() and not self.batch.fits(request):
+                return
+            self._queued.popleft()
+            with self._lock:
+                self._waiting -= 1
+            if job.cancel.is_set():  # its client left while it waited
+                continue
+            if request is None:
+                self._guarded(job, functools.partial(self._score, job))
+                continue
+            started = time.perf_counter()
+            self._joined[request] = (job, started)
+            if not self._guarded(job, functools.partial(self._join, request)):
+                del self._joined[request]
+
+    def _score(self, job: Job) -> None:
+        job.post(self.engine.score(job.prompt))
+
+    def _join(self, request: BatchedRequest) -> None:
+        self._post(request, self.batch.admit(request))
+
+    def _step(self) -> None:
+        try:
+            events = self.batch.step()
+        except Exception as exc:  # noqa: BLE001 - every client in the batch hears of it; the server goes on
+            for job, _ in self._joined.values():
+                job.post(Failed(f"{type(exc).__name__}: {exc}"))
+            self._joined.clear()
+            self.batch = type(self.batch)(self.engine, self.batch.max_rows)
+            return
+        for request, deltas in events:
+            self._post(request, deltas)
+
+    def _post(self, request: BatchedRequest, deltas: list[Delta]) -> None:
+        """Hand `deltas` to the request's client, and its end once it ended."""
+        job, started = self._joined[request]
+        if deltas:
+            job.post(deltas)
+        if request.done:
+            del self._joined[request]
+            if self.on_done is not None:  # before the client hears the end: the log never lags behind it
+                self.on_done(request.alternatives, time.perf_counter() - started)
+            job.post(Finished(request.alternatives))
+
+    @staticmethod
+    def _guarded(job: Job, work: Callable[[], object]) -> bool:
+        """Run `work` for `job`; a failure is the client's to hear (False), not the server's."""
+        try:
+            work()
+            return True
+        except Exception as exc:  # noqa: BLE001 - the client hears of it; the server goes on
+            job.post(Failed(f"{type(exc).__name__}: {exc}"))
+            return False
+
+
+def engine_worker(
+    engine: Engine,
+    max_waiting: int = 16,
+    on_done: Callable[[list[Alternative], float], object] | None = None,
+    max_rows: int = 16,
+) -> EngineWorker:
+    """The worker for `engine`: one that batches requests where its runtime can, else one that
+    runs them in turn."""
+    from arxiv_tui.runtime.batching import can_batch
+
+    if can_batch(engine):
+        return BatchWorker(engine, max_waiting, on_done, max_rows)
+    return EngineWorker(engine, max_waiting, on_done)

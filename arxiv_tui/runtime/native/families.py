@@ -64,7 +64,7 @@ def llama_graph(config: Any, checkpoint: Checkpoint, positions: int, weights: We
     g = GraphBuilder(weights)
     f32 = torch.float32
     cos_table, sin_table = rotary_tables(config, positions, f32)  # [positions, 1, head_dim]
-    # The new tokens' rows, [steps, 1, head_dim]: they broadcast over batch and heads.
+    # The new tokens' rows, [batch or 1, steps, 1, head_dim]: they broadcast over the heads.
     cos = ops.gather(constant(_np(cos_table)), g.positions, axis(0)).output(0)
     sin = ops.gather(constant(_np(sin_table)), g.positions, axis(0)).output(0)
     embed = g.embedding(_np(checkpoint.read_checked("embed_tokens.weight", (s.vocab_size, s.hidden), f32)))

@@ -93,8 +93,11 @@ class GraphBuilder:
     def __init__(self, weights: WeightFormat) -> None:
         self.weights = weights
         self.input_ids = ops.parameter([-1, -1], ov.Type.i64, name="input_ids")
-        self.positions = ops.parameter([-1], ov.Type.i64, name="positions")  # of the new tokens
-        self.mask = ops.parameter([-1, -1], ov.Type.boolean, name="mask")  # [new, cached + new]: True attends
+        # Positions of the new tokens [batch or 1, steps], and which keys each attends to [batch or
+        # 1, steps, cached + new] (True attends): one row for all when the rows are one prompt's,
+        # a row each when they are several requests', left-padded to one length.
+        self.positions = ops.parameter([-1, -1], ov.Type.i64, name="positions")
+        self.mask = ops.parameter([-1, -1, -1], ov.Type.boolean, name="mask")
         self.beam_idx = ops.parameter([-1], ov.Type.i32, name="beam_idx")  # cache row each batch row continues
         self.logit_positions = ops.parameter([-1], ov.Type.i64, name="logit_positions")
         self.sinks: list[ov.Node] = []
@@ -146,7 +149,8 @@ class GraphBuilder:
         ]
         if group > 1:  # each key/value head serves `group` query heads, as rows of one product
             present = [self._repeat_heads(t, kv_heads * group, head_dim, group) for t in present]
-        out = ops.scaled_dot_product_attention(q, present[0], present[1], self.mask, scalar(scale))
+        mask = ops.unsqueeze(self.mask, _const(np.array([1])))  # the same for every head
+        out = ops.scaled_dot_product_attention(q, present[0], present[1], mask, scalar(scale))
         merged = ops.transpose(out, order)
         return ops.reshape(merged, _const(np.array([0, 0, -1])), special_zero=True).output(0)
 

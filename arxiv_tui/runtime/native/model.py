@@ -99,9 +99,9 @@ class NativeCache:
     def step_inputs(self, ids: np.ndarray, all_positions: bool) -> dict[str, np.ndarray]:
         steps = ids.shape[1]
         start, end = self.length, self.length + steps
-        positions = np.arange(start, end, dtype=np.int64)
+        positions = np.arange(start, end, dtype=np.int64)[None, :]  # one row: the same for every row
         # Queries see every cached key and the new keys up to their own position.
-        mask = np.arange(end)[None, :] <= positions[:, None]
+        mask = np.arange(end)[None, None, :] <= positions[:, :, None]
         wanted = np.arange(steps, dtype=np.int64) if all_positions else np.array([steps - 1], dtype=np.int64)
         if self.length == 0 and len(self._rows) != ids.shape[0]:
             self._rows = np.arange(ids.shape[0], dtype=np.int32)

@@ -31,12 +31,12 @@ def _figures(ttfts: list[float], totals: list[float]) -> dict:
     return {"first_token": _percentiles(ttfts), "request": _percentiles(totals), "requests": len(totals)}
 
 
-def engine_alone(directory: str, precision: str, n: int, k: int, requests: int) -> dict:
+def engine_alone(directory: str, precision: str, n: int, k: int, requests: int, runtime: str = "auto") -> dict:
     """The engine's own times for the same requests, one after another; run in a child process."""
     from arxiv_tui.runtime.engine import Engine
     from arxiv_tui.runtime.settings import GenerationSettings
 
-    engine = Engine.open(directory, precision)
+    engine = Engine.open(directory, precision, runtime=runtime)
     settings = GenerationSettings(n=n, max_new_tokens=k)
     ttfts, totals = [], []
     for i in range(requests + 1):
@@ -69,17 +69,20 @@ def _client(base: str, model: str, n: int, k: int, requests: int, ttfts: list[fl
         totals.append(time.perf_counter() - started)
 
 
-def _start_server(directory: str, precision: str) -> tuple[subprocess.Popen, str]:
+def _start_server(directory: str, precision: str, runtime: str) -> tuple[subprocess.Popen, str]:
     probe = socket.socket()
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
     probe.close()
     command = [sys.executable, "-m", "arxiv_tui", "serve", "--model", directory, "--precision", precision]
+    command += ["--runtime", runtime]
     command += ["--port", str(port), "--max-waiting", "64"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     server = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
     assert server.stderr is not None
     line = server.stderr.readline()  # "serving ... at URL" once loaded
+    while line.startswith(("converting", "arxiv-tui: ")):  # a first conversion's bar, a fallback's notice
+        line = server.stderr.readline()
     if "serving" not in line:
         server.kill()
         raise RuntimeError(f"serve did not start: {line.strip()}")
@@ -87,10 +90,12 @@ def _start_server(directory: str, precision: str) -> tuple[subprocess.Popen, str
     return server, f"http://127.0.0.1:{port}/v1"
 
 
-def run_serve_bench(directory: str, precision: str, n: int, k: int, requests: int, clients: list[int]) -> dict:
+def run_serve_bench(
+    directory: str, precision: str, n: int, k: int, requests: int, clients: list[int], runtime: str = "auto"
+) -> dict:
     """The report: the engine alone, then `serve` with each number of concurrent clients."""
-    alone = in_child(engine_alone, directory, precision, n, k, requests)
-    server, base = _start_server(directory, precision)
+    alone = in_child(engine_alone, directory, precision, n, k, requests, runtime)
+    server, base = _start_server(directory, precision, runtime)
     try:
         _client(base, directory, n, k, 1, [], [])  # warm-up; the server names its model as it was given
         served = {}
@@ -112,7 +117,13 @@ def run_serve_bench(directory: str, precision: str, n: int, k: int, requests: in
     one = served.get("1")
     overhead = round(one["request"]["p50_ms"] / alone["request"]["p50_ms"] - 1, 3) if one else None
     return {
-        "settings": {"n": n, "max_new_tokens": k, "requests_per_client": requests, "precision": precision},
+        "settings": {
+            "n": n,
+            "max_new_tokens": k,
+            "requests_per_client": requests,
+            "precision": precision,
+            "runtime": runtime,
+        },
         "engine_alone": alone,
         "serve": served,
         "http_overhead_one_client": overhead,

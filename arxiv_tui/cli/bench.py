@@ -115,7 +115,9 @@ def _run_serve_bench(directory: str, args: argparse.Namespace) -> int:
     except ValueError:
         raise UsageError(f"--clients must be numbers separated by commas, not {args.clients!r}") from None
     try:
-        report = run_serve_bench(directory, args.precision, args.n, args.max_new_tokens, args.runs, clients)
+        report = run_serve_bench(
+            directory, args.precision, args.n, args.max_new_tokens, args.runs, clients, args.runtime
+        )
     except Exception as exc:  # noqa: BLE001 - whatever breaks a benchmark is one line, never a traceback
         raise CommandError(f"serve benchmark failed: {exc}") from None
     if args.json:

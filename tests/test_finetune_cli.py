@@ -75,6 +75,21 @@ def test_finetune_prints_a_table_and_eval_matches(capsys, four_layer_model, abst
     assert set(result) == {"eval_loss", "perplexity", "tokens", "samples"}
     assert result["samples"] == 8  # the held-out texts of the run above...
     assert result["eval_loss"] == pytest.approx(metrics["eval_loss"], rel=1e-6)  # ...scored the same
+    # The inference runtimes score the same tokens: fp32 as the training model does, and 8 and 4
+    # bits a little worse, in that order.
+    scored = {}
+    for runtime, precision in [("openvino", "fp32"), ("torch", "fp32"), ("auto", "int8"), ("auto", "int4")]:
+        code, out, err = run_cli(
+            capsys, "eval", "--model", "m", "--data", str(abstracts), "--samples", "8", "--max-length", "32",
+            "--precision", precision, "--runtime", runtime, "--json",
+        )  # fmt: skip
+        assert code == 0, err
+        scored[runtime, precision] = json.loads(out)
+        assert scored[runtime, precision]["tokens"] == result["tokens"]
+    for exact in [("openvino", "fp32"), ("torch", "fp32")]:
+        assert scored[exact]["eval_loss"] == pytest.approx(result["eval_loss"], rel=1e-4)
+    fp32, int8, int4 = (scored[key]["eval_loss"] for key in [("torch", "fp32"), ("auto", "int8"), ("auto", "int4")])
+    assert fp32 != int8 and abs(int8 - fp32) < 0.02 * fp32 and abs(int4 - fp32) < 0.1 * fp32
 
 
 def test_default_output_goes_to_the_data_dir(capsys, four_layer_model, abstracts, user_dirs):

@@ -19,7 +19,7 @@ from arxiv_tui.cli.options import (
     positive_float,
     positive_int,
 )
-from arxiv_tui.runtime.settings import TRAINING_PRECISIONS
+from arxiv_tui.runtime.settings import PRECISIONS, RUNTIMES, TRAINING_PRECISIONS
 
 
 def add_command(commands) -> None:
@@ -113,7 +113,20 @@ def add_command(commands) -> None:
     _add_data_options(ev, r)
     ev.add_argument("--samples", type=positive_int, default=r.eval_samples, metavar="N", help="held-out texts")
     ev.add_argument("--max-length", type=positive_int, default=r.max_length, metavar="L")
-    ev.add_argument("--precision", default="auto", choices=TRAINING_PRECISIONS)
+    ev.add_argument(
+        "--precision",
+        default="auto",
+        choices=PRECISIONS,
+        help="auto, bf16 or fp32 score with the training model; fp16, int8 and int4 with the inference runtime "
+        "(as the app runs the model)",
+    )
+    ev.add_argument(
+        "--runtime",
+        default=None,
+        choices=RUNTIMES,
+        help="score with an inference runtime (auto: OpenVINO where it runs) in --precision, instead of the "
+        "training model",
+    )
     ev.add_argument("--json", action="store_true", help='print {"eval_loss", "perplexity", "tokens", "samples"}')
     ev.set_defaults(run=_eval)
 
@@ -292,9 +305,22 @@ def _eval(args: argparse.Namespace) -> int:
             on_download=download,
         )
         lm, tokenizer = load_base(args.model or DEFAULT_MODEL, download)
-    model = RecipeModel(lm, 0, choose_dtype(args.precision))
     template = model_template(Path(lm.config.name_or_path))  # as the app prompts this model
-    result = evaluate(model, eval_blocks(tokenizer, list(corpus.eval), template, args.max_length), recipe.batch_size)
+    blocks = eval_blocks(tokenizer, list(corpus.eval), template, args.max_length)
+    runtime = args.runtime or (None if args.precision in TRAINING_PRECISIONS else "auto")
+    if runtime is None:
+        result = evaluate(RecipeModel(lm, 0, choose_dtype(args.precision)), blocks, recipe.batch_size)
+    else:
+        from arxiv_tui.runtime.checkpoint import load_model
+        from arxiv_tui.trainer.training.evaluate import evaluate_inference
+
+        directory = Path(lm.config.name_or_path)
+        del lm
+        with download_progress() as converting:
+            loaded = load_model(directory, args.precision, runtime, converting)
+        if loaded.notice:
+            print(f"arxiv-tui: {loaded.notice}", file=sys.stderr)
+        result = evaluate_inference(loaded.model, blocks)
     if args.json:
         print(json.dumps(result.to_dict()))
     else:

@@ -53,3 +53,23 @@ def evaluate(model: RecipeModel, blocks: Blocks, batch_size: int) -> EvalResult:
     model.train(was_training)
     loss = total / max(tokens, 1)
     return EvalResult(loss, perplexity(loss), tokens, len(blocks))
+
+
+def evaluate_inference(model, blocks: Blocks) -> EvalResult:
+    """The same loss from an inference runtime's model (`DecoderModel`: OpenVINO or the PyTorch
+    engine, in the precision it was loaded in), one text at a time, so a precision's quality is
+    read on exactly the tokens the training model is read on."""
+    total, tokens = 0.0, 0
+    with torch.inference_mode():
+        for input_ids, labels in batches(blocks, 1):
+            length = int((labels[0] != IGNORE).sum())
+            if length < 2:
+                continue
+            ids = input_ids[:, :length]
+            logits = model(ids, model.new_cache(1, length), all_positions=True)[0]
+            targets = labels[0, 1:length]
+            losses = torch.nn.functional.cross_entropy(logits[:-1].float(), targets, reduction="none")
+            total += float(losses.sum())
+            tokens += length - 1
+    loss = total / max(tokens, 1)
+    return EvalResult(loss, perplexity(loss), tokens, len(blocks))

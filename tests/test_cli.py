@@ -152,20 +152,9 @@ def test_models_registry(capsys, tiny_model):
 @pytest.mark.parametrize("runtime", ["auto", "torch"])
 def test_bench_json(capsys, tiny_model, runtime):
     code, out, err = run_cli(
-        capsys,
-        "bench",
-        "--model",
-        str(tiny_model),
-        "-n",
-        "2",
-        "--max-new-tokens",
-        "6",
-        "--runs",
-        "1",
-        "--json",
-        "--runtime",
-        runtime,
-    )
+        capsys, "bench", "--model", str(tiny_model), "-n", "2", "--max-new-tokens", "6", "--runs", "1", "--json",
+        "--runtime", runtime,
+    )  # fmt: skip
     assert code == 0, err
     report = json.loads(out)
     keys = {"median_s", "ttft_s", "tokens_per_s", "peak_rss_mb"}
@@ -176,9 +165,11 @@ def test_bench_json(capsys, tiny_model, runtime):
     assert floor["bf16_s"] == pytest.approx(2 * floor["int8_s"]) and floor["read_gb_per_s"] > 0
     precision = report["settings"]["precision"]
     assert (report["settings"]["runtime"], precision) == (
-        ("openvino", "int8") if runtime == "auto" else ("torch", resolve_precision("auto"))
+        ("openvino", "int4") if runtime == "auto" else ("torch", resolve_precision("auto"))
     )
-    own = {"int8": floor["int8_s"], "fp32": 2 * floor["bf16_s"]}.get(precision, floor["bf16_s"])
+    own = {"int8": floor["int8_s"], "int4": floor["int8_s"] / 2, "fp32": 2 * floor["bf16_s"]}.get(
+        precision, floor["bf16_s"]
+    )
     assert report["engine_over_floor"] == pytest.approx(report["engine"]["best_s"] / own, rel=0.02, abs=0.005)
     assert report["engine"]["best_s"] <= report["engine"]["median_s"]
     if runtime == "torch":  # the linears alone are part of every step: less than the whole request

@@ -52,9 +52,9 @@ def test_quantized_weights_stay_close_to_fp32(precision, bound, family_model):
     assert 0 < kl(next_token_log_probs(exact, text), next_token_log_probs(quantized, text)) < bound
 
 
-def test_auto_precision_is_int8_on_openvino(tiny_model):
+def test_auto_precision_is_int4_on_openvino(tiny_model):
     loaded = load_model(tiny_model, "auto", "openvino")
-    assert (loaded.runtime, loaded.precision) == ("openvino", "int8")
+    assert (loaded.runtime, loaded.precision) == ("openvino", "int4")
 
 
 def test_prompt_cache_is_reused_and_cut_with_the_same_tokens_as_a_fresh_engine(tiny_model):

@@ -103,7 +103,7 @@ def add_precision_option(parser: argparse.ArgumentParser) -> None:
         "--precision",
         default="auto",
         choices=PRECISIONS,
-        help="weights: auto (int8 on OpenVINO; on PyTorch fp16 on x86, else bf16 where the CPU has it, else "
+        help="weights: auto (int4 on OpenVINO; on PyTorch fp16 on x86, else bf16 where the CPU has it, else "
         "fp32), int8 (a quarter of fp32's bytes) or int4 (an eighth; OpenVINO only)",
     )
     parser.add_argument(

@@ -10,6 +10,7 @@ import threading
 
 from arxiv_tui.cli.options import CommandError, add_model_option, add_precision_option, download_progress, positive_int
 from arxiv_tui.runtime.settings import DEFAULT_MODEL
+from arxiv_tui.server.worker import MAX_BATCH_ROWS
 
 
 def add_command(commands) -> None:
@@ -34,10 +35,10 @@ def add_command(commands) -> None:
     parser.add_argument(
         "--max-batch",
         type=positive_int,
-        default=16,
+        default=MAX_BATCH_ROWS,
         metavar="ROWS",
-        help="alternatives of all requests that share a decode step, on OpenVINO (default 16); a request "
-        "with more runs alone",
+        help=f"alternatives of all requests that share a decode step, on OpenVINO (default {MAX_BATCH_ROWS}); "
+        "a request with more runs alone",
     )
     parser.set_defaults(run=run)
 

@@ -61,6 +61,11 @@ class Job:
         self.loop.call_soon_threadsafe(self.events.put_nowait, event)
 
 
+# Rows of all requests in one decode step: 8 editors asking for 3 alternatives each share every
+# step, and a step of 24 rows costs 2.6 times one of 3 (docs/performance.md), so none waits.
+MAX_BATCH_ROWS = 32
+
+
 class Busy(Exception):
     """The queue is full: try again shortly."""
 
@@ -134,7 +139,7 @@ class BatchWorker(EngineWorker):
         engine: Engine,
         max_waiting: int = 16,
         on_done: Callable[[list[Alternative], float], object] | None = None,
-        max_rows: int = 16,
+        max_rows: int = MAX_BATCH_ROWS,
     ) -> None:
         from arxiv_tui.runtime.batching import Batch
 

@@ -256,8 +256,8 @@ def _torch_model(directory: Path, config: Any, arch: Architecture, precision: st
     concrete = resolve_precision(precision)
     if "OMP_NUM_THREADS" not in os.environ:
         # One thread: with two, each of a step's hundreds of small operations waits for the thread
-        # whose core another program took, and a busy core made a request 19x slower; one thread
-        # holds its speed (docs/performance.md has both).
+        # whose core another program took, so one busy core made a request many times slower;
+        # one thread holds its speed (docs/performance.md has both).
         import torch
 
         torch.set_num_threads(1)

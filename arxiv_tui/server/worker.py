@@ -62,7 +62,8 @@ class Job:
 
 
 # Rows of all requests in one decode step: 8 editors asking for 3 alternatives each share every
-# step, and a step of 24 rows costs 2.6 times one of 3 (docs/performance.md), so none waits.
+# step, so none waits for another to finish; a step of many rows costs far less than as many
+# steps of few (docs/performance.md).
 MAX_BATCH_ROWS = 32
 
 

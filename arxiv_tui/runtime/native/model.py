@@ -23,7 +23,7 @@ from arxiv_tui.runtime.kv_cache import Cache
 from arxiv_tui.runtime.native.convert import ConversionProgress, cached_graph, convert
 
 
-def compile_options(precision: str, native_bf16: bool, threads: int | None = None) -> dict[str, Any]:
+def compile_options(precision: str, native_bf16: bool) -> dict[str, Any]:
     """The CPU plugin's options for `precision`.
 
     Compressed weights (int8, int4) run fastest with float32 activations: the plugin's kernels
@@ -41,11 +41,9 @@ def compile_options(precision: str, native_bf16: bool, threads: int | None = Non
     }
     if precision in ("int8", "int4"):
         # Activations are quantized on the fly in groups of this many inputs for the int8 kernels:
-        # 128 made a Qwen2.5-0.5B step 9% (3 rows) to 17% (24 rows) faster than the default 32,
-        # with the held-out loss unchanged to 0.1% (docs/performance.md).
+        # larger groups than the default 32 were faster at every batch size measured, and the
+        # held-out loss did not move (docs/performance.md).
         options["DYNAMIC_QUANTIZATION_GROUP_SIZE"] = 128
-    if threads:
-        options["INFERENCE_NUM_THREADS"] = threads
     if precision == "fp32":
         options["KV_CACHE_PRECISION"] = "f32"  # the reference: nothing rounded
     return options
@@ -151,15 +149,14 @@ def open_native(
     precision: str,
     native_bf16: bool,
     on_progress: Callable[[ConversionProgress], None] | None = None,
-    threads: int | None = None,
 ) -> NativeModel:
     """`directory`'s model on OpenVINO in `precision`, converted first if no valid cache has it."""
     graph = cached_graph(directory, precision)
     core = ov.Core()
     if graph is not None:
         try:
-            return NativeModel(core.compile_model(graph, "CPU", compile_options(precision, native_bf16, threads)))
+            return NativeModel(core.compile_model(graph, "CPU", compile_options(precision, native_bf16)))
         except RuntimeError:
             pass  # a cache that matches but does not read back (truncated .bin): rebuilt below
     graph = convert(directory, config, family, positions, precision, on_progress)
-    return NativeModel(core.compile_model(graph, "CPU", compile_options(precision, native_bf16, threads)))
+    return NativeModel(core.compile_model(graph, "CPU", compile_options(precision, native_bf16)))

@@ -180,3 +180,16 @@ def test_a_missing_or_old_openvino_is_named_and_pytorch_runs(version, words, tin
 def test_int4_on_the_pytorch_runtime_is_refused(tiny_model):
     with pytest.raises(ModelError, match="int4 needs the OpenVINO runtime"):
         load_model(tiny_model, "int4", "torch")
+
+
+def test_activations_are_quantized_in_the_groups_of_the_weights(tiny_model):
+    """int4's activation groups follow its smallest weight group (a larger one falls off the
+    plugin's fast kernel); int8 takes 128, whatever the widths."""
+    from arxiv_tui.runtime.native.graph import INT8_ACTIVATION_GROUP, group_size
+
+    config = json.loads((tiny_model / "config.json").read_text())
+    widths = [config["n_embd"], 4 * config["n_embd"]]
+    expected = {"int4": min(group_size(width) for width in widths), "int8": INT8_ACTIVATION_GROUP}
+    for precision, group in expected.items():
+        compiled = load_model(tiny_model, precision, "openvino").model.compiled
+        assert compiled.get_property("DYNAMIC_QUANTIZATION_GROUP_SIZE") == group

@@ -24,7 +24,7 @@ from typing import Any
 
 from arxiv_tui.runtime.model_info import weight_files
 
-FORMAT = 2  # bump when the graph or the quantization changes: every cache is rebuilt
+FORMAT = 3  # bump when the graph or the quantization changes: every cache is rebuilt
 MANIFEST = "manifest.json"
 GRAPH = "model.xml"
 

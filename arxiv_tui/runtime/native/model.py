@@ -21,9 +21,10 @@ import torch
 
 from arxiv_tui.runtime.kv_cache import Cache
 from arxiv_tui.runtime.native.convert import ConversionProgress, cached_graph, convert
+from arxiv_tui.runtime.native.graph import ACTIVATION_GROUP_KEY, INT8_ACTIVATION_GROUP
 
 
-def compile_options(precision: str, native_bf16: bool) -> dict[str, Any]:
+def compile_options(precision: str, native_bf16: bool, activation_group: int = INT8_ACTIVATION_GROUP) -> dict[str, Any]:
     """The CPU plugin's options for `precision`.
 
     Compressed weights (int8, int4) run fastest with float32 activations: the plugin's kernels
@@ -40,10 +41,9 @@ def compile_options(precision: str, native_bf16: bool) -> dict[str, Any]:
         "ENABLE_CPU_PINNING": False,
     }
     if precision in ("int8", "int4"):
-        # Activations are quantized on the fly in groups of this many inputs for the int8 kernels:
-        # larger groups than the default 32 were faster at every batch size measured, and the
-        # held-out loss did not move (docs/performance.md).
-        options["DYNAMIC_QUANTIZATION_GROUP_SIZE"] = 128
+        # Activations are quantized on the fly in groups of this many inputs for the 8-bit
+        # kernels; the graph says which group suits its weights (`GraphBuilder.activation_group`).
+        options["DYNAMIC_QUANTIZATION_GROUP_SIZE"] = activation_group
     if precision == "fp32":
         options["KV_CACHE_PRECISION"] = "f32"  # the reference: nothing rounded
     return options
@@ -152,11 +152,17 @@ def open_native(
 ) -> NativeModel:
     """`directory`'s model on OpenVINO in `precision`, converted first if no valid cache has it."""
     graph = cached_graph(directory, precision)
-    core = ov.Core()
     if graph is not None:
         try:
-            return NativeModel(core.compile_model(graph, "CPU", compile_options(precision, native_bf16)))
+            return _compiled(graph, precision, native_bf16)
         except RuntimeError:
             pass  # a cache that matches but does not read back (truncated .bin): rebuilt below
     graph = convert(directory, config, family, positions, precision, on_progress)
-    return NativeModel(core.compile_model(graph, "CPU", compile_options(precision, native_bf16)))
+    return _compiled(graph, precision, native_bf16)
+
+
+def _compiled(graph: Path, precision: str, native_bf16: bool) -> NativeModel:
+    core = ov.Core()
+    model = core.read_model(graph)
+    group = int(model.get_rt_info(ACTIVATION_GROUP_KEY).astype(str))
+    return NativeModel(core.compile_model(model, "CPU", compile_options(precision, native_bf16, group)))

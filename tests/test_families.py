@@ -41,10 +41,12 @@ def reference_greedy(directory, ids: list[int], steps: int) -> list[int]:
     return sequence[len(ids) :]
 
 
+@pytest.mark.parametrize("runtime", ["openvino", "torch"])
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
-def test_greedy_tokens_equal_transformers(variant, family_model):
+def test_greedy_tokens_equal_transformers(variant, runtime, family_model):
     directory = family_model(variant)
-    engine = Engine(load_model(directory, "fp32"))
+    engine = Engine(load_model(directory, "fp32", runtime))
+    assert engine.loaded.runtime == runtime
     for prompt in ("We propose", "The results show e.g. that"):
         ids = engine.prompt_ids(prompt, 20)
         expected = reference_greedy(directory, ids, 20)

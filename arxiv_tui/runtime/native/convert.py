@@ -48,9 +48,8 @@ class ConversionError(Exception):
 
 def source_fingerprint(directory: Path) -> list[list[Any]]:
     """Name, size and modification time of the files a graph is built from."""
-    files = [directory / "config.json", *weight_files(directory)]
-    if not weight_files(directory):
-        files.append(directory / "pytorch_model.bin")
+    weights = weight_files(directory) or [directory / "pytorch_model.bin"]
+    files = [directory / "config.json", *weights]
     return [[path.name, (st := path.stat()).st_size, st.st_mtime_ns] for path in files if path.exists()]
 
 

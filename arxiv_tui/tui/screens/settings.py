@@ -23,7 +23,7 @@ FIELDS = [
     ("debounce_s", "Pause before suggesting (s)", float),
     ("model", "Model", str),
     ("precision", "Precision", str),
-    ("runtime", "Runtime (auto, openvino, torch)", str),
+    ("runtime", "Runtime", str),
 ]
 
 

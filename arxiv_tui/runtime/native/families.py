@@ -16,7 +16,7 @@ import numpy as np
 import openvino.opset13 as ops
 import torch
 
-from arxiv_tui.runtime.native.graph import GraphBuilder, Node, WeightFormat, constant
+from arxiv_tui.runtime.native.graph import GraphBuilder, Node, WeightFormat, axis, constant, index_constant
 from arxiv_tui.runtime.weights import Checkpoint
 
 Progress = Callable[[int, int], None]  # (blocks done, blocks in all)
@@ -40,16 +40,8 @@ def _activation(x: Node, name: str) -> Node:
 
 def _rotate(x: Node, cos: Node, signed_sin: Node, head_dim: int) -> Node:
     """x * cos + roll(x, half) * signed_sin: Hugging Face's half-split rotary embedding."""
-    rolled = ops.roll(x, constant_i64([head_dim // 2]), constant_i64([-1]))
+    rolled = ops.roll(x, index_constant([head_dim // 2]), index_constant([-1]))
     return ops.add(ops.multiply(x, cos), ops.multiply(rolled, signed_sin)).output(0)
-
-
-def constant_i64(values: list[int]) -> Node:
-    return ops.constant(np.array(values, dtype=np.int64)).output(0)
-
-
-def axis(index: int) -> Node:
-    return ops.constant(np.array(index, dtype=np.int64)).output(0)
 
 
 def llama_graph(config: Any, checkpoint: Checkpoint, positions: int, weights: WeightFormat, progress: Progress) -> Any:
@@ -73,7 +65,7 @@ def llama_graph(config: Any, checkpoint: Checkpoint, positions: int, weights: We
     for i in range(s.layers):
         t = {name.split(".", 2)[2]: _np(tensor) for name, tensor in block_state(s, i, checkpoint, f32).items()}
         qkv = g.linear(g.rms_norm(x, t["input_norm"], s.eps), t["qkv.weight"], t.get("qkv.bias"))
-        q, k, v = ops.variadic_split(qkv, axis(-1), constant_i64([q_width, kv_width, kv_width])).outputs()
+        q, k, v = ops.variadic_split(qkv, axis(-1), index_constant([q_width, kv_width, kv_width])).outputs()
         q, k, v = (
             g.heads(q, s.heads, s.head_dim),
             g.heads(k, s.kv_heads, s.head_dim),

@@ -22,7 +22,6 @@ from openvino.op.util import Variable, VariableInfo
 from arxiv_tui.runtime.native.quantize import quantize_int4, quantize_int8
 
 Node: TypeAlias = Any  # an ov.Output: what opset functions take and return (OpenVINO ships no types)
-INPUT_NAMES = ("input_ids", "positions", "mask", "beam_idx", "logit_positions")
 # Where a graph says the group its activations are best quantized in (see `activation_group`).
 ACTIVATION_GROUP_KEY = ["arxiv_tui", "activation_group"]
 INT8_ACTIVATION_GROUP = 128
@@ -36,7 +35,6 @@ class WeightFormat:
 
     blocks: str  # "f32", "f16", "int8" or "int4"
     edges: str
-    group: int = 64  # int4's group along the input dimension (largest of 128/64/32 that divides it)
 
     @classmethod
     def for_precision(cls, precision: str) -> WeightFormat:
@@ -86,7 +84,7 @@ def matrix(weight: np.ndarray, storage: str) -> Node:
         group = group_size(columns)
         q4, scale = quantize_int4(weight.reshape(out, columns // group, group))
         grouped = ops.multiply(ops.convert(_int4_constant(q4), ov.Type.f16), _const(scale))
-        flat = ops.reshape(grouped, _const(np.array([out, columns], dtype=np.int64)), special_zero=False)
+        flat = ops.reshape(grouped, index_constant([out, columns]), special_zero=False)
         return ops.convert(flat, ov.Type.f32).output(0)
     raise ValueError(f"unknown weight storage {storage!r}")
 
@@ -106,7 +104,7 @@ class GraphBuilder:
         self.logit_positions = ops.parameter([-1], ov.Type.i64, name="logit_positions")
         self.sinks: list[ov.Node] = []
         self.int4_groups: set[int] = set()  # the groups int4 weights were quantized in
-        batch = ops.gather(ops.shape_of(self.input_ids), _const(np.array([0])), _const(np.array(0)))
+        batch = ops.gather(ops.shape_of(self.input_ids), index_constant([0]), axis(0))
         self._batch = batch.output(0)
 
     @property
@@ -124,46 +122,42 @@ class GraphBuilder:
         """The embedding table [vocab, hidden] as a graph value (shared with a tied head)."""
         return matrix(table, self.weights.edges)
 
-    def rms_norm(self, x: Node, weight: np.ndarray | None, eps: float) -> Node:
+    def rms_norm(self, x: Node, weight: np.ndarray, eps: float) -> Node:
         """RMSNorm over the last axis, in the shape the CPU plugin fuses."""
-        mean = ops.reduce_mean(ops.power(x, scalar(2.0)), _const(np.array([-1])), True)
+        mean = ops.reduce_mean(ops.power(x, scalar(2.0)), index_constant([-1]), True)
         inverse = ops.divide(scalar(1.0), ops.sqrt(ops.add(mean, scalar(eps))))
         normed = ops.multiply(x, inverse)
-        return (
-            ops.multiply(normed, _const(weight.astype(np.float32))).output(0)
-            if weight is not None
-            else normed.output(0)
-        )
+        return ops.multiply(normed, _const(weight.astype(np.float32))).output(0)
 
     def layer_norm(self, x: Node, weight: np.ndarray, bias: np.ndarray, eps: float) -> Node:
-        normed = ops.mvn(x, _const(np.array([-1])), True, eps, "inside_sqrt")
+        normed = ops.mvn(x, index_constant([-1]), True, eps, "inside_sqrt")
         scaled = ops.multiply(normed, _const(weight.astype(np.float32)))
         return ops.add(scaled, _const(bias.astype(np.float32))).output(0)
 
     def heads(self, x: Node, count: int, head_dim: int) -> Node:
         """[batch, steps, count * head_dim] -> [batch, steps, count, head_dim]."""
-        return ops.reshape(x, _const(np.array([0, 0, count, head_dim])), special_zero=True).output(0)
+        return ops.reshape(x, index_constant([0, 0, count, head_dim]), special_zero=True).output(0)
 
     def attention(
         self, q: Node, k: Node, v: Node, layer: int, kv_heads: int, head_dim: int, group: int, scale: float
     ) -> Node:
         """Attention of q [batch, steps, heads, d] over the cached keys and values of `layer` and
         the new k, v [batch, steps, kv_heads, d]; returns [batch, steps, heads * d]."""
-        order = _const(np.array([0, 2, 1, 3]))
+        order = index_constant([0, 2, 1, 3])
         q, k, v = (ops.transpose(t, order).output(0) for t in (q, k, v))
         present = [
             self._cached(t, f"past.{layer}.{name}", kv_heads, head_dim) for t, name in ((k, "key"), (v, "value"))
         ]
         if group > 1:  # each key/value head serves `group` query heads, as rows of one product
             present = [self._repeat_heads(t, kv_heads * group, head_dim, group) for t in present]
-        mask = ops.unsqueeze(self.mask, _const(np.array([1])))  # the same for every head
+        mask = ops.unsqueeze(self.mask, index_constant([1]))  # the same for every head
         out = ops.scaled_dot_product_attention(q, present[0], present[1], mask, scalar(scale))
         merged = ops.transpose(out, order)
-        return ops.reshape(merged, _const(np.array([0, 0, -1])), special_zero=True).output(0)
+        return ops.reshape(merged, index_constant([0, 0, -1]), special_zero=True).output(0)
 
     def _cached(self, new: Node, name: str, kv_heads: int, head_dim: int) -> Node:
         """`new` [batch, kv_heads, steps, d] after the state `name`'s rows picked by beam_idx."""
-        empty_shape = ops.concat([self._batch, _const(np.array([kv_heads, 0, head_dim]))], 0)
+        empty_shape = ops.concat([self._batch, index_constant([kv_heads, 0, head_dim])], 0)
         empty = ops.broadcast(scalar(0.0), empty_shape)
         info = VariableInfo()
         info.data_shape = ov.PartialShape([-1, kv_heads, -1, head_dim])
@@ -171,21 +165,21 @@ class GraphBuilder:
         info.variable_id = name
         variable = Variable(info)
         past = ops.read_value(empty, variable)
-        rows = ops.gather(past, self.beam_idx, _const(np.array(0)))
+        rows = ops.gather(past, self.beam_idx, axis(0))
         present = ops.concat([rows.output(0), new], 2).output(0)
         self.sinks.append(ops.assign(present.get_node(), variable))
         return present
 
     @staticmethod
     def _repeat_heads(x: Node, heads: int, head_dim: int, group: int) -> Node:
-        expanded = ops.unsqueeze(x, _const(np.array([2])))
-        shape = _const(np.array([1, 1, group, 1, 1]))
+        expanded = ops.unsqueeze(x, index_constant([2]))
+        shape = index_constant([1, 1, group, 1, 1])
         repeated = ops.broadcast(expanded, shape, broadcast_spec="BIDIRECTIONAL")
-        return ops.reshape(repeated, _const(np.array([0, heads, -1, head_dim])), special_zero=True).output(0)
+        return ops.reshape(repeated, index_constant([0, heads, -1, head_dim]), special_zero=True).output(0)
 
     def logits(self, hidden: Node, head: Node) -> ov.Model:
         """The model: logits [batch, len(logit_positions), vocab] of `hidden` at the asked positions."""
-        picked = ops.gather(hidden, self.logit_positions, _const(np.array(1)))
+        picked = ops.gather(hidden, self.logit_positions, axis(1))
         logits = ops.matmul(picked, head, transpose_a=False, transpose_b=True)
         result = ops.result(logits)
         result.output(0).get_tensor().set_names({LOGITS})
@@ -207,4 +201,11 @@ def constant(array: np.ndarray) -> Node:
 
 
 def index_constant(values: list[int]) -> Node:
+    """An int64 vector constant (shapes, split lengths, shifts)."""
     return _const(np.array(values, dtype=np.int64))
+
+
+def axis(index: int) -> Node:
+    """An int64 scalar constant: the axis a gather or split works along (a split takes no other
+    shape; `_const` would make it a vector of one)."""
+    return ops.constant(np.array(index, dtype=np.int64)).output(0)

@@ -10,10 +10,9 @@ dropping the padding no row needs any more.
 from __future__ import annotations
 
 import numpy as np
-import openvino as ov
 import torch
 
-from arxiv_tui.runtime.native.model import NativeCache, NativeModel
+from arxiv_tui.runtime.native.model import NativeCache, NativeModel, infer, read_states, write_states
 
 _SLACK = 128  # columns of padding every row has that a step may carry before they are dropped
 
@@ -42,11 +41,10 @@ class RowBatch:
 
     def _states(self) -> dict[str, np.ndarray]:
         """Each state's rows as the next step would continue them."""
-        return {s.name: np.asarray(s.state.data)[self._rows] for s in self.request.query_state()}
+        return {name: rows[self._rows] for name, rows in read_states(self.request).items()}
 
     def _write(self, states: dict[str, np.ndarray], width: int) -> None:
-        for state in self.request.query_state():
-            state.state = ov.Tensor(np.ascontiguousarray(states[state.name]))
+        write_states(self.request, states)
         self.width = width
         self._rows = np.arange(self.rows, dtype=np.int32)
 
@@ -54,7 +52,7 @@ class RowBatch:
         """Append `count` rows, each continuing the one-row cache `prompt`."""
         prompt.settle()
         width = max([prompt.length, *self.lengths])  # padding no row needs is dropped here
-        joining = {s.name: np.asarray(s.state.data) for s in prompt.request.query_state()}
+        joining = read_states(prompt.request)
         current = self._states() if self.rows else {}
         states = {}
         for name, rows in joining.items():
@@ -88,9 +86,7 @@ class RowBatch:
             "beam_idx": self._rows,
             "logit_positions": np.zeros(1, dtype=np.int64),
         }
-        self.request.start_async(inputs, share_inputs=True)
-        self.request.wait()
-        logits = torch.from_numpy(np.array(self.request.get_output_tensor(0).data))[:, -1]
+        logits = infer(self.request, inputs)[:, -1]
         self.width += 1
         self.lengths = [length + 1 for length in self.lengths]
         self._rows = np.arange(self.rows, dtype=np.int32)

@@ -49,6 +49,24 @@ def compile_options(precision: str, native_bf16: bool, activation_group: int = I
     return options
 
 
+def read_states(request: ov.InferRequest) -> dict[str, np.ndarray]:
+    """A copy of each of `request`'s states (every layer's keys and values), by name."""
+    return {state.name: np.array(state.state.data) for state in request.query_state()}
+
+
+def write_states(request: ov.InferRequest, states: dict[str, np.ndarray]) -> None:
+    """Replace each of `request`'s states with `states[name]`."""
+    for state in request.query_state():
+        state.state = ov.Tensor(np.ascontiguousarray(states[state.name]))
+
+
+def infer(request: ov.InferRequest, inputs: dict[str, np.ndarray]) -> torch.Tensor:
+    """Run one step on `request`; a copy of its float32 logits (the next step reuses the buffer)."""
+    request.start_async(inputs, share_inputs=True)
+    request.wait()  # releases the GIL: the app's thread runs meanwhile
+    return torch.from_numpy(np.array(request.get_output_tensor(0).data))
+
+
 class NativeCache:
     """One infer request's key/value state, as the engine's `KVCache` is used."""
 
@@ -82,8 +100,7 @@ class NativeCache:
         self.settle()
         other = NativeCache(self.request.get_compiled_model().create_infer_request(), batch)
         if self.length:
-            for source, target in zip(self.request.query_state(), other.request.query_state(), strict=True):
-                target.state = ov.Tensor(np.array(source.state.data))
+            write_states(other.request, read_states(self.request))
         other.length = self.length
         other._rows = np.zeros(batch, dtype=np.int32)
         return other
@@ -95,8 +112,8 @@ class NativeCache:
         if self._cut == 0:
             self.request.reset_state()
         else:
-            for state in self.request.query_state():
-                state.state = ov.Tensor(np.ascontiguousarray(state.state.data[:, :, : self._cut]))
+            cut = self._cut
+            write_states(self.request, {name: rows[:, :, :cut] for name, rows in read_states(self.request).items()})
         self._cut = None
 
     def step_inputs(self, ids: np.ndarray, all_positions: bool) -> dict[str, np.ndarray]:
@@ -134,9 +151,7 @@ class NativeModel:
         assert isinstance(cache, NativeCache)  # made by new_cache
         cache.settle()
         inputs = cache.step_inputs(np.ascontiguousarray(ids.numpy(), dtype=np.int64), all_positions)
-        cache.request.start_async(inputs, share_inputs=True)
-        cache.request.wait()  # releases the GIL: the app's thread runs meanwhile
-        logits = torch.from_numpy(np.array(cache.request.get_output_tensor(0).data))
+        logits = infer(cache.request, inputs)
         cache.advanced(ids.shape[1], ids.shape[0])
         return logits if all_positions else logits[:, -1]
 

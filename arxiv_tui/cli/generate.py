@@ -15,6 +15,7 @@ from arxiv_tui.cli.options import (
     add_precision_option,
     add_sampling_options,
     download_progress,
+    print_notice,
 )
 from arxiv_tui.runtime.settings import DEFAULT_MODEL
 
@@ -99,8 +100,7 @@ def _open_run(args: argparse.Namespace, prompt: str, settings) -> tuple[str, dic
         settings.validate(engine.context_length)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if engine.loaded.notice:
-        print(f"arxiv-tui: {engine.loaded.notice}", file=sys.stderr)
+    print_notice(engine.loaded.notice)
     where = {"precision": engine.loaded.precision, "runtime": engine.loaded.runtime, "template": engine.template}
     return model, where, engine.stream(prompt, settings, raw=args.raw)
 

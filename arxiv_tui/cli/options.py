@@ -4,6 +4,7 @@ one line, value checks, and the options several commands take. Imports no comman
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, NoReturn
@@ -149,6 +150,12 @@ def add_listing_command(
     parser.set_defaults(run=list_run)
     actions.add_parser("list", help=list_help).set_defaults(run=list_run)
     return actions
+
+
+def print_notice(notice: str) -> None:
+    """Say on stderr why a model runs where it does (a fallback to PyTorch), if anything."""
+    if notice:
+        print(f"arxiv-tui: {notice}", file=sys.stderr)
 
 
 @contextmanager

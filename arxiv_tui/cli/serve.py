@@ -8,7 +8,14 @@ import socket
 import sys
 import threading
 
-from arxiv_tui.cli.options import CommandError, add_model_option, add_precision_option, download_progress, positive_int
+from arxiv_tui.cli.options import (
+    CommandError,
+    add_model_option,
+    add_precision_option,
+    download_progress,
+    positive_int,
+    print_notice,
+)
 from arxiv_tui.runtime.settings import DEFAULT_MODEL
 from arxiv_tui.server.worker import MAX_BATCH_ROWS
 
@@ -86,8 +93,7 @@ def run(args: argparse.Namespace) -> int:
     http = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="http", daemon=True)
     http.start()
     host, port = sock.getsockname()[:2]
-    if engine.loaded.notice:
-        print(f"arxiv-tui: {engine.loaded.notice}", file=sys.stderr)
+    print_notice(engine.loaded.notice)
     how = f"{engine.loaded.runtime} {engine.loaded.precision}"
     print(f"serving {model} ({how}) at http://{host}:{port}/v1 (Ctrl+C stops)", file=sys.stderr)
     signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop: the same clean way out

@@ -18,6 +18,7 @@ from arxiv_tui.cli.options import (
     non_negative_int,
     positive_float,
     positive_int,
+    print_notice,
 )
 from arxiv_tui.runtime.settings import PRECISIONS, RUNTIMES, TRAINING_PRECISIONS
 
@@ -318,8 +319,7 @@ def _eval(args: argparse.Namespace) -> int:
         del lm
         with download_progress() as converting:
             loaded = load_model(directory, args.precision, runtime, converting)
-        if loaded.notice:
-            print(f"arxiv-tui: {loaded.notice}", file=sys.stderr)
+        print_notice(loaded.notice)
         result = evaluate_inference(loaded.model, blocks)
     if args.json:
         print(json.dumps(result.to_dict()))
